@@ -1,0 +1,237 @@
+"""Typed run configuration, per-dataset presets and type-checked command-line overrides.
+
+The presets carry the MMSA 2.2.1 regression values (reference §1.4). ``tiny`` is a small, fast
+configuration for tests and demos: a from-scratch 2-layer BERT and small LSTMs.
+
+Usage::
+
+    cfg = preset("sims")
+    cfg = apply_overrides(cfg, ["batch_size=16", "exclude_zero=false"])
+    json.dumps(cfg.to_dict())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+import warnings
+from dataclasses import dataclass
+
+MODALITIES = ("M", "T", "A", "V")  # M = multimodal (fusion) head
+UNIMODAL = ("T", "A", "V")
+LABEL_SOURCES = ("ulgm", "human", "multimodal")
+
+
+class ConfigError(ValueError):
+    """A config value or override is invalid; the message says which key and why."""
+
+
+@dataclass
+class SelfMMConfig:
+    # --- data -------------------------------------------------------------------------------
+    dataset: str = "sims"  # metric set and label range: mosi | mosei | sims | simsv2
+    text_mode: str = "bert"  # bert: `text_bert` ids through BERT; precomputed: `text` features through an LSTM
+    # --- text encoder -----------------------------------------------------------------------
+    text_model: str = "bert-base-chinese"  # hub id, local directory, or "tiny" (from-scratch small BERT)
+    finetune_bert: bool = True  # False runs BERT under no_grad (reference `use_finetune`)
+    tiny_bert_layers: int = 2  # only for text_model="tiny"
+    tiny_bert_hidden: int = 64
+    tiny_bert_heads: int = 2
+    text_lstm_hidden: int = 64  # only for text_mode="precomputed"
+    # --- audio / vision subnets -------------------------------------------------------------
+    audio_out: int = 16
+    video_out: int = 32
+    a_lstm_hidden_size: int = 16
+    v_lstm_hidden_size: int = 64
+    a_lstm_dropout: float = 0.0
+    v_lstm_dropout: float = 0.0
+    # --- heads ------------------------------------------------------------------------------
+    post_fusion_dim: int = 128
+    post_text_dim: int = 64
+    post_audio_dim: int = 16
+    post_video_dim: int = 32
+    post_fusion_dropout: float = 0.0
+    post_text_dropout: float = 0.1
+    post_audio_dropout: float = 0.1
+    post_video_dropout: float = 0.0
+    # --- ULGM -------------------------------------------------------------------------------
+    H: float = 1.0  # generated labels are clamped to [-H, H]
+    exclude_zero: bool = False  # True: positive centre uses label > 0 (MMSA v2); False: >= 0 (runs behind MMSA table)
+    label_source: str = "ulgm"  # ulgm | human (dataset's regression_labels_T/A/V) | multimodal (y_m copied)
+    tasks: str = "MTAV"  # which heads are trained: M plus any subset of T, A, V
+    # --- optimisation -----------------------------------------------------------------------
+    batch_size: int = 32
+    learning_rate_bert: float = 5e-5
+    learning_rate_audio: float = 5e-3
+    learning_rate_video: float = 5e-3
+    learning_rate_other: float = 1e-3
+    weight_decay_bert: float = 1e-3
+    weight_decay_audio: float = 1e-2
+    weight_decay_video: float = 1e-2
+    weight_decay_other: float = 1e-3
+    update_epochs: int = 4  # gradient accumulation: optimizer.step() every this many batches, summed losses
+    drop_tail_batches: bool = True  # reference bug: last n_batches % update_epochs batches never stepped
+    early_stop: int = 8  # patience in epochs on validation loss
+    max_epochs: int = 0  # 0 = no cap (reference: run until early stopping)
+    # --- run --------------------------------------------------------------------------------
+    seed: int = 1111
+    device: str = "cpu"  # cpu | cuda | cuda:N
+    eval_test_every_epoch: bool = True  # record test predictions each epoch (reference only tests the best model)
+    record_representations: str = "first_last"  # all | first_last | none | every:N
+    projection: str = "umap"  # umap | pca | none : computed at the end of training
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.dataset not in ("mosi", "mosei", "sims", "simsv2"):
+            raise ConfigError(f"dataset={self.dataset!r}: expected one of mosi, mosei, sims, simsv2")
+        if self.text_mode not in ("bert", "precomputed"):
+            raise ConfigError(f"text_mode={self.text_mode!r}: expected 'bert' or 'precomputed'")
+        if self.label_source not in LABEL_SOURCES:
+            raise ConfigError(f"label_source={self.label_source!r}: expected one of {', '.join(LABEL_SOURCES)}")
+        if (
+            not self.tasks.startswith("M")
+            or set(self.tasks) - set(MODALITIES)
+            or len(set(self.tasks)) != len(self.tasks)
+        ):
+            raise ConfigError(
+                f"tasks={self.tasks!r}: must start with 'M' followed by any of T, A, V (e.g. 'MT', 'MTAV')"
+            )
+        if self.batch_size < 1 or self.update_epochs < 1 or self.early_stop < 1 or self.max_epochs < 0:
+            raise ConfigError("batch_size, update_epochs and early_stop must be >= 1, max_epochs >= 0")
+        if self.H <= 0:
+            raise ConfigError(f"H={self.H}: must be > 0")
+        rr = self.record_representations
+        if rr not in ("all", "first_last", "none") and not (
+            rr.startswith("every:") and rr[6:].isdigit() and int(rr[6:]) > 0
+        ):
+            raise ConfigError(f"record_representations={rr!r}: expected all, first_last, none or every:N (N >= 1)")
+        if self.projection not in ("umap", "pca", "none"):
+            raise ConfigError(f"projection={self.projection!r}: expected umap, pca or none")
+
+    @property
+    def trained_unimodal(self) -> tuple[str, ...]:
+        """Unimodal heads that receive a loss, in T, A, V order."""
+        return tuple(m for m in UNIMODAL if m in self.tasks)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SelfMMConfig:
+        """Build from a saved manifest; unknown keys are ignored with a warning (older/newer runs)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            warnings.warn(f"ignoring unknown config keys {unknown}", stacklevel=2)
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+_SIMS = dict(
+    dataset="sims", text_model="bert-base-chinese", a_lstm_hidden_size=16, v_lstm_hidden_size=64,
+    post_fusion_dim=128, post_text_dim=64, post_audio_dim=16, post_video_dim=32,
+    post_fusion_dropout=0.0, post_text_dropout=0.1, post_audio_dropout=0.1, post_video_dropout=0.0,
+    batch_size=32, learning_rate_bert=5e-5, learning_rate_audio=5e-3, learning_rate_video=5e-3,
+    learning_rate_other=1e-3, weight_decay_bert=1e-3, weight_decay_audio=1e-2, weight_decay_video=1e-2,
+    weight_decay_other=1e-3, H=1.0,
+)  # fmt: skip
+
+PRESETS: dict[str, dict] = {
+    "mosi": dict(
+        dataset="mosi", text_model="bert-base-uncased", a_lstm_hidden_size=16, v_lstm_hidden_size=32,
+        post_fusion_dim=128, post_text_dim=32, post_audio_dim=16, post_video_dim=32,
+        post_fusion_dropout=0.0, post_text_dropout=0.1, post_audio_dropout=0.1, post_video_dropout=0.0,
+        batch_size=16, learning_rate_bert=5e-5, learning_rate_audio=5e-3, learning_rate_video=5e-3,
+        learning_rate_other=1e-3, weight_decay_bert=1e-3, weight_decay_audio=1e-3, weight_decay_video=1e-3,
+        weight_decay_other=1e-3, H=3.0,
+    ),
+    "mosei": dict(
+        dataset="mosei", text_model="bert-base-uncased", a_lstm_hidden_size=16, v_lstm_hidden_size=32,
+        post_fusion_dim=128, post_text_dim=32, post_audio_dim=16, post_video_dim=32,
+        post_fusion_dropout=0.1, post_text_dropout=0.0, post_audio_dropout=0.0, post_video_dropout=0.0,
+        batch_size=32, learning_rate_bert=5e-5, learning_rate_audio=5e-3, learning_rate_video=1e-4,
+        learning_rate_other=1e-3, weight_decay_bert=1e-3, weight_decay_audio=0.0, weight_decay_video=0.0,
+        weight_decay_other=1e-2, H=3.0,
+    ),
+    "sims": dict(_SIMS),
+    "simsv2": dict(
+        dataset="simsv2", text_model="bert-base-chinese", a_lstm_hidden_size=16, v_lstm_hidden_size=64,
+        post_fusion_dim=128, post_text_dim=64, post_audio_dim=32, post_video_dim=32,
+        post_fusion_dropout=0.0, post_text_dropout=0.0, post_audio_dropout=0.1, post_video_dropout=0.0,
+        batch_size=16, learning_rate_bert=5e-5, learning_rate_audio=1e-3, learning_rate_video=1e-3,
+        learning_rate_other=1e-3, weight_decay_bert=1e-2, weight_decay_audio=0.0, weight_decay_video=0.0,
+        weight_decay_other=1e-3, H=3.0,
+    ),
+    # Small and fast: SIMS semantics, from-scratch 2-layer BERT, small LSTMs, short patience.
+    "tiny": dict(
+        _SIMS, text_model="tiny", a_lstm_hidden_size=8, v_lstm_hidden_size=16, post_fusion_dim=32,
+        post_text_dim=16, post_audio_dim=8, post_video_dim=8, batch_size=16, early_stop=3, max_epochs=6,
+        learning_rate_bert=1e-3, record_representations="first_last", projection="pca",
+    ),
+}  # fmt: skip
+
+
+def preset(name: str, **overrides) -> SelfMMConfig:
+    """The preset ``name`` (mosi, mosei, sims, simsv2, tiny) with keyword overrides applied."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}")
+    return SelfMMConfig(**{**PRESETS[name], **overrides})
+
+
+def _parse_value(key: str, raw: str, typ) -> object:
+    if typ is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}={raw!r}: expected a boolean (true/false)")
+    if typ is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{key}={raw!r}: expected an integer") from None
+    if typ is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{key}={raw!r}: expected a number") from None
+    if typ is str:
+        return raw
+    raise ConfigError(f"{key}: cannot be set from the command line")  # pragma: no cover
+
+
+def apply_overrides(cfg: SelfMMConfig, items: list[str] | dict) -> SelfMMConfig:
+    """Return a copy of ``cfg`` with ``key=value`` overrides (strings) or a dict of typed values applied.
+
+    Unknown keys and values of the wrong type raise :class:`ConfigError`.
+    """
+    hints = typing.get_type_hints(SelfMMConfig)
+    pairs: list[tuple[str, object]] = []
+    if isinstance(items, dict):
+        pairs = list(items.items())
+    else:
+        for item in items:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r}: expected key=value")
+            k, v = item.split("=", 1)
+            pairs.append((k.strip().replace("-", "_"), v))
+    changes = {}
+    for key, value in pairs:
+        if key not in hints:
+            close = [n for n in hints if key.lower() in n.lower()][:5]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"unknown config key {key!r}{hint}")
+        typ = hints[key]
+        if isinstance(typ, types.UnionType):  # pragma: no cover - no optional fields today
+            typ = next(t for t in typing.get_args(typ) if t is not type(None))
+        if isinstance(value, str) and typ is not str:
+            value = _parse_value(key, value, typ)
+        elif typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise ConfigError(f"{key}={value!r}: expected {typ.__name__}")
+        changes[key] = value
+    return dataclasses.replace(cfg, **changes)
