@@ -60,6 +60,9 @@ class SelfMMConfig:
     exclude_zero: bool = False  # True: positive centre uses label > 0 (MMSA v2); False: >= 0 (runs behind MMSA table)
     label_source: str = "ulgm"  # ulgm | human (dataset's regression_labels_T/A/V) | multimodal (y_m copied)
     tasks: str = "MTAV"  # which heads are trained: M plus any subset of T, A, V
+    # tanh: w = tanh(|y_s - y_m|) (Self-MM); none: w = 1; auto: none for label_source=multimodal
+    # (where tanh would zero every unimodal loss), tanh otherwise
+    unimodal_weighting: str = "auto"
     # --- optimisation -----------------------------------------------------------------------
     batch_size: int = 32
     learning_rate_bert: float = 5e-5
@@ -115,6 +118,13 @@ class SelfMMConfig:
     def trained_unimodal(self) -> tuple[str, ...]:
         """Unimodal heads that receive a loss, in T, A, V order."""
         return tuple(m for m in UNIMODAL if m in self.tasks)
+
+    @property
+    def weighting(self) -> str:
+        """The resolved unimodal loss weighting: 'tanh' or 'none'."""
+        if self.unimodal_weighting != "auto":
+            return self.unimodal_weighting
+        return "none" if self.label_source == "multimodal" else "tanh"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
