@@ -1,0 +1,35 @@
+"""Entrypoint: ``streamlit run dashboard/app.py [-- --runs DIR]`` (or ``SELFMM_RUNS_DIR=DIR``).
+
+Sets up the page, session state (and the deep link in the URL), the sidebar run picker, and the navigation.
+Pages live in ``dashboard/app_pages/`` and read the picked run from session state.
+"""
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import state
+
+st.set_page_config(page_title="Self-MM runs", page_icon="📈", layout="wide")
+state.init_state(sys.argv[1:])
+
+_HERE = Path(__file__).parent
+pages = {
+    "Run": [
+        st.Page("app_pages/overview.py", title="Overview", url_path="overview", default=True),
+        st.Page("app_pages/samples.py", title="Samples", url_path="samples"),
+    ],
+    "Self-MM labels": [
+        st.Page("app_pages/dynamics.py", title="Label dynamics", url_path="dynamics"),
+        st.Page("app_pages/human.py", title="Generated vs human", url_path="human"),
+        st.Page("app_pages/conflicts.py", title="Conflicts", url_path="conflicts"),
+        st.Page("app_pages/embeddings.py", title="Embeddings", url_path="embeddings"),
+    ],
+}
+if (_HERE / "app_pages" / "compare.py").is_file():
+    pages["Runs"] = [st.Page("app_pages/compare.py", title="Compare runs", url_path="compare")]
+
+page = st.navigation(pages)
+state.run_picker()
+page.run()

@@ -1,0 +1,200 @@
+"""Compare runs: metric table, overlaid curves, generated labels of run A vs run B, the experiment's results.
+
+UI only: every computation lives in ``dashboard/compare.py``. Disk reads are cached on (run folder, mtime of
+run.json); run.json is rewritten atomically at every committed epoch, so a live run's new epoch invalidates them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from selfmm.records import RunError, RunReader
+
+from dashboard import compare as C
+
+RUNS_ROOT_KEY = "runs_root"
+RUN_ID_KEY = "run_id"
+
+
+def _runs_root() -> str:
+    root = st.session_state.get(RUNS_ROOT_KEY) or os.environ.get("SELFMM_RUNS_DIR") or "checkpoints"
+    return str(root)
+
+
+def _mtime(run_dir: str) -> float:
+    try:
+        return os.stat(Path(run_dir) / C.MANIFEST).st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(ttl=10, max_entries=8, show_spinner=False)
+def _runs(root: str) -> pd.DataFrame:
+    # New run folders appear without any file we could key on, hence a short ttl instead of an mtime key.
+    return C.discover_runs(root)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _manifest_and_metrics(run_dir: str, mtime: float) -> tuple[dict, str, list[int], pd.DataFrame]:
+    r = RunReader(run_dir)
+    return r.manifest, r.status, list(r.epochs), r.metrics()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _final_labels(run_dir: str, mtime: float) -> pd.DataFrame:
+    return C.final_labels(RunReader(run_dir))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _results(exp_dir: str, mtime: float) -> pd.DataFrame | None:
+    return C.load_results(exp_dir)
+
+
+class _Snapshot:
+    """What ``metric_table`` needs from a reader, rebuilt from cached pieces (a RunReader is not cacheable)."""
+
+    def __init__(self, manifest: dict, status: str, epochs: list[int], metrics: pd.DataFrame):
+        self.manifest, self.status, self.epochs, self._metrics = manifest, status, epochs, metrics
+
+    def metrics(self) -> pd.DataFrame:
+        return self._metrics
+
+
+def _current_run_dir(runs: pd.DataFrame) -> str | None:
+    """The app's selected run as an absolute run folder; the run picker may store a folder, a label or a run_id."""
+    cur = st.session_state.get(RUN_ID_KEY)
+    if not cur:
+        return None
+    cur = str(cur)
+    for col in ("run_dir", "label", "run_id"):
+        hit = runs.loc[runs[col].astype(str) == cur, "run_dir"]
+        if not hit.empty:
+            return hit.iloc[0]
+    p = Path(cur)
+    return str(p.resolve()) if (p / C.MANIFEST).is_file() else None
+
+
+st.header("Compare runs")
+root = _runs_root()
+runs = _runs(root)
+ok = runs[runs["error"].isna()] if not runs.empty else runs
+if ok.empty:
+    st.info(f"No runs under `{root}`. Train one with `python -m selfmm train ... --out {root}/<name>`.")
+    st.stop()
+
+labels = ok["label"].tolist()
+default = [x for x in C.default_selection(ok, _current_run_dir(ok)) if x in labels] or labels[:1]
+selected = st.multiselect(
+    "Runs",
+    labels,
+    default=default,
+    key="compare_runs",
+    help="Defaults to every run of the current run's experiment (variants × seeds), else the current run.",
+)
+if not selected:
+    st.info("Pick one or more runs to compare.")
+    st.stop()
+
+run_dir = dict(zip(ok["label"], ok["run_dir"]))
+snaps: dict[str, _Snapshot] = {}
+for lab in selected:
+    try:
+        snaps[lab] = _Snapshot(*_manifest_and_metrics(run_dir[lab], _mtime(run_dir[lab])))
+    except RunError as exc:
+        st.warning(f"`{lab}`: {exc}")
+if not snaps:
+    st.stop()
+
+datasets = {(s.manifest.get("dataset") or {}).get("name") for s in snaps.values()}
+if len(datasets) > 1:
+    st.warning(
+        f"The selected runs use different datasets ({', '.join(sorted(map(str, datasets)))}): "
+        "their metrics are not comparable."
+    )
+
+# ---- metric table -----------------------------------------------------------------------------------------------
+st.subheader("Metrics")
+table = C.metric_table(snaps)
+st.dataframe(table, hide_index=True, width="stretch")
+st.caption("best_epoch / best_valid_loss: the epoch selected on validation loss; test/…: that model on test.")
+
+# ---- curves -----------------------------------------------------------------------------------------------------
+st.subheader("Curves")
+metrics = {lab: s.metrics() for lab, s in snaps.items()}
+best = {lab: (s.manifest.get("best") or {}).get("epoch") for lab, s in snaps.items()}
+cols = st.columns(2)
+with cols[0]:
+    cur = C.curves_long(metrics, "loss", "valid")
+    st.plotly_chart(C.overlay_curves(cur, "validation loss (L1 of ŷ_m)", "loss", best), key="compare_loss_chart")
+with cols[1]:
+    options = [c for c in C.metric_columns(metrics.values()) if c != "loss"] or ["loss"]
+    pick = st.selectbox(
+        "Metric", options, index=next((i for i, c in enumerate(options) if c == "pred_M/MAE"), 0), key="compare_metric"
+    )
+    split = st.radio("Split", ["valid", "test", "train"], horizontal=True, key="compare_split")
+    cur = C.curves_long(metrics, pick, split)
+    if cur.empty:
+        st.info(f"No `{pick}` on the {split} split in the selected runs.")
+    else:
+        st.plotly_chart(C.overlay_curves(cur, f"{pick} ({split})", pick, best), key="compare_metric_chart")
+
+# ---- generated labels, run A vs run B ---------------------------------------------------------------------------
+st.subheader("Generated labels: run A vs run B")
+if len(snaps) < 2:
+    st.info("Select a second run (for example another seed) to compare its generated unimodal labels.")
+else:
+    names = list(snaps)
+    ca, cb = st.columns(2)
+    a = ca.selectbox("Run A", names, index=0, key="compare_run_a")
+    b = cb.selectbox("Run B", names, index=1, key="compare_run_b")
+    try:
+        la = _final_labels(run_dir[a], _mtime(run_dir[a]))
+        lb = _final_labels(run_dir[b], _mtime(run_dir[b]))
+        pairs = C.label_pairs(la, lb)
+    except (C.CompareError, RunError) as exc:
+        st.warning(str(exc))
+    else:
+        stats = C.label_agreement(pairs)
+        st.caption(
+            f"Final generated labels (train split): A at epoch {la.attrs.get('epoch')}, B at epoch "
+            f"{lb.attrs.get('epoch')}; {len(pairs)} samples matched by sample_id. Points on the dotted line mean "
+            "both runs generated the same label."
+        )
+        st.plotly_chart(C.label_scatter(pairs, a, b, stats), key="compare_label_scatter")
+        st.dataframe(stats, hide_index=True)
+        if len(snaps) > 2:
+            mod = st.radio(
+                "Pearson r between every pair of runs, modality",
+                ["T", "A", "V"],
+                horizontal=True,
+                key="compare_pair_modality",
+            )
+            try:
+                allp = {n: _final_labels(run_dir[n], _mtime(run_dir[n])) for n in names}
+                st.dataframe(C.pairwise_agreement(allp, mod).style.format("{:.3f}"))
+            except (C.CompareError, RunError) as exc:
+                st.warning(str(exc))
+
+# ---- experiment results -----------------------------------------------------------------------------------------
+exp_dirs = {}
+for lab, s in snaps.items():
+    d = C.experiment_dir(run_dir[lab], s.manifest)
+    if d is not None:
+        exp_dirs[str(d)] = (s.manifest.get("experiment") or {}).get("name")
+if exp_dirs:
+    st.subheader("Experiment results")
+    for d, name in exp_dirs.items():
+        path = Path(d) / C.RESULTS_CSV
+        try:
+            res = _results(d, os.stat(path).st_mtime if path.exists() else 0.0)
+        except C.CompareError as exc:
+            st.warning(str(exc))
+            continue
+        if res is None:
+            st.info(f"Experiment `{name}`: no `{path}` yet (written when every variant and seed has finished).")
+            continue
+        st.markdown(f"**{name}**: mean ± std over seeds, from `{path}`")
+        st.dataframe(C.results_wide(res), hide_index=True, width="stretch")

@@ -1,0 +1,56 @@
+"""Overview: what the run is, how it ended, and its training curves (refreshing while it trains)."""
+
+import streamlit as st
+
+from dashboard import cache, charts, data, state
+
+st.title("Run overview")
+run = state.require_run()
+
+with st.expander("About Self-MM's generated labels and weights"):
+    st.markdown(
+        "Self-MM trains a multimodal head on the human label y_m and three unimodal heads (text T, audio A, "
+        "vision V) on labels it **generates** itself, because most datasets only annotate the multimodal "
+        "sentiment. After each epoch its label-generation module (ULGM) measures how close each sample's "
+        "unimodal representation is to the positive and negative class centres, compared with the same for the "
+        "multimodal representation, and shifts y_m by that offset (with momentum across epochs, clipped to ±H). "
+        "Each unimodal loss term is then weighted by **tanh(|y_s − y_m|)**: samples whose generated label "
+        "agrees with y_m teach the unimodal head little, samples where the modality disagrees teach it most."
+    )
+
+c1, c2 = st.columns([1, 1])
+with c1:
+    st.subheader("Run")
+    st.dataframe(data.manifest_summary(run), hide_index=True, width="stretch")
+with c2:
+    st.subheader("Final test metrics")
+    tm = data.test_metrics_table(run)
+    if len(tm):
+        st.caption(f"Best model (epoch {run.best_epoch}, lowest validation loss) on the test split, multimodal head.")
+        st.dataframe(tm, hide_index=True, width="stretch", column_config={"value": st.column_config.NumberColumn(format="%.4f")})
+    else:
+        st.info("No test metrics yet: they are written when training finishes.")
+    with st.expander("Resolved config"):
+        st.dataframe(data.config_table(run), hide_index=True, width="stretch")
+
+st.subheader("Training curves")
+metric_options = data.metric_names(run.metrics) or ["loss"]
+default = "MAE" if "MAE" in metric_options else metric_options[0]
+metric = st.selectbox("Metric", metric_options, index=metric_options.index(default), key="overview_metric",
+                      help="loss: the training objective (train) / L1 of the multimodal head (valid, test).")
+st.caption("One panel per head, one line per split. For T/A/V the metric compares the unimodal head with the human "
+           "unimodal labels when the dataset has them, else with y_m. The red dashed line is the best epoch "
+           "(lowest validation loss), whose weights are kept.")
+
+
+@st.fragment(run_every="5s" if run.status == "running" else None)
+def _curves() -> None:
+    # re-read through the cache: its key (the mtime of run.json) moves with every committed epoch
+    live = cache.run_data(run.run_dir, data.run_mtime(run.run_dir)) if run.status == "running" else run
+    curves = data.curves_frame(live.metrics, metric)
+    st.plotly_chart(charts.training_curves(curves, metric, live.best_epoch), key="overview_curves")
+    if live.status == "running":
+        st.caption(f"Live: refreshing every 5 s ({len([e for e in live.epochs if e > 0])} epochs committed).")
+
+
+_curves()

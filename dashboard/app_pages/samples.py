@@ -1,0 +1,67 @@
+"""Samples: every sample in one filterable table; selecting a row opens its drill-down."""
+
+import streamlit as st
+
+from dashboard import cache, data, state
+
+st.title("Samples")
+run = state.require_run()
+mt = state.mtime_of(run)
+
+st.caption("One row per sample at the chosen epoch. Generated labels (gen_*) and subtask weights (w_*) exist for the "
+           "train split only. Filter on the left, click a row to open the sample below. Conflict = the modalities "
+           "whose 3-class polarity (bins at ±0.1) differs from M.")
+epoch = state.epoch_slider(run, key="samples_epoch")
+table = cache.sample_table(run.run_dir, mt, epoch)
+
+with st.sidebar:
+    st.subheader("Filters")
+    splits = st.multiselect("Split", ["train", "valid", "test"], key="samples_splits")
+    text = st.text_input("Text or id contains", key="samples_text")
+    lim = float(run.label_range)
+    ranges = {}
+    for col, name in [("y_m", "Human M")] + ([(f"y_{m}", f"Human {m}") for m in "TAV"] if run.has_human else []):
+        lo, hi = st.slider(f"{name} range", -lim, lim, (-lim, lim), step=0.1, key=f"samples_range_{col}")
+        if (lo, hi) != (-lim, lim):
+            ranges[col] = (lo, hi)
+    hum_c = ()
+    if "human_conflict" in table.columns:
+        hum_c = tuple(st.multiselect("Human conflict", sorted(table["human_conflict"].unique()), key="samples_hconf"))
+    gen_c = tuple(st.multiselect("Generated conflict", sorted(table["gen_conflict"].unique()), key="samples_gconf"))
+    min_gh = None
+    if run.has_human:
+        min_gh = st.number_input("min |generated − human| (any modality)", 0.0, 2 * lim, 0.0, 0.05, key="samples_gh")
+    min_gy = st.number_input("min |y_s − y_m| (any modality)", 0.0, 2 * lim, 0.0, 0.05, key="samples_gy")
+    flips = st.checkbox("Only samples whose generated polarity flipped", key="samples_flips")
+    use_sel = False
+    if st.session_state.get(state.SELECTED_IDS):
+        use_sel = st.checkbox(f"Only the {len(st.session_state[state.SELECTED_IDS])} samples selected on a chart",
+                              value=True, key="samples_use_selection")
+
+f = data.SampleFilter(
+    splits=tuple(splits), ranges=ranges, human_conflict=hum_c, gen_conflict=gen_c,
+    min_gen_human=min_gh or None, min_gen_ym=min_gy or None, sign_flips_only=flips, text=text.strip(),
+    ids=tuple(st.session_state[state.SELECTED_IDS]) if use_sel else None,
+)  # fmt: skip
+view = data.filter_samples(table, f)
+st.markdown(f"**{len(view)}** of {len(table)} samples match.")
+cols = [c for c in view.columns if c not in ("index",)]
+event = st.dataframe(
+    view[cols], hide_index=True, width="stretch", height=380, on_select="rerun", selection_mode="single-row",
+    key="samples_table",
+    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in cols if c.startswith(("y_", "gen_", "w_", "pred_", "err_", "gen_ym", "gen_human"))},
+)  # fmt: skip
+rows = event.selection.rows if event is not None else []
+if rows:
+    picked = str(view["sample_id"].iloc[rows[0]])
+    if picked != st.session_state.get(state.SAMPLE_ID):
+        state.set_sample(picked)
+st.download_button("Download the filtered table (CSV)", data.csv_bytes(view), file_name=f"{run.run_id}-samples.csv",
+                   mime="text/csv", key="samples_csv")
+
+sid = st.session_state.get(state.SAMPLE_ID)
+if sid:
+    st.divider()
+    state.render_sample_drilldown(run, sid, key_prefix="samples")
+else:
+    st.info("Select a row to see the sample's labels, weights and predictions across epochs.")

@@ -1,0 +1,67 @@
+"""Thin ``st.cache_data`` wrappers over :mod:`dashboard.data`.
+
+Every loader is keyed on ``(run_dir, mtime)`` where mtime is that of run.json (rewritten atomically at each
+committed epoch), so a live run's new epoch invalidates the entry by itself; projections are keyed on the mtime
+of their own files. Callers compute the mtime (``data.run_mtime``) and pass it in. Derived tables are cached too,
+so a rerun that only changes the selected sample costs a dictionary lookup plus an unpickle.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+
+_N = 8  # bound every cache: a few runs x a few epochs
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading run…")
+def run_data(run_dir: str, mtime: float) -> data.RunData:
+    return data.load_run(run_dir)
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def sample_table(run_dir: str, mtime: float, epoch: int | None) -> pd.DataFrame:
+    return data.sample_table(run_data(run_dir, mtime), epoch)
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def label_quantiles(run_dir: str, mtime: float) -> pd.DataFrame:
+    return data.label_quantiles(run_data(run_dir, mtime))
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def label_drift(run_dir: str, mtime: float) -> pd.DataFrame:
+    return data.label_drift(run_data(run_dir, mtime))
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def cartography(run_dir: str, mtime: float, modality: str) -> pd.DataFrame:
+    return data.cartography(run_data(run_dir, mtime), modality)
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def gen_vs_human(run_dir: str, mtime: float) -> pd.DataFrame:
+    return data.gen_vs_human_by_epoch(run_data(run_dir, mtime))
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def heads_vs_human(run_dir: str, mtime: float, split: str) -> pd.DataFrame:
+    return data.heads_vs_human_by_epoch(run_data(run_dir, mtime), split)
+
+
+@st.cache_data(max_entries=_N, show_spinner="Loading projections…")
+def projections(run_dir: str, pmtime: float) -> pd.DataFrame | None:
+    return data.load_projections(run_dir)
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def projections_by_id(run_dir: str, pmtime: float) -> pd.DataFrame | None:
+    return data.index_projections(projections(run_dir, pmtime))
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def runs(root: str, mtime: float) -> pd.DataFrame:
+    """The runs table; ``mtime`` is the root folder's, so new run folders show up."""
+    return data.list_runs(root)

@@ -1,0 +1,263 @@
+"""Plotly figures for the dashboard: pure functions ``frame(s) -> go.Figure``, no Streamlit.
+
+Every figure has a title, axis titles with units and a legend title, so a screenshot is readable on its own.
+Scatter points carry their sample id in ``customdata[0]``; :func:`dashboard.data.selected_ids` reads it back
+from a selection event.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+MOD_COLORS = {"M": "#444444", "T": "#1f77b4", "A": "#ff7f0e", "V": "#2ca02c", "all": "#9467bd"}
+MOD_NAMES = {"M": "M (multimodal)", "T": "T (text)", "A": "A (audio)", "V": "V (vision)", "all": "all modalities"}
+SPLIT_DASH = {"train": "solid", "valid": "dash", "test": "dot"}
+SPLIT_COLORS = {"train": "#1f77b4", "valid": "#ff7f0e", "test": "#2ca02c"}
+CATEGORICAL = ("split", "human_conflict", "gen_conflict", "human_strength", "gen_strength")
+LABEL_UNIT = "sentiment score"
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, legend: str | None = None, height: int = 380) -> go.Figure:
+    fig.update_layout(
+        title=title, height=height, margin=dict(l=60, r=20, t=60, b=50), legend_title_text=legend or "",
+        template="plotly_white",
+    )  # fmt: skip
+    fig.update_xaxes(title_text=x)
+    fig.update_yaxes(title_text=y)
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure carrying a message (used when a view has nothing to show)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(height=200, template="plotly_white", xaxis_visible=False, yaxis_visible=False)
+    return fig
+
+
+# ==============================================================================================================
+# overview
+
+
+def training_curves(curves: pd.DataFrame, metric: str, best_epoch: int | None = None) -> go.Figure:
+    """One panel per head (``curves`` from :func:`dashboard.data.curves_frame`), one line per split; the best
+    epoch (lowest valid loss) is a dashed vertical line in every panel."""
+    if curves is None or len(curves) == 0:
+        return empty_figure(f"No '{metric}' values recorded yet")
+    heads = list(dict.fromkeys(curves["head"]))
+    fig = make_subplots(rows=1, cols=len(heads), subplot_titles=[MOD_NAMES.get(h, h) for h in heads],
+                        shared_yaxes=False, horizontal_spacing=0.06)  # fmt: skip
+    shown = set()
+    for c, head in enumerate(heads, start=1):
+        sub = curves[curves["head"] == head]
+        for split in dict.fromkeys(sub["split"]):
+            s = sub[sub["split"] == split]
+            fig.add_trace(
+                go.Scatter(x=s["epoch"], y=s["value"], mode="lines+markers", name=split, legendgroup=split,
+                           showlegend=split not in shown, line=dict(color=SPLIT_COLORS.get(split), width=2),
+                           hovertemplate=f"{head} {split}<br>epoch %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>"),
+                row=1, col=c,
+            )  # fmt: skip
+            shown.add(split)
+        if best_epoch is not None:
+            fig.add_vline(x=best_epoch, line_dash="dash", line_color="crimson", row=1, col=c)
+    title = f"{metric} per epoch" + (f" (best epoch {best_epoch}, red dashed)" if best_epoch is not None else "")
+    _layout(fig, title, "epoch", metric, "split", height=340)
+    return fig
+
+
+# ==============================================================================================================
+# sample drill-down
+
+
+def label_trajectory(labels: pd.DataFrame, info: dict) -> go.Figure:
+    """A sample's generated T/A/V labels across epochs (solid), with its human labels as dotted reference lines
+    in the same colour and y_m as a grey dashed line."""
+    fig = go.Figure()
+    for m in ("T", "A", "V"):
+        if f"gen_{m}" in labels.columns:
+            fig.add_trace(go.Scatter(x=labels["epoch"], y=labels[f"gen_{m}"], mode="lines+markers",
+                                     name=f"generated {m}", line=dict(color=MOD_COLORS[m])))  # fmt: skip
+        h = info.get(f"y_{m}")
+        if h is not None and not (isinstance(h, float) and np.isnan(h)):
+            fig.add_hline(y=float(h), line_dash="dot", line_color=MOD_COLORS[m],
+                          annotation_text=f"human {m}", annotation_position="right")  # fmt: skip
+    fig.add_hline(y=float(info["y_m"]), line_dash="dash", line_color=MOD_COLORS["M"],
+                  annotation_text="y_m", annotation_position="left")  # fmt: skip
+    return _layout(fig, "Generated unimodal labels (lines: human labels)", "epoch", f"label ({LABEL_UNIT})",
+                   "label", height=320)  # fmt: skip
+
+
+def weight_trajectory(labels: pd.DataFrame) -> go.Figure:
+    """A sample's subtask weights tanh(|y_s − y_m|) across epochs, one line per modality."""
+    fig = go.Figure()
+    for m in ("T", "A", "V"):
+        if f"w_{m}" in labels.columns:
+            fig.add_trace(go.Scatter(x=labels["epoch"], y=labels[f"w_{m}"], mode="lines+markers",
+                                     name=f"w_{m}", line=dict(color=MOD_COLORS[m])))  # fmt: skip
+    return _layout(fig, "Subtask weights w_s = tanh(|y_s − y_m|)", "epoch", "weight (0–1)", "weight", height=300)
+
+
+def prediction_trajectory(preds: pd.DataFrame, info: dict) -> go.Figure:
+    """A sample's head predictions across epochs, with y_m as a dashed reference."""
+    fig = go.Figure()
+    for m in ("M", "T", "A", "V"):
+        if f"pred_{m}" in preds.columns:
+            fig.add_trace(go.Scatter(x=preds["epoch"], y=preds[f"pred_{m}"], mode="lines+markers",
+                                     name=f"ŷ_{m}", line=dict(color=MOD_COLORS[m])))  # fmt: skip
+    fig.add_hline(y=float(info["y_m"]), line_dash="dash", line_color=MOD_COLORS["M"],
+                  annotation_text="y_m", annotation_position="left")  # fmt: skip
+    return _layout(fig, "Head predictions", "epoch", f"prediction ({LABEL_UNIT})", "head", height=300)
+
+
+def positions_chart(proj_epoch: pd.DataFrame, positions: pd.DataFrame, sample_id: str) -> go.Figure:
+    """Small multiples: every sample of each modality's projection in grey, the chosen sample as a red star."""
+    mods = [m for m in ("T", "A", "V", "M", "all") if m in set(proj_epoch["modality"])]
+    if not mods:
+        return empty_figure("No projection recorded for this run")
+    fig = make_subplots(rows=1, cols=len(mods), subplot_titles=[MOD_NAMES[m] for m in mods])
+    for c, m in enumerate(mods, start=1):
+        sub = proj_epoch[proj_epoch["modality"] == m]
+        fig.add_trace(go.Scattergl(x=sub["x"], y=sub["y"], mode="markers", name="samples", showlegend=c == 1,
+                                   marker=dict(size=3, color="#bbbbbb"), hoverinfo="skip"), row=1, col=c)  # fmt: skip
+        p = positions[positions["modality"] == m]
+        fig.add_trace(go.Scatter(x=p["x"], y=p["y"], mode="markers", name=sample_id, showlegend=c == 1,
+                                 marker=dict(size=14, color="crimson", symbol="star")), row=1, col=c)  # fmt: skip
+    return _layout(fig, "Where this sample sits in each modality's projection", "component 1", "component 2",
+                   "", height=300)  # fmt: skip
+
+
+# ==============================================================================================================
+# label dynamics
+
+
+def label_distribution(quantiles: pd.DataFrame, modality: str) -> go.Figure:
+    """Box per epoch (min, quartiles, median, max, mean) of one modality's generated labels, from
+    :func:`dashboard.data.label_quantiles` (statistics precomputed, no raw points shipped)."""
+    q = quantiles[quantiles["modality"] == modality]
+    fig = go.Figure(
+        go.Box(x=q["epoch"], q1=q["q25"], median=q["median"], q3=q["q75"], lowerfence=q["min"],
+               upperfence=q["max"], mean=q["mean"], name=MOD_NAMES[modality],
+               marker_color=MOD_COLORS[modality])  # fmt: skip
+    )
+    return _layout(fig, f"Generated {modality} labels per epoch (box: quartiles, whiskers: min–max)", "epoch",
+                   f"generated label ({LABEL_UNIT})", "modality")  # fmt: skip
+
+
+def drift_chart(drift: pd.DataFrame, column: str = "mean_abs_diff") -> go.Figure:
+    """Mean |y_s − y_m| (or mean weight) per epoch, one line per modality."""
+    fig = go.Figure()
+    for m in dict.fromkeys(drift["modality"]):
+        d = drift[drift["modality"] == m]
+        fig.add_trace(go.Scatter(x=d["epoch"], y=d[column], mode="lines+markers", name=MOD_NAMES[m],
+                                 line=dict(color=MOD_COLORS[m])))  # fmt: skip
+    ytitle = "mean |y_s − y_m| (label units)" if column == "mean_abs_diff" else "mean weight (0–1)"
+    title = "How far generated labels move from y_m" if column == "mean_abs_diff" else "Mean subtask weight"
+    return _layout(fig, title, "epoch", ytitle, "modality", height=320)
+
+
+def _scatter_traces(df: pd.DataFrame, x: str, y: str, color: str, hover: str, size: int = 6) -> list[go.Scattergl]:
+    """Scattergl traces with ``customdata[0] = sample_id``: one trace per category for categorical colours (a
+    legend), one trace with a colour bar for numeric ones."""
+    vals = df[color] if color in df.columns else None
+    traces = []
+    if vals is not None and (color in CATEGORICAL or not pd.api.types.is_numeric_dtype(vals)):
+        for cat in sorted(vals.astype(str).unique()):
+            sub = df[vals.astype(str) == cat]
+            traces.append(go.Scattergl(x=sub[x], y=sub[y], mode="markers", name=cat, marker=dict(size=size),
+                                       customdata=sub[["sample_id"]].to_numpy(), hovertemplate=hover))  # fmt: skip
+    else:
+        marker = dict(size=size)
+        if vals is not None:
+            marker.update(color=vals, colorscale="RdBu", showscale=True, colorbar=dict(title=dict(text=color)))
+            if color.startswith(("y_", "gen_", "pred_")):
+                lim = float(np.nanmax(np.abs(vals))) if len(vals) and np.isfinite(vals).any() else 1.0
+                marker.update(cmin=-lim, cmax=lim)
+        traces.append(go.Scattergl(x=df[x], y=df[y], mode="markers", name=color, marker=marker,
+                                   customdata=df[["sample_id"]].to_numpy(), hovertemplate=hover, showlegend=False))  # fmt: skip
+    return traces
+
+
+def cartography_chart(carto: pd.DataFrame, modality: str, color: str = "y_m") -> go.Figure:
+    """Dataset-cartography-style map: x = variability (std over epochs) of a sample's generated label, y = its
+    mean over epochs; points are selectable (customdata = sample_id)."""
+    hover = "%{customdata[0]}<br>variability %{x:.3f}<br>mean %{y:.3f}<extra></extra>"
+    fig = go.Figure(_scatter_traces(carto, "variability", "mean", color, hover))
+    return _layout(fig, f"Cartography of generated {modality} labels (colour: {color})",
+                   "variability: std of the generated label over epochs", f"mean generated label ({LABEL_UNIT})",
+                   color, height=450)  # fmt: skip
+
+
+# ==============================================================================================================
+# generated vs human
+
+
+def agreement_chart(agree: pd.DataFrame, metric: str, title: str) -> go.Figure:
+    """``metric`` (pearson | mae | polarity_agreement) per epoch, one line per modality."""
+    labels = {"pearson": "Pearson r", "mae": "MAE (label units)", "polarity_agreement": "3-class agreement (fraction)"}
+    fig = go.Figure()
+    for m in dict.fromkeys(agree["modality"]):
+        d = agree[agree["modality"] == m]
+        fig.add_trace(go.Scatter(x=d["epoch"], y=d[metric], mode="lines+markers", name=MOD_NAMES[m],
+                                 line=dict(color=MOD_COLORS[m])))  # fmt: skip
+    return _layout(fig, title, "epoch", labels.get(metric, metric), "modality", height=300)
+
+
+def gen_vs_human_scatter(table: pd.DataFrame, modality: str, column: str = "gen", epoch: int | None = None) -> go.Figure:
+    """Generated (or head-predicted, ``column="pred"``) label vs the human label of one modality; the diagonal is
+    perfect agreement. Points jitter-free; customdata = sample_id."""
+    xcol, ycol = f"y_{modality}", f"{column}_{modality}"
+    df = table[["sample_id", xcol, ycol]].dropna()
+    what = "generated" if column == "gen" else "predicted"
+    fig = go.Figure(
+        go.Scattergl(x=df[xcol], y=df[ycol], mode="markers", name=f"{what} {modality}", marker=dict(size=5,
+                     color=MOD_COLORS[modality], opacity=0.6), customdata=df[["sample_id"]].to_numpy(),
+                     hovertemplate="%{customdata[0]}<br>human %{x:.2f}<br>" + what + " %{y:.3f}<extra></extra>")
+    )  # fmt: skip
+    lim = float(np.nanmax(np.abs(df[[xcol, ycol]].to_numpy()))) if len(df) else 1.0
+    fig.add_trace(go.Scatter(x=[-lim, lim], y=[-lim, lim], mode="lines", name="y = x",
+                             line=dict(color="#888", dash="dash")))  # fmt: skip
+    at = f" at epoch {epoch}" if epoch is not None else ""
+    return _layout(fig, f"{what.capitalize()} vs human {modality} label{at}", f"human {modality} label ({LABEL_UNIT})",
+                   f"{what} {modality} label ({LABEL_UNIT})", "", height=380)  # fmt: skip
+
+
+def confusion_heatmap(cm: pd.DataFrame, title: str, x_title: str, y_title: str) -> go.Figure:
+    """Counts as a heatmap with the numbers written in the cells."""
+    fig = go.Figure(
+        go.Heatmap(z=cm.to_numpy(), x=list(cm.columns), y=list(cm.index), colorscale="Blues",
+                   text=cm.to_numpy(), texttemplate="%{text}", colorbar=dict(title=dict(text="samples")))
+    )  # fmt: skip
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, x_title, y_title, "", height=360)
+
+
+# ==============================================================================================================
+# conflicts
+
+
+def conflict_counts_chart(counts: pd.DataFrame) -> go.Figure:
+    """Grouped bars: number of train samples per conflict category, human vs generated labels."""
+    fig = go.Figure(
+        [go.Bar(x=counts["category"], y=counts["human"], name="human labels", marker_color="#7f7f7f"),
+         go.Bar(x=counts["category"], y=counts["generated"], name="generated labels", marker_color="#1f77b4")]
+    )  # fmt: skip
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Conflict categories (modalities whose polarity differs from M)",
+                   "modalities disagreeing with M", "train samples (count)", "labels")  # fmt: skip
+
+
+# ==============================================================================================================
+# embeddings
+
+
+def embedding_scatter(view: pd.DataFrame, color: str, title: str) -> go.Figure:
+    """A 2-D projection, coloured by ``color``; box, lasso and click select points (customdata = sample_id)."""
+    hover = "%{customdata[0]}<br>x %{x:.2f}, y %{y:.2f}<extra></extra>"
+    df = view.rename(columns={"color": color}) if color not in view.columns else view
+    fig = go.Figure(_scatter_traces(df, "x", "y", color, hover, size=5))
+    fig.update_layout(dragmode="lasso")
+    return _layout(fig, title, "component 1 (a.u.)", "component 2 (a.u.)", color, height=520)

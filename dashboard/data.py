@@ -1,0 +1,850 @@
+"""Data preparation for the dashboard: pure pandas/numpy over :mod:`selfmm.records`, no Streamlit.
+
+Every page's numbers come from here, so they can be tested (and benchmarked) without a server. The expensive
+step is :func:`load_run`: it reads a run folder once and pivots the long per-epoch tables into wide numpy arrays
+(``(n_samples, n_epochs)`` per modality). Everything after that is vectorised over those arrays, and a single
+sample's history is a row lookup (O(epochs)), never a scan of the long tables.
+
+Conventions
+-----------
+- Modalities are ``"M", "T", "A", "V"``; generated labels exist for the train split only (that is where the
+  ULGM runs). Columns: ``y_m`` (human multimodal label), ``y_T|A|V`` (human unimodal labels, when the dataset has
+  them), ``gen_T|A|V`` (generated labels), ``w_T|A|V`` (subtask weights), ``pred_M|T|A|V`` (head predictions).
+- Polarity classes use the SIMS 3-class bins of :mod:`selfmm.metrics`: ``x <= -0.1`` negative (-1),
+  ``-0.1 < x <= 0.1`` neutral (0), ``x > 0.1`` positive (+1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from selfmm.config import MODALITIES, UNIMODAL
+
+RUNS_ENV = "SELFMM_RUNS_DIR"
+DEFAULT_RUN = "demo-sims"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RUNS_ROOT = REPO_ROOT / "checkpoints"
+SPLITS = ("train", "valid", "test")
+NEUTRAL_BAND = 0.1  # 3-class edges at -0.1 / +0.1, as selfmm.metrics.SIMS_EDGES[3]
+
+
+class DashboardDataError(RuntimeError):
+    """A run cannot be shown; the message names the run folder or file and says what to do."""
+
+
+# ==============================================================================================================
+# runs root and run list
+
+
+def runs_root_from(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    default: Path | str = DEFAULT_RUNS_ROOT,
+) -> Path:
+    """Resolve the runs folder: ``--runs DIR`` / ``--runs=DIR`` in ``argv`` > ``$SELFMM_RUNS_DIR`` > ``default``.
+
+    ``streamlit run dashboard/app.py -- --runs DIR`` puts ``--runs DIR`` into the script's ``sys.argv``.
+    """
+    argv = list(argv or [])
+    for i, arg in enumerate(argv):
+        if arg == "--runs" and i + 1 < len(argv):
+            return Path(argv[i + 1]).expanduser()
+        if arg.startswith("--runs="):
+            return Path(arg.split("=", 1)[1]).expanduser()
+    env = (environ if environ is not None else os.environ).get(RUNS_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(default)
+
+
+def list_runs(root: Path | str) -> pd.DataFrame:
+    """One row per run folder under ``root`` (:func:`selfmm.records.list_runs`, newest first) plus ``key`` (the
+    folder's path relative to ``root``, e.g. ``demo-sims`` or ``exp1/ulgm``: what the picker and the URL use),
+    ``run_dir`` and ``mtime`` (of run.json). Broken folders are listed with status "broken" and their error.
+    An empty frame (same columns) for a missing or empty ``root``."""
+    from selfmm import records
+
+    root = Path(root)
+    base = ["key", "run_id", "run_dir", "status", "error", "mtime"]
+    if not root.is_dir():
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in base})
+    df = records.list_runs(root)
+    if df is None or len(df) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in base})
+    df = df.copy()
+    df["run_dir"] = df["path"].astype(str)
+    keys = []
+    for p in df["run_dir"]:
+        rel = Path(p).resolve().relative_to(root.resolve()) if Path(p).resolve() != root.resolve() else None
+        keys.append(rel.as_posix() if rel is not None else Path(p).name)
+    df["key"] = keys
+    df["mtime"] = [_mtime(Path(p) / "run.json") for p in df["run_dir"]]
+    return df[base + [c for c in df.columns if c not in base]].reset_index(drop=True)
+
+
+def pick_default_run(runs: pd.DataFrame) -> str | None:
+    """``demo-sims`` when present, else the newest run (``runs`` is newest first); None for no runs."""
+    if runs is None or len(runs) == 0:
+        return None
+    keys = list(runs["key"])
+    return DEFAULT_RUN if DEFAULT_RUN in keys else keys[0]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def run_mtime(run_dir: Path | str) -> float:
+    """Cache key part: run.json is rewritten atomically at every committed epoch and at the end of a run."""
+    return _mtime(Path(run_dir) / "run.json")
+
+
+def projections_mtime(run_dir: Path | str) -> float:
+    """Cache key part for projections (written at the end of training, or on demand from the dashboard)."""
+    d = Path(run_dir) / "projections"
+    if not d.is_dir():
+        return 0.0
+    return max([_mtime(p) for p in d.glob("*.parquet")] + [_mtime(d)])
+
+
+# ==============================================================================================================
+# the loaded run
+
+
+@dataclass
+class RunData:
+    """One run, loaded once and pivoted to wide arrays. Treat as read-only (it may be shared through a cache).
+
+    Shapes: ``N`` = train samples, ``E`` = label epochs (incl. 0 = initial labels), ``P`` = prediction epochs,
+    ``N_s`` = samples of split ``s``.
+    """
+
+    run_dir: str
+    run_id: str
+    manifest: dict
+    status: str  # running | finished | failed | interrupted | stale
+    epochs: list[int]  # committed epochs with label files
+    metrics: pd.DataFrame  # metrics.jsonl as a frame (epoch, split, loss, "<what>/<metric>" ...)
+    samples: pd.DataFrame  # all splits; index = sample_id; split, index, raw_text, y_m, [y_T, y_A, y_V]
+    label_epochs: np.ndarray  # (E,) int
+    gen: dict[str, np.ndarray]  # "T"|"A"|"V" -> (N, E) float32, row = train index
+    weight: dict[str, np.ndarray]  # "T"|"A"|"V" -> (N, E) float32
+    pred_epochs: np.ndarray  # (P,) int
+    pred: dict[str, dict[str, np.ndarray]]  # split -> "M".."V" -> (N_s, P) float32 (NaN where not recorded)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dataset(self) -> str:
+        return str((self.manifest.get("config") or {}).get("dataset", "sims"))
+
+    @property
+    def has_human(self) -> bool:
+        return all(f"y_{m}" in self.samples.columns for m in UNIMODAL)
+
+    @property
+    def label_range(self) -> float:
+        return float(
+            (self.manifest.get("dataset") or {}).get("label_range") or (1.0 if "sims" in self.dataset else 3.0)
+        )
+
+    @property
+    def best_epoch(self) -> int | None:
+        best = self.manifest.get("best") or {}
+        e = best.get("epoch")
+        return int(e) if e is not None else None
+
+    def split_frame(self, split: str) -> pd.DataFrame:
+        """Samples of one split, sorted by ``index`` (row i = the split's index i)."""
+        return self.samples[self.samples["split"] == split].sort_values("index")
+
+
+def _read(what: str, run_dir: Path, fn):
+    """Call a RunReader method; turn any failure into a DashboardDataError naming the run and the table."""
+    try:
+        return fn()
+    except DashboardDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every reader failure must become a message, never a traceback
+        raise DashboardDataError(
+            f"Could not read the {what} of run {run_dir}: {exc}. The file may be corrupt or still being written; "
+            "re-run training with --resume, or delete the run folder."
+        ) from exc
+
+
+def load_run(run_dir: Path | str) -> RunData:
+    """Read a run folder and pivot its tables. Raises :class:`DashboardDataError` with a readable message."""
+    from selfmm import records
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise DashboardDataError(
+            f"{run_dir} has no run.json: it is not a selfmm run folder (or training has not started yet). "
+            "Pick another run, or point the dashboard at the folder that holds run folders (--runs DIR)."
+        )
+    try:
+        reader = records.RunReader(run_dir)
+    except Exception as exc:  # RunError: corrupt/missing run.json, newer schema
+        raise DashboardDataError(f"Cannot open run {run_dir.name}: {exc}") from exc
+
+    manifest = dict(reader.manifest)
+    warnings: list[str] = [reader.schema_warning] if getattr(reader, "schema_warning", None) else []
+    epochs = sorted(int(e) for e in reader.epochs)
+    metrics = _read("metrics (metrics.jsonl)", run_dir, reader.metrics)
+    samples = _read("samples (samples.parquet)", run_dir, reader.samples)
+    samples = _prepare_samples(samples, run_dir)
+    labels = _read("generated labels (labels/*.parquet)", run_dir, lambda: reader.labels()) if epochs else None
+    preds = _read("predictions (predictions/*.parquet)", run_dir, lambda: reader.predictions()) if epochs else None
+
+    n_train = int((samples["split"] == "train").sum())
+    label_epochs, gen, weight = _pivot_labels(labels, n_train)
+    pred_epochs, pred = _pivot_predictions(preds, samples)
+    # only epochs the manifest committed (readers never show a half-written epoch)
+    return RunData(
+        run_dir=str(run_dir),
+        run_id=run_dir.name,
+        manifest=manifest,
+        status=str(reader.status),
+        epochs=epochs,
+        metrics=metrics if metrics is not None else pd.DataFrame(),
+        samples=samples,
+        label_epochs=label_epochs,
+        gen=gen,
+        weight=weight,
+        pred_epochs=pred_epochs,
+        pred=pred,
+        warnings=warnings,
+    )
+
+
+def _prepare_samples(samples: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
+    need = {"sample_id", "split", "index", "y_m"}
+    missing = need - set(samples.columns)
+    if missing:
+        raise DashboardDataError(
+            f"{run_dir / 'samples.parquet'} lacks columns {sorted(missing)}; it was written by an incompatible "
+            "version. Re-run training to rewrite the run."
+        )
+    s = samples.copy()
+    if "raw_text" not in s.columns:
+        s["raw_text"] = ""
+    s["sample_id"] = s["sample_id"].astype(str)
+    s["split"] = s["split"].astype(str)
+    s["index"] = s["index"].astype(np.int64)
+    order = {k: i for i, k in enumerate(SPLITS)}
+    s["_o"] = s["split"].map(order).fillna(len(SPLITS))
+    s = s.sort_values(["_o", "index"], kind="stable").drop(columns="_o")
+    if s["sample_id"].duplicated().any():
+        # ids are unique in MMSA pickles; when they are not, make them unique per split so lookups stay exact
+        s["sample_id"] = s["split"] + "/" + s["sample_id"]
+    return s.set_index("sample_id", drop=False).rename_axis(None)
+
+
+def _pivot_labels(labels: pd.DataFrame | None, n_train: int):
+    """Long labels (epoch, index, label_X, weight_X) -> (E,), {X: (N, E)}, {X: (N, E)}."""
+    if labels is None or len(labels) == 0:
+        empty = {m: np.zeros((n_train, 0), np.float32) for m in UNIMODAL}
+        return np.zeros(0, np.int64), empty, dict(empty)
+    ep = labels["epoch"].to_numpy(np.int64)
+    epochs = np.unique(ep)
+    col = np.searchsorted(epochs, ep)
+    row = labels["index"].to_numpy(np.int64)
+    n = max(n_train, int(row.max()) + 1)
+    gen, weight = {}, {}
+    for m in UNIMODAL:
+        for src, dst in ((f"label_{m}", gen), (f"weight_{m}", weight)):
+            a = np.full((n, len(epochs)), np.nan, np.float32)
+            if src in labels.columns:
+                a[row, col] = labels[src].to_numpy(np.float32)
+            dst[m] = a
+    return epochs, gen, weight
+
+
+def _pivot_predictions(preds: pd.DataFrame | None, samples: pd.DataFrame):
+    """Long predictions (epoch, split, index, pred_X) -> (P,), {split: {X: (N_s, P)}}."""
+    sizes = samples.groupby("split", sort=False)["index"].max().add(1).to_dict()
+    if preds is None or len(preds) == 0:
+        return np.zeros(0, np.int64), {
+            s: {m: np.zeros((int(sizes.get(s, 0)), 0), np.float32) for m in MODALITIES} for s in SPLITS
+        }
+    epochs = np.unique(preds["epoch"].to_numpy(np.int64))
+    out: dict[str, dict[str, np.ndarray]] = {}
+    split_col = preds["split"].astype(str).to_numpy()
+    for s in SPLITS:
+        mask = split_col == s
+        sub = preds.loc[mask]
+        n = int(sizes.get(s, 0))
+        if len(sub):
+            n = max(n, int(sub["index"].max()) + 1)
+        col = np.searchsorted(epochs, sub["epoch"].to_numpy(np.int64))
+        row = sub["index"].to_numpy(np.int64)
+        out[s] = {}
+        for m in MODALITIES:
+            a = np.full((n, len(epochs)), np.nan, np.float32)
+            if f"pred_{m}" in sub.columns and len(sub):
+                a[row, col] = sub[f"pred_{m}"].to_numpy(np.float32)
+            out[s][m] = a
+    return epochs, out
+
+
+# ==============================================================================================================
+# overview
+
+
+def manifest_summary(run: RunData) -> pd.DataFrame:
+    """Two columns (field, value) with the run's identity, dataset and provenance, for a small table."""
+    m = run.manifest
+    ds = m.get("dataset") or {}
+    cfg = m.get("config") or {}
+    git = m.get("git") or {}
+    exp = m.get("experiment") or {}
+    rows = [
+        ("run", run.run_id),
+        ("status", run.status),
+        ("epochs completed", m.get("epochs_completed", len([e for e in run.epochs if e > 0]))),
+        ("best epoch (valid loss)", run.best_epoch),
+        ("dataset", f"{ds.get('name', cfg.get('dataset', '?'))} ({ds.get('path', '?')})"),
+        ("train / valid / test", f"{ds.get('n_train', '?')} / {ds.get('n_valid', '?')} / {ds.get('n_test', '?')}"),
+        ("human unimodal labels", ds.get("has_human_unimodal", run.has_human)),
+        ("label source", cfg.get("label_source", "ulgm")),
+        ("seed", cfg.get("seed")),
+        ("created", m.get("created_at")),
+        ("updated", m.get("updated_at")),
+        ("git", f"{git.get('sha', '?')}{' (dirty)' if git.get('dirty') else ''}"),
+    ]
+    if exp:
+        rows.append(("experiment", f"{exp.get('name', '')} / {exp.get('variant', '')}"))
+    if m.get("error"):
+        rows.append(("error", m.get("error")))
+    return pd.DataFrame({"field": [r[0] for r in rows], "value": [str(r[1]) for r in rows]})
+
+
+def config_table(run: RunData) -> pd.DataFrame:
+    """The resolved config as (key, value) rows, values as strings (mixed types break Arrow columns)."""
+    cfg = run.manifest.get("config") or {}
+    return pd.DataFrame(
+        {"key": list(cfg), "value": [json.dumps(v) if not isinstance(v, str) else v for v in cfg.values()]}
+    )
+
+
+def test_metrics_table(run: RunData) -> pd.DataFrame:
+    """Final test metrics of the best model (run.json ``test``), one row per metric: ``metric``, ``value``.
+
+    Nested dicts (``{"pred_M": {...}}``) and flat ``"pred_M/MAE"`` keys are both accepted."""
+    test = run.manifest.get("test") or {}
+    flat = {}
+    for k, v in test.items():
+        if isinstance(v, dict):
+            flat.update({f"{k}/{kk}": vv for kk, vv in v.items()})
+        else:
+            flat[k] = v
+    rows = [(k, float(v)) for k, v in flat.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    return pd.DataFrame({"metric": [r[0] for r in rows], "value": [r[1] for r in rows]})
+
+
+def metric_names(metrics: pd.DataFrame) -> list[str]:
+    """Metric keys present in metrics.jsonl under ``pred_M/`` (MAE, Corr, Mult_acc_2 ...), plus ``loss``."""
+    names = sorted({c.split("/", 1)[1] for c in metrics.columns if c.startswith("pred_M/")})
+    return (["loss"] if "loss" in metrics.columns else []) + names
+
+
+def curves_frame(metrics: pd.DataFrame, metric: str, heads: Iterable[str] = MODALITIES) -> pd.DataFrame:
+    """Long frame ``epoch, split, head, value`` for one metric: ``loss`` (per split, head "total" and train's
+    loss_M..V) or a regression metric of ``pred_<head>`` (the unimodal heads against the human unimodal labels
+    when present, else against y_m)."""
+    if metrics is None or len(metrics) == 0 or "epoch" not in metrics.columns:
+        return pd.DataFrame({"epoch": [], "split": [], "head": [], "value": []})
+    parts = []
+    for head in heads:
+        if metric == "loss":
+            col = "loss" if head == "M" else f"loss_{head}"
+            names = {"loss": "total"} if head == "M" else {col: head}
+            if head == "M" and "loss_M" in metrics.columns:
+                names = {"loss": "total", "loss_M": "M"}
+            cols = [c for c in names if c in metrics.columns]
+        else:
+            cands = [f"pred_{head}/{metric}", f"pred_{head}_vs_ym/{metric}"]
+            cols = [next((c for c in cands if c in metrics.columns), None)]
+            names = {cols[0]: head} if cols[0] else {}
+            cols = [c for c in cols if c]
+        for c in cols:
+            sub = metrics[["epoch", "split", c]].dropna()
+            parts.append(pd.DataFrame({"epoch": sub["epoch"].astype(int), "split": sub["split"].astype(str),
+                                       "head": names[c], "value": sub[c].astype(float)}))  # fmt: skip
+    if not parts:
+        return pd.DataFrame({"epoch": [], "split": [], "head": [], "value": []})
+    return pd.concat(parts, ignore_index=True).sort_values(["head", "split", "epoch"], kind="stable")
+
+
+# ==============================================================================================================
+# per-sample table and drill-down
+
+
+def polarity(x: np.ndarray, band: float = NEUTRAL_BAND) -> np.ndarray:
+    """3-class polarity: -1 (x <= -band), 0 (-band < x <= band), +1 (x > band); NaN stays NaN (float array)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.where(x <= -band, -1.0, np.where(x <= band, 0.0, 1.0))
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+def conflict_category(y_m: np.ndarray, uni: Mapping[str, np.ndarray], band: float = NEUTRAL_BAND):
+    """Which unimodal labels disagree with M in 3-class polarity, and how strongly.
+
+    Returns ``(category, strength)`` string arrays of shape (N,): category is ``"none"`` or the disagreeing
+    modalities joined by ``+`` in T, A, V order (``"T+V"``); strength is ``"none"``, ``"weak"`` (neutral vs
+    polar) or ``"strong"`` (opposite non-neutral polarity in at least one modality). Samples with a NaN label
+    get ``"n/a"``.
+    """
+    pm = polarity(y_m, band)
+    n = len(pm)
+    cat = np.full(n, "", dtype=object)
+    strong = np.zeros(n, bool)
+    valid = ~np.isnan(pm)
+    for m in UNIMODAL:
+        if m not in uni:
+            continue
+        ps = polarity(uni[m], band)
+        valid &= ~np.isnan(ps)
+        dis = ps != pm
+        cat = np.where(dis, cat + np.where(cat == "", "", "+") + m, cat)
+        strong |= dis & (ps * pm < 0)
+    strength = np.where(cat == "", "none", np.where(strong, "strong", "weak"))
+    cat = np.where(cat == "", "none", cat)
+    cat = np.where(valid, cat, "n/a")
+    strength = np.where(valid, strength, "n/a")
+    return cat.astype(str), strength.astype(str)
+
+
+def _sign_changes(a: np.ndarray) -> np.ndarray:
+    """(N, E) -> (N,) number of epoch-to-epoch changes of the 3-class polarity along each row."""
+    if a.shape[1] < 2:
+        return np.zeros(a.shape[0], np.int64)
+    p = polarity(a)
+    return np.sum((p[:, 1:] != p[:, :-1]) & ~np.isnan(p[:, 1:]) & ~np.isnan(p[:, :-1]), axis=1)
+
+
+def nearest_epoch(epochs: np.ndarray, epoch: int | None) -> int | None:
+    """The recorded epoch closest to ``epoch`` (latest when None); None when nothing is recorded."""
+    if len(epochs) == 0:
+        return None
+    if epoch is None:
+        return int(epochs[-1])
+    return int(epochs[np.argmin(np.abs(np.asarray(epochs) - int(epoch)))])
+
+
+def sample_table(run: RunData, epoch: int | None = None) -> pd.DataFrame:
+    """One row per sample (every split) at ``epoch`` (default: the last): identity, human labels, generated labels
+    and weights (train only, NaN elsewhere), head predictions and the derived filter columns:
+
+    - ``gen_human_max``: max over T/A/V of |gen_s − y_s| (needs human labels);
+    - ``gen_ym_max``: max over T/A/V of |gen_s − y_m|;
+    - ``sign_flips``: number of times a generated label changed 3-class polarity across all epochs (T+A+V);
+    - ``err_M``: |pred_M − y_m|;
+    - ``human_conflict`` / ``human_strength`` and ``gen_conflict`` / ``gen_strength`` (:func:`conflict_category`).
+    """
+    s = run.samples
+    out = pd.DataFrame(
+        {"sample_id": s["sample_id"].to_numpy(), "split": s["split"].to_numpy(), "index": s["index"].to_numpy(),
+         "raw_text": s["raw_text"].astype(str).to_numpy(), "y_m": s["y_m"].to_numpy(np.float32)}
+    )  # fmt: skip
+    n = len(out)
+    if run.has_human:
+        for m in UNIMODAL:
+            out[f"y_{m}"] = s[f"y_{m}"].to_numpy(np.float32)
+    train = out["split"].to_numpy() == "train"
+    tr_idx = out["index"].to_numpy()[train]
+    le = nearest_epoch(run.label_epochs, epoch)
+    for m in UNIMODAL:
+        g = np.full(n, np.nan, np.float32)
+        w = np.full(n, np.nan, np.float32)
+        if le is not None:
+            j = int(np.searchsorted(run.label_epochs, le))
+            g[train] = run.gen[m][tr_idx, j]
+            w[train] = run.weight[m][tr_idx, j]
+        out[f"gen_{m}"] = g
+        out[f"w_{m}"] = w
+    pe = nearest_epoch(run.pred_epochs, epoch)
+    split_arr = out["split"].to_numpy()
+    idx_arr = out["index"].to_numpy()
+    for m in MODALITIES:
+        p = np.full(n, np.nan, np.float32)
+        if pe is not None:
+            j = int(np.searchsorted(run.pred_epochs, pe))
+            for sp, arrs in run.pred.items():
+                sel = split_arr == sp
+                if sel.any() and arrs[m].shape[1]:
+                    p[sel] = arrs[m][idx_arr[sel], j]
+        out[f"pred_{m}"] = p
+    ym = out["y_m"].to_numpy()
+    out["err_M"] = np.abs(out["pred_M"].to_numpy() - ym)
+    gen_ym = np.stack([np.abs(out[f"gen_{m}"].to_numpy() - ym) for m in UNIMODAL])
+    out["gen_ym_max"] = _nanmax0(gen_ym)
+    if run.has_human:
+        gh = np.stack([np.abs(out[f"gen_{m}"].to_numpy() - out[f"y_{m}"].to_numpy()) for m in UNIMODAL])
+        out["gen_human_max"] = _nanmax0(gh)
+        cat, strength = conflict_category(ym, {m: out[f"y_{m}"].to_numpy() for m in UNIMODAL})
+        out["human_conflict"], out["human_strength"] = cat, strength
+    flips = np.zeros(n, np.int64)
+    for m in UNIMODAL:
+        if run.gen[m].shape[1]:
+            flips[train] += _sign_changes(run.gen[m])[tr_idx]
+    out["sign_flips"] = flips
+    gcat, gstr = conflict_category(ym, {m: out[f"gen_{m}"].to_numpy() for m in UNIMODAL})
+    out["gen_conflict"], out["gen_strength"] = gcat, gstr
+    out.index = out["sample_id"].to_numpy()
+    return out
+
+
+def _nanmax0(a: np.ndarray) -> np.ndarray:
+    """nanmax over axis 0 without the all-NaN RuntimeWarning (all-NaN columns stay NaN)."""
+    allnan = np.all(np.isnan(a), axis=0)
+    res = np.max(np.where(np.isnan(a), -np.inf, a), axis=0)
+    return np.where(allnan, np.nan, res).astype(np.float32)
+
+
+@dataclass
+class SampleFilter:
+    """Filter values of the Samples page; None / empty means "no filter"."""
+
+    splits: tuple[str, ...] = ()
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # column -> inclusive (lo, hi)
+    human_conflict: tuple[str, ...] = ()
+    gen_conflict: tuple[str, ...] = ()
+    min_gen_human: float | None = None
+    min_gen_ym: float | None = None
+    sign_flips_only: bool = False
+    text: str = ""
+    ids: tuple[str, ...] | None = None  # restrict to these sample ids (a box/lasso selection)
+
+
+def filter_samples(table: pd.DataFrame, f: SampleFilter) -> pd.DataFrame:
+    """Rows of :func:`sample_table` passing every active filter (vectorised; order kept)."""
+    mask = np.ones(len(table), bool)
+    if f.splits:
+        mask &= table["split"].isin(list(f.splits)).to_numpy()
+    for col, (lo, hi) in f.ranges.items():
+        if col in table.columns:
+            v = table[col].to_numpy(np.float64)
+            mask &= (v >= lo) & (v <= hi)
+    if f.human_conflict and "human_conflict" in table.columns:
+        mask &= table["human_conflict"].isin(list(f.human_conflict)).to_numpy()
+    if f.gen_conflict:
+        mask &= table["gen_conflict"].isin(list(f.gen_conflict)).to_numpy()
+    if f.min_gen_human is not None and "gen_human_max" in table.columns:
+        mask &= table["gen_human_max"].to_numpy(np.float64) >= f.min_gen_human
+    if f.min_gen_ym is not None:
+        mask &= table["gen_ym_max"].to_numpy(np.float64) >= f.min_gen_ym
+    if f.sign_flips_only:
+        mask &= table["sign_flips"].to_numpy() > 0
+    if f.text:
+        q = f.text.lower()
+        mask &= table["raw_text"].str.lower().str.contains(q, regex=False).fillna(False).to_numpy(bool) | table[
+            "sample_id"
+        ].str.lower().str.contains(q, regex=False).fillna(False).to_numpy(bool)
+    if f.ids is not None:
+        mask &= table["sample_id"].isin(list(f.ids)).to_numpy()
+    return table[mask]
+
+
+def sample_detail(run: RunData, sample_id: str) -> dict:
+    """Everything the drill-down shows for one sample, by row lookup (O(epochs)).
+
+    Returns ``{"info": dict (sample_id, split, index, raw_text, y_m, y_T..), "labels": DataFrame(epoch, gen_T,
+    gen_A, gen_V, w_T, w_A, w_V) or empty (non-train samples), "predictions": DataFrame(epoch, pred_M..pred_V)}``.
+    Raises KeyError for an unknown sample id.
+    """
+    row = run.samples.loc[sample_id]  # hash lookup on the sample_id index
+    info = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    split, i = str(row["split"]), int(row["index"])
+    labels = pd.DataFrame({"epoch": run.label_epochs.astype(int)})
+    if split == "train" and len(run.label_epochs):
+        for m in UNIMODAL:
+            labels[f"gen_{m}"] = run.gen[m][i]
+        for m in UNIMODAL:
+            labels[f"w_{m}"] = run.weight[m][i]
+    else:
+        labels = labels.iloc[0:0]
+    preds = pd.DataFrame({"epoch": run.pred_epochs.astype(int)})
+    arrs = run.pred.get(split, {})
+    for m in MODALITIES:
+        a = arrs.get(m)
+        preds[f"pred_{m}"] = a[i] if a is not None and i < a.shape[0] and a.shape[1] else np.nan
+    return {"info": info, "labels": labels, "predictions": preds}
+
+
+# ==============================================================================================================
+# label dynamics
+
+
+def label_quantiles(run: RunData) -> pd.DataFrame:
+    """Distribution of generated labels per modality and epoch: ``modality, epoch, min, q25, median, q75, max,
+    mean, std`` (train split). Precomputed, so a box chart does not ship N×E points to the browser."""
+    rows = []
+    for m in UNIMODAL:
+        a = run.gen[m]
+        if a.shape[1] == 0:
+            continue
+        q = np.nanpercentile(a, [0, 25, 50, 75, 100], axis=0)
+        rows.append(pd.DataFrame({"modality": m, "epoch": run.label_epochs.astype(int), "min": q[0], "q25": q[1],
+                                  "median": q[2], "q75": q[3], "max": q[4], "mean": np.nanmean(a, axis=0),
+                                  "std": np.nanstd(a, axis=0)}))  # fmt: skip
+    cols = ["modality", "epoch", "min", "q25", "median", "q75", "max", "mean", "std"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+def label_drift(run: RunData) -> pd.DataFrame:
+    """Mean |y_s − y_m| per epoch and modality over the train split: ``modality, epoch, mean_abs_diff``, plus
+    the mean subtask weight ``mean_weight``."""
+    ym = run.split_frame("train")["y_m"].to_numpy(np.float32)
+    rows = []
+    for m in UNIMODAL:
+        a = run.gen[m]
+        if a.shape[1] == 0:
+            continue
+        d = np.abs(a[: len(ym)] - ym[:, None])
+        rows.append(pd.DataFrame({"modality": m, "epoch": run.label_epochs.astype(int),
+                                  "mean_abs_diff": np.nanmean(d, axis=0),
+                                  "mean_weight": np.nanmean(run.weight[m], axis=0)}))  # fmt: skip
+    return (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=["modality", "epoch", "mean_abs_diff", "mean_weight"])
+    )
+
+
+def cartography(run: RunData, modality: str, from_epoch: int = 1) -> pd.DataFrame:
+    """Per train sample, the mean and the standard deviation of its generated ``modality`` label over epochs
+    ``>= from_epoch`` (epoch 0 is the y_m initialisation): ``sample_id, mean, variability, final, y_m``
+    (+ ``human``). Index = sample_id."""
+    tr = run.split_frame("train")
+    a = run.gen[modality]
+    sel = run.label_epochs >= from_epoch
+    if not sel.any():
+        sel = np.ones(len(run.label_epochs), bool)
+    sub = a[tr["index"].to_numpy()][:, sel] if a.shape[1] else np.full((len(tr), 1), np.nan, np.float32)
+    out = pd.DataFrame(
+        {"sample_id": tr["sample_id"].to_numpy(), "mean": np.nanmean(sub, axis=1) if sub.size else np.nan,
+         "variability": np.nanstd(sub, axis=1) if sub.size else np.nan, "final": sub[:, -1],
+         "y_m": tr["y_m"].to_numpy(np.float32)}
+    )  # fmt: skip
+    if run.has_human:
+        out["human"] = tr[f"y_{modality}"].to_numpy(np.float32)
+    out.index = out["sample_id"].to_numpy()
+    return out
+
+
+# ==============================================================================================================
+# generated vs human
+
+
+def agreement(pred: np.ndarray, true: np.ndarray, band: float = NEUTRAL_BAND) -> dict:
+    """Pearson r, MAE and 3-class polarity agreement (fraction) of two vectors, ignoring NaN pairs."""
+    pred = np.asarray(pred, np.float64)
+    true = np.asarray(true, np.float64)
+    ok = ~(np.isnan(pred) | np.isnan(true))
+    p, t = pred[ok], true[ok]
+    if len(p) == 0:
+        return {"pearson": np.nan, "mae": np.nan, "polarity_agreement": np.nan, "n": 0}
+    r = np.nan if len(p) < 2 or p.std() == 0 or t.std() == 0 else float(np.corrcoef(p, t)[0, 1])
+    return {
+        "pearson": r,
+        "mae": float(np.mean(np.abs(p - t))),
+        "polarity_agreement": float(np.mean(polarity(p, band) == polarity(t, band))),
+        "n": int(len(p)),
+    }
+
+
+def gen_vs_human_by_epoch(run: RunData) -> pd.DataFrame:
+    """Per label epoch and modality, the generated labels (train) against the human unimodal labels:
+    ``modality, epoch, pearson, mae, polarity_agreement, n``. Empty without human labels."""
+    if not run.has_human:
+        return pd.DataFrame(columns=["modality", "epoch", "pearson", "mae", "polarity_agreement", "n"])
+    tr = run.split_frame("train")
+    idx = tr["index"].to_numpy()
+    rows = []
+    for m in UNIMODAL:
+        h = tr[f"y_{m}"].to_numpy(np.float64)
+        for j, e in enumerate(run.label_epochs):
+            rows.append({"modality": m, "epoch": int(e), **agreement(run.gen[m][idx, j], h)})
+    return pd.DataFrame(rows)
+
+
+def heads_vs_human_by_epoch(run: RunData, split: str) -> pd.DataFrame:
+    """Per prediction epoch and unimodal head, the head's predictions on ``split`` against the human unimodal
+    labels: ``modality, epoch, pearson, mae, polarity_agreement, n``."""
+    if not run.has_human or split not in run.pred:
+        return pd.DataFrame(columns=["modality", "epoch", "pearson", "mae", "polarity_agreement", "n"])
+    sf = run.split_frame(split)
+    idx = sf["index"].to_numpy()
+    rows = []
+    for m in UNIMODAL:
+        h = sf[f"y_{m}"].to_numpy(np.float64)
+        a = run.pred[split][m]
+        for j, e in enumerate(run.pred_epochs):
+            rows.append({"modality": m, "epoch": int(e), **agreement(a[idx, j], h)})
+    return pd.DataFrame(rows)
+
+
+POLARITY_NAMES = ("negative", "neutral", "positive")
+
+
+def confusion3(true: np.ndarray, pred: np.ndarray, band: float = NEUTRAL_BAND) -> pd.DataFrame:
+    """3×3 counts: rows = polarity of ``true`` (human), columns = polarity of ``pred`` (generated/head)."""
+    t, p = polarity(true, band), polarity(pred, band)
+    ok = ~(np.isnan(t) | np.isnan(p))
+    cm = np.zeros((3, 3), np.int64)
+    np.add.at(cm, (t[ok].astype(int) + 1, p[ok].astype(int) + 1), 1)
+    return pd.DataFrame(cm, index=list(POLARITY_NAMES), columns=list(POLARITY_NAMES))
+
+
+# ==============================================================================================================
+# conflicts
+
+
+def conflict_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Counts of conflict categories among train samples, human vs generated: ``category, human, generated``."""
+    tr = table[table["split"] == "train"]
+    gen = tr["gen_conflict"].value_counts()
+    hum = tr["human_conflict"].value_counts() if "human_conflict" in tr.columns else pd.Series(dtype=np.int64)
+    cats = _category_order(set(gen.index) | set(hum.index))
+    return pd.DataFrame(
+        {"category": cats, "human": [int(hum.get(c, 0)) for c in cats], "generated": [int(gen.get(c, 0)) for c in cats]}
+    )
+
+
+def _category_order(cats: set) -> list[str]:
+    order = ["none", "T", "A", "V", "T+A", "T+V", "A+V", "T+A+V", "n/a"]
+    return [c for c in order if c in cats] + sorted(c for c in cats if c not in order)
+
+
+def conflict_confusion(table: pd.DataFrame) -> pd.DataFrame:
+    """Cross-table of train samples: rows = human conflict category, columns = generated conflict category."""
+    tr = table[table["split"] == "train"]
+    if "human_conflict" not in tr.columns:
+        return pd.DataFrame()
+    ct = pd.crosstab(tr["human_conflict"].astype(str), tr["gen_conflict"].astype(str))
+    return ct.reindex(
+        index=_category_order(set(ct.index)), columns=_category_order(set(ct.columns)), fill_value=0
+    ).astype(np.int64)
+
+
+def conflict_outcomes(table: pd.DataFrame) -> pd.DataFrame:
+    """Per train sample and unimodal modality where human or generated label disagrees with M in polarity:
+    ``sample_id, modality, y_m, human, generated, outcome`` with outcome
+
+    - ``recovered``: human disagrees with M and the generated label has the human's polarity;
+    - ``partial``: both disagree with M but with different polarities;
+    - ``missed``: human disagrees with M, the generated label agrees with M;
+    - ``spurious``: the generated label disagrees with M where the human label agrees.
+    """
+    cols = ["sample_id", "modality", "y_m", "human", "generated", "outcome", "raw_text"]
+    tr = table[table["split"] == "train"]
+    if "y_T" not in tr.columns:
+        return pd.DataFrame(columns=cols)
+    pm = polarity(tr["y_m"].to_numpy())
+    parts = []
+    for m in UNIMODAL:
+        h, g = tr[f"y_{m}"].to_numpy(), tr[f"gen_{m}"].to_numpy()
+        ph, pg = polarity(h), polarity(g)
+        hd, gd = ph != pm, pg != pm
+        outcome = np.select(
+            [hd & (pg == ph), hd & gd, hd & ~gd, ~hd & gd], ["recovered", "partial", "missed", "spurious"], ""
+        )
+        sel = (outcome != "") & ~np.isnan(pg) & ~np.isnan(ph)
+        parts.append(pd.DataFrame({"sample_id": tr["sample_id"].to_numpy()[sel], "modality": m,
+                                   "y_m": tr["y_m"].to_numpy()[sel], "human": h[sel], "generated": g[sel],
+                                   "outcome": outcome[sel], "raw_text": tr["raw_text"].to_numpy()[sel]}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
+# ==============================================================================================================
+# embeddings
+
+
+COLOR_CHOICES = (
+    "split", "y_m", "y_T", "y_A", "y_V", "gen_T", "gen_A", "gen_V", "w_T", "w_A", "w_V",
+    "human_conflict", "gen_conflict", "err_M", "pred_M",
+)  # fmt: skip
+
+
+def load_projections(run_dir: Path | str, method: str | None = None) -> pd.DataFrame | None:
+    """projections/<method>.parquet as one frame (or None when none were computed)."""
+    from selfmm import records
+
+    try:
+        df = records.RunReader(run_dir).projections(method)
+    except Exception as exc:  # noqa: BLE001
+        raise DashboardDataError(
+            f"Could not read projections of {run_dir}: {exc}. Delete the projections/ folder and recompute them."
+        ) from exc
+    if df is None or len(df) == 0:
+        return None
+    df = df.copy()
+    df["sample_id"] = df["sample_id"].astype(str)
+    df["modality"] = df["modality"].astype(str)
+    df["split"] = df["split"].astype(str)
+    return df
+
+
+def projection_view(proj: pd.DataFrame, table: pd.DataFrame, epoch: int, modality: str, color: str) -> pd.DataFrame:
+    """Points of one (epoch, modality) projection joined with the colour column of :func:`sample_table`:
+    ``sample_id, split, x, y, color``. The join is on sample_id, so a projection never mislabels a point."""
+    sub = proj[(proj["epoch"] == epoch) & (proj["modality"] == modality)]
+    out = pd.DataFrame({"sample_id": sub["sample_id"].to_numpy(), "split": sub["split"].to_numpy(),
+                        "x": sub["x"].to_numpy(np.float32), "y": sub["y"].to_numpy(np.float32)})  # fmt: skip
+    if color in table.columns and color != "split":
+        out["color"] = table[color].reindex(out["sample_id"]).to_numpy()
+    else:
+        out["color"] = out["split"]
+    return out
+
+
+def selected_ids(event) -> list[str]:
+    """Sample ids of a Plotly selection event (``st.plotly_chart(on_select=...)``): each point carries its
+    sample id as ``customdata[0]`` (or as plain ``customdata``)."""
+    if not event:
+        return []
+    sel = event.get("selection", event) if hasattr(event, "get") else getattr(event, "selection", {})
+    points = sel.get("points", []) if hasattr(sel, "get") else []
+    ids = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, list | tuple):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            ids.append(str(cd))
+    return list(dict.fromkeys(ids))
+
+
+def index_projections(proj: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The projection frame indexed by sample_id, so :func:`sample_positions` is a hash lookup."""
+    if proj is None:
+        return None
+    return proj.set_index("sample_id", drop=False).rename_axis(None).sort_index()
+
+
+def sample_positions(proj_by_id: pd.DataFrame | None, sample_id: str, epoch: int | None = None) -> pd.DataFrame:
+    """Where one sample sits in each modality's projection at ``epoch`` (default: last projected):
+    ``modality, x, y``. ``proj_by_id`` comes from :func:`index_projections`. Empty when not projected."""
+    empty = pd.DataFrame(columns=["modality", "x", "y"])
+    if proj_by_id is None or len(proj_by_id) == 0 or sample_id not in proj_by_id.index:
+        return empty
+    sub = proj_by_id.loc[[sample_id]]
+    e = nearest_epoch(np.unique(sub["epoch"].to_numpy()), epoch)
+    sub = sub[sub["epoch"] == e]
+    return sub[["modality", "x", "y"]].reset_index(drop=True)
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """The (filtered) sample table as UTF-8 CSV for the download button."""
+    return table.to_csv(index=False).encode("utf-8")

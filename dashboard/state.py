@@ -1,0 +1,221 @@
+"""Session state keys, URL sync, the sidebar run picker, and the small UI pieces several pages share.
+
+Shared values live in plain session-state variables (widget values reset across pages). The URL carries
+``?run=<key>&sample=<sample_id>`` so a link reopens the same view; it is read once per session (deep link) and
+rewritten on every run of the entrypoint (page switches clear it).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import cache, charts, data
+
+# ----- keys (no bare strings in pages) -------------------------------------------------------------------------
+RUNS_ROOT = "runs_root"  # str: folder holding run folders (tests may set it before the first run)
+RUN_ID = "run_id"  # str: the picked run's key (folder path relative to the runs root); also the picker's key
+SAMPLE_ID = "sample_id"  # str | None: the sample opened in the drill-down
+SELECTED_IDS = "selected_ids"  # list[str] | None: a box/lasso/cartography selection that filters the table
+EPOCH = "epoch"  # int | None: the epoch shown by the epoch-dependent pages (None = last)
+_URL_READ = "_url_read"  # bool: the deep link was read for this session
+
+QP_RUN, QP_SAMPLE = "run", "sample"
+
+
+def init_state(argv: list[str] | None = None) -> None:
+    """Defaults once per session; the runs root from ``-- --runs DIR`` / $SELFMM_RUNS_DIR / <repo>/checkpoints."""
+    if RUNS_ROOT not in st.session_state:
+        st.session_state[RUNS_ROOT] = str(data.runs_root_from(argv))
+    st.session_state.setdefault(SAMPLE_ID, None)
+    st.session_state.setdefault(SELECTED_IDS, None)
+    st.session_state.setdefault(EPOCH, None)
+    if not st.session_state.get(_URL_READ):
+        st.session_state[_URL_READ] = True
+        qp = st.query_params
+        if qp.get(QP_RUN):
+            st.session_state[RUN_ID] = qp.get(QP_RUN)
+        if qp.get(QP_SAMPLE):
+            st.session_state[SAMPLE_ID] = qp.get(QP_SAMPLE)
+
+
+def _root_mtime(root: str) -> float:
+    try:
+        return Path(root).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def runs_table():
+    root = st.session_state[RUNS_ROOT]
+    return cache.runs(root, _root_mtime(root))
+
+
+def run_picker() -> None:
+    """Sidebar selectbox over the runs under the runs root; keeps ``RUN_ID`` valid and the URL in sync."""
+    runs = runs_table()
+    with st.sidebar:
+        st.caption(f"Runs folder: `{st.session_state[RUNS_ROOT]}`")
+        if len(runs) == 0:
+            st.session_state.pop(RUN_ID, None)
+            st.query_params.pop(QP_RUN, None)
+            return
+        keys = list(runs["key"])
+        if st.session_state.get(RUN_ID) not in keys:
+            st.session_state[RUN_ID] = data.pick_default_run(runs)
+        status = dict(zip(runs["key"], runs["status"], strict=True))
+
+        def _changed() -> None:  # a new run: the old sample and selection mean nothing there
+            set_sample(None)
+            st.session_state[SELECTED_IDS] = None
+            st.session_state[EPOCH] = None
+
+        st.selectbox("Run", keys, key=RUN_ID, format_func=lambda k: f"{k} ({status.get(k, '?')})",
+                     on_change=_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
+        sid = st.session_state.get(SAMPLE_ID)
+        if sid:
+            st.caption(f"Selected sample: `{sid}`")
+            if st.button("Clear sample", key="sidebar_clear_sample"):
+                set_sample(None)
+        sel = st.session_state.get(SELECTED_IDS)
+        if sel:
+            st.caption(f"{len(sel)} samples selected on a chart")
+            if st.button("Clear chart selection", key="sidebar_clear_selection"):
+                st.session_state[SELECTED_IDS] = None
+    st.query_params[QP_RUN] = st.session_state[RUN_ID]
+    if st.session_state.get(SAMPLE_ID):
+        st.query_params[QP_SAMPLE] = st.session_state[SAMPLE_ID]
+
+
+def set_sample(sample_id: str | None) -> None:
+    """Open a sample everywhere (session state + URL)."""
+    st.session_state[SAMPLE_ID] = sample_id
+    if sample_id:
+        st.query_params[QP_SAMPLE] = sample_id
+    else:
+        st.query_params.pop(QP_SAMPLE, None)
+
+
+# ----- loading the current run with clear messages ---------------------------------------------------------------
+
+
+def current_run_dir() -> str | None:
+    runs = runs_table()
+    key = st.session_state.get(RUN_ID)
+    if key is None or len(runs) == 0:
+        return None
+    hit = runs.loc[runs["key"] == key, "run_dir"]
+    return str(hit.iloc[0]) if len(hit) else None
+
+
+def require_run() -> data.RunData:
+    """The picked run, loaded through the cache; renders a message and stops the page when there is none."""
+    root = st.session_state[RUNS_ROOT]
+    runs = runs_table()
+    if len(runs) == 0:
+        st.info(
+            f"No runs found in `{root}`. Train one with `python -m selfmm train --preset tiny --out "
+            f"{Path(root) / 'my-run'}`, or open another folder: `streamlit run dashboard/app.py -- --runs DIR` "
+            "(or set SELFMM_RUNS_DIR)."
+        )
+        st.stop()
+    run_dir = current_run_dir()
+    row = runs[runs["key"] == st.session_state.get(RUN_ID)]
+    if run_dir is None or len(row) == 0:
+        st.info("Pick a run in the sidebar.")
+        st.stop()
+    if str(row["status"].iloc[0]) == "broken":
+        st.error(f"Run `{row['key'].iloc[0]}` cannot be opened: {row['error'].iloc[0]}")
+        st.stop()
+    try:
+        run = cache.run_data(run_dir, data.run_mtime(run_dir))
+    except data.DashboardDataError as exc:
+        st.error(str(exc))
+        st.stop()
+    for w in run.warnings:
+        st.warning(w)
+    if run.status == "running":
+        st.info(f"Run still training: {len([e for e in run.epochs if e > 0])} epoch(s) committed so far. "
+                "Pages show committed epochs only; the Overview refreshes by itself.")  # fmt: skip
+    elif run.status in ("stale", "interrupted", "failed"):
+        why = {"stale": "its process is gone (killed mid-epoch?)", "interrupted": "it was interrupted",
+               "failed": "it failed"}[run.status]  # fmt: skip
+        err = f" Error: {run.manifest.get('error')}" if run.manifest.get("error") else ""
+        st.warning(f"This run did not finish: {why}. Showing its {len([e for e in run.epochs if e > 0])} committed "
+                   f"epoch(s); resume it with `python -m selfmm train --resume ...`.{err}")  # fmt: skip
+    if not run.epochs:
+        st.info("No epoch has been committed yet; come back when the first epoch is done.")
+        st.stop()
+    return run
+
+
+def mtime_of(run: data.RunData) -> float:
+    return data.run_mtime(run.run_dir)
+
+
+def epoch_slider(run: data.RunData, key: str, label: str = "Epoch", epochs=None) -> int:
+    """An epoch slider over ``epochs`` (default: the run's label epochs); its value also becomes ``EPOCH``."""
+    epochs = [int(e) for e in (run.label_epochs if epochs is None else epochs)]
+    if len(epochs) == 1:
+        st.caption(f"{label}: {epochs[0]} (the only recorded epoch)")
+        st.session_state[EPOCH] = epochs[0]
+        return epochs[0]
+    want = st.session_state.get(EPOCH)
+    if key not in st.session_state or st.session_state[key] not in epochs:
+        st.session_state[key] = data.nearest_epoch(epochs, want)
+    value = st.select_slider(label, options=epochs, key=key)
+    st.session_state[EPOCH] = int(value)
+    return int(value)
+
+
+# ----- the sample drill-down (Samples page, Embeddings page) ---------------------------------------------------
+
+
+def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) -> None:
+    """Raw text, labels, and the per-epoch charts of one sample."""
+    try:
+        d = data.sample_detail(run, sample_id)
+    except KeyError:
+        st.warning(f"Sample `{sample_id}` is not in this run.")
+        return
+    info = d["info"]
+    st.subheader(f"Sample {sample_id}")
+    st.markdown(f"> {html.escape(str(info.get('raw_text') or '(no text)'))}")
+    cols = st.columns(5)
+    cols[0].metric("split / index", f"{info['split']} / {info['index']}")
+    cols[1].metric("human M (y_m)", f"{info['y_m']:+.2f}")
+    for c, m in zip(cols[2:], ("T", "A", "V"), strict=True):
+        h = info.get(f"y_{m}")
+        c.metric(f"human {m}", "—" if h is None else f"{h:+.2f}")
+    if len(d["labels"]):
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.label_trajectory(d["labels"], info), key=f"{key_prefix}_traj")
+        c1.caption("Generated labels at the end of each epoch (epoch 0 = initialisation to y_m); dotted lines "
+                   "are the human unimodal labels, dashed grey is y_m.")  # fmt: skip
+        c2.plotly_chart(charts.weight_trajectory(d["labels"]), key=f"{key_prefix}_weights")
+        c2.caption("The weight each unimodal loss term got for this sample in that epoch: 0 when the generated "
+                   "label equals y_m, approaching 1 as they drift apart.")  # fmt: skip
+    else:
+        st.caption("Generated labels and weights exist for train samples only (the ULGM runs on the train split).")
+    if len(d["predictions"]):
+        st.plotly_chart(charts.prediction_trajectory(d["predictions"], info), key=f"{key_prefix}_preds")
+        st.caption("Each head's prediction for this sample per epoch (train: training forward pass; valid/test: "
+                   "eval mode).")  # fmt: skip
+    pmt = data.projections_mtime(run.run_dir)
+    if pmt:
+        try:
+            proj = cache.projections(run.run_dir, pmt)
+            by_id = cache.projections_by_id(run.run_dir, pmt)
+        except data.DashboardDataError as exc:
+            st.warning(str(exc))
+            return
+        if proj is not None:
+            method = "umap" if "umap" in set(proj["method"]) else str(proj["method"].iloc[0])
+            last = int(proj["epoch"].max())
+            pos = data.sample_positions(by_id[by_id["method"] == method], sample_id, last)
+            sub = proj[(proj["epoch"] == last) & (proj["method"] == method)]
+            st.plotly_chart(charts.positions_chart(sub, pos, sample_id), key=f"{key_prefix}_pos")
+            st.caption(f"{method.upper()} of each modality's representation at epoch {last}; the star is this "
+                       "sample, grey points are all other samples.")  # fmt: skip

@@ -1,0 +1,174 @@
+"""Real-browser smoke tests of the dashboard: a `streamlit run` server + Debian's headless Chromium via Playwright.
+
+Every page of the app's navigation is opened, must render without an exception, with its title and its charts, and
+is saved as a full-page screenshot (1280×900 viewport) to ``artifacts/screenshots/<page>.png`` for a person to look
+at. Then one interaction (a page's widget changes the view) and the ``?run=...&sample=...`` deep link.
+
+Needs ``/usr/bin/chromium`` (Debian package ``chromium``) and the ``playwright`` Python package; never
+``playwright install`` (no browser downloads here). Without them the module FAILS with a message saying what to
+install: a browser suite that skips silently is a suite that never runs. Deselect with ``-m "not browser"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("SELFMM_CHROMIUM", "/usr/bin/chromium"))
+SHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+TIMEOUT_MS = 30_000
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError as exc:  # pragma: no cover - exercised only on a machine without playwright
+    raise ImportError(
+        "tests/test_browser.py needs the `playwright` Python package (pip install -r requirements.txt) and Debian's "
+        "chromium (apt-get install chromium); do not run `playwright install`. Deselect with -m 'not browser'."
+    ) from exc
+if not CHROMIUM.exists():
+    raise RuntimeError(
+        f"tests/test_browser.py needs Chromium at {CHROMIUM}: apt-get install chromium (or set SELFMM_CHROMIUM to "
+        "a Chromium binary). Deselect with -m 'not browser'."
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# fixtures: a runs folder, the streamlit server, the browser
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory) -> Path:
+    """Two SIMS-like runs with human unimodal labels (seeds 1111 and 1112 of one experiment) + a flat run."""
+    from selfmm.fake_run import write_fake_run
+
+    root = tmp_path_factory.mktemp("browser_runs")
+    write_fake_run(root / "demo-sims", dataset="sims", n=(48, 16, 16), epochs=4, human=True, seed=0)
+    for seed in (1111, 1112):
+        d = write_fake_run(
+            root / "exp" / "ulgm" / f"seed_{seed}", dataset="sims", n=(48, 16, 16), epochs=4, human=True, seed=seed
+        )
+        _tag_experiment(d, "exp", "ulgm", seed)
+    (root / "exp" / "results.csv").write_text(
+        "variant,metric,mean,std,n\nulgm,MAE,0.4321,0.0123,2\nulgm,Corr,0.55,0.02,2\n", encoding="utf-8"
+    )
+    return root
+
+
+def _tag_experiment(run_dir, name: str, variant: str, seed: int) -> None:
+    """Mark a fake run as an experiment member (what `python -m selfmm experiment` writes into run.json)."""
+    import json
+
+    p = Path(run_dir) / "run.json"
+    m = json.loads(p.read_text(encoding="utf-8"))
+    m["experiment"] = {"name": name, "variant": variant, "seed": seed}
+    p.write_text(json.dumps(m), encoding="utf-8")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(runs_root):
+    """`streamlit run dashboard/app.py` on a free port; yields the base URL; stdout goes to a temp file (a PIPE
+    that nobody reads can fill up and block the server)."""
+    port = _free_port()
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="streamlit-", delete=False)  # noqa: SIM115
+    env = dict(os.environ, SELFMM_RUNS_DIR=str(runs_root), PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py")]
+    cmd += ["--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"]
+    cmd += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 45
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{Path(log.name).read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
+                    if r.read().decode() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit not healthy after 45 s:\n{Path(log.name).read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+        os.unlink(log.name)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport=VIEWPORT)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    yield pg
+    ctx.close()
+
+
+def wait_for_app_run(page: Page) -> None:
+    """Wait until the script has finished and every element rendered (Streamlit's own e2e recipe)."""
+    page.wait_for_timeout(250)  # past widget debounce, so we do not see the previous run's notRunning
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(state="attached")
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached")
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+
+
+def open_page(page: Page, url: str) -> None:
+    page.goto(url)
+    page.get_by_test_id("stApp").wait_for(state="attached")
+    wait_for_app_run(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def shot(page: Page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000, f"{path}: suspiciously small screenshot"
+    return path
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_") or "home"
