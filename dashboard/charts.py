@@ -139,9 +139,17 @@ def label_distribution(quantiles: pd.DataFrame, modality: str) -> go.Figure:
     :func:`dashboard.data.label_quantiles` (statistics precomputed, no raw points shipped)."""
     q = quantiles[quantiles["modality"] == modality]
     fig = go.Figure(
-        go.Box(x=q["epoch"], q1=q["q25"], median=q["median"], q3=q["q75"], lowerfence=q["min"],
-               upperfence=q["max"], mean=q["mean"], name=MOD_NAMES[modality],
-               marker_color=MOD_COLORS[modality])  # fmt: skip
+        go.Box(
+            x=q["epoch"],
+            q1=q["q25"],
+            median=q["median"],
+            q3=q["q75"],
+            lowerfence=q["min"],
+            upperfence=q["max"],
+            mean=q["mean"],
+            name=MOD_NAMES[modality],
+            marker_color=MOD_COLORS[modality],
+        )  # fmt: skip
     )
     return _layout(fig, f"Generated {modality} labels per epoch (box: quartiles, whiskers: min–max)", "epoch",
                    f"generated label ({LABEL_UNIT})", "modality")  # fmt: skip
@@ -206,7 +214,9 @@ def agreement_chart(agree: pd.DataFrame, metric: str, title: str) -> go.Figure:
     return _layout(fig, title, "epoch", labels.get(metric, metric), "modality", height=300)
 
 
-def gen_vs_human_scatter(table: pd.DataFrame, modality: str, column: str = "gen", epoch: int | None = None) -> go.Figure:
+def gen_vs_human_scatter(
+    table: pd.DataFrame, modality: str, column: str = "gen", epoch: int | None = None
+) -> go.Figure:
     """Generated (or head-predicted, ``column="pred"``) label vs the human label of one modality; the diagonal is
     perfect agreement. Points jitter-free; customdata = sample_id."""
     xcol, ycol = f"y_{modality}", f"{column}_{modality}"

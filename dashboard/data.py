@@ -202,9 +202,10 @@ def load_run(run_dir: Path | str) -> RunData:
     metrics = _read("metrics (metrics.jsonl)", run_dir, reader.metrics)
     samples = _read("samples (samples.parquet)", run_dir, reader.samples)
     samples = _prepare_samples(samples, run_dir)
-    labels = _read("generated labels (labels/*.parquet)", run_dir, lambda: reader.labels()) if epochs else None
-    preds = _read("predictions (predictions/*.parquet)", run_dir, lambda: reader.predictions()) if epochs else None
-
+    label_cols = ["epoch", "index"] + [f"{k}_{m}" for k in ("label", "weight") for m in UNIMODAL]
+    pred_cols = ["epoch", "split", "index"] + [f"pred_{m}" for m in MODALITIES]
+    labels = _read_epoch_columns(run_dir, "labels", epochs, label_cols)
+    preds = _read_epoch_columns(run_dir, "predictions", list(getattr(reader, "prediction_epochs", epochs)), pred_cols)
     n_train = int((samples["split"] == "train").sum())
     label_epochs, gen, weight = _pivot_labels(labels, n_train)
     pred_epochs, pred = _pivot_predictions(preds, samples)
@@ -224,6 +225,33 @@ def load_run(run_dir: Path | str) -> RunData:
         pred=pred,
         warnings=warnings,
     )
+
+
+def _read_epoch_columns(run_dir: Path, kind: str, epochs: list[int], columns: list[str]):
+    """Concatenate the committed per-epoch Parquet files of ``kind`` (labels | predictions), reading only
+    ``columns`` straight into Arrow (no per-row sample_id strings: 3x faster than ``RunReader.labels()`` at MOSEI
+    size). Returns a ``pyarrow.Table`` or None when there are no epochs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from selfmm import records
+
+    tables = []
+    for e in epochs:
+        path = records.epoch_path(run_dir, kind, e)
+        try:
+            t = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
+        except (OSError, pa.ArrowException) as exc:
+            raise DashboardDataError(
+                f"Could not read {path}: {exc}. The file is missing or corrupt; delete the run folder or retrain "
+                "(python -m selfmm train --resume redoes an uncommitted epoch)."
+            ) from exc
+        tables.append(t)
+    return pa.concat_tables(tables, promote_options="default") if tables else None
+
+
+def _col(table, name: str, dtype) -> np.ndarray:
+    return table.column(name).to_numpy().astype(dtype, copy=False)
 
 
 def _prepare_samples(samples: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
@@ -249,49 +277,51 @@ def _prepare_samples(samples: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
     return s.set_index("sample_id", drop=False).rename_axis(None)
 
 
-def _pivot_labels(labels: pd.DataFrame | None, n_train: int):
-    """Long labels (epoch, index, label_X, weight_X) -> (E,), {X: (N, E)}, {X: (N, E)}."""
+def _pivot_labels(labels, n_train: int):
+    """Long labels (Arrow: epoch, index, label_X, weight_X) -> (E,), {X: (N, E)}, {X: (N, E)}."""
     if labels is None or len(labels) == 0:
         empty = {m: np.zeros((n_train, 0), np.float32) for m in UNIMODAL}
         return np.zeros(0, np.int64), empty, dict(empty)
-    ep = labels["epoch"].to_numpy(np.int64)
+    ep = _col(labels, "epoch", np.int64)
     epochs = np.unique(ep)
     col = np.searchsorted(epochs, ep)
-    row = labels["index"].to_numpy(np.int64)
+    row = _col(labels, "index", np.int64)
     n = max(n_train, int(row.max()) + 1)
     gen, weight = {}, {}
     for m in UNIMODAL:
         for src, dst in ((f"label_{m}", gen), (f"weight_{m}", weight)):
             a = np.full((n, len(epochs)), np.nan, np.float32)
-            if src in labels.columns:
-                a[row, col] = labels[src].to_numpy(np.float32)
+            if src in labels.column_names:
+                a[row, col] = _col(labels, src, np.float32)
             dst[m] = a
     return epochs, gen, weight
 
 
-def _pivot_predictions(preds: pd.DataFrame | None, samples: pd.DataFrame):
-    """Long predictions (epoch, split, index, pred_X) -> (P,), {split: {X: (N_s, P)}}."""
+def _pivot_predictions(preds, samples: pd.DataFrame):
+    """Long predictions (Arrow: epoch, split, index, pred_X) -> (P,), {split: {X: (N_s, P)}}."""
     sizes = samples.groupby("split", sort=False)["index"].max().add(1).to_dict()
     if preds is None or len(preds) == 0:
         return np.zeros(0, np.int64), {
             s: {m: np.zeros((int(sizes.get(s, 0)), 0), np.float32) for m in MODALITIES} for s in SPLITS
         }
-    epochs = np.unique(preds["epoch"].to_numpy(np.int64))
+    import pyarrow.compute as pc
+
+    ep_all = _col(preds, "epoch", np.int64)
+    epochs = np.unique(ep_all)
+    col_all = np.searchsorted(epochs, ep_all)
+    row_all = _col(preds, "index", np.int64)
     out: dict[str, dict[str, np.ndarray]] = {}
-    split_col = preds["split"].astype(str).to_numpy()
     for s in SPLITS:
-        mask = split_col == s
-        sub = preds.loc[mask]
+        mask = pc.equal(preds.column("split"), s).to_numpy(zero_copy_only=False)
+        row, col = row_all[mask], col_all[mask]
         n = int(sizes.get(s, 0))
-        if len(sub):
-            n = max(n, int(sub["index"].max()) + 1)
-        col = np.searchsorted(epochs, sub["epoch"].to_numpy(np.int64))
-        row = sub["index"].to_numpy(np.int64)
+        if len(row):
+            n = max(n, int(row.max()) + 1)
         out[s] = {}
         for m in MODALITIES:
             a = np.full((n, len(epochs)), np.nan, np.float32)
-            if f"pred_{m}" in sub.columns and len(sub):
-                a[row, col] = sub[f"pred_{m}"].to_numpy(np.float32)
+            if f"pred_{m}" in preds.column_names and len(row):
+                a[row, col] = _col(preds, f"pred_{m}", np.float32)[mask]
             out[s][m] = a
     return epochs, out
 

@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import importlib
-import io
 import math
 import pickle
 import warnings
@@ -130,8 +129,8 @@ def safe_load_pickle(path) -> object:
     if not path.is_file():
         raise DataError(f"{path}: no such file: pass the path of an MMSA feature pickle (e.g. unaligned_39.pkl)")
     try:
-        with open(path, "rb") as f:
-            return _RestrictedUnpickler(io.BufferedReader(f, buffer_size=1 << 20), path).load()
+        with open(path, "rb", buffering=1 << 20) as f:
+            return _RestrictedUnpickler(f, path).load()
     except DataError:
         raise
     except MemoryError:
@@ -495,14 +494,14 @@ def load_mmsa(path, dataset: str = "sims", text_mode: str = "bert") -> MMSAData:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    if not a.flags.writeable:  # torch.from_numpy warns on read-only arrays; copy once
-        a = a.copy()
-    return torch.from_numpy(np.ascontiguousarray(a))
+def _writable(a: np.ndarray) -> np.ndarray:
+    """C-contiguous and writable (torch.from_numpy warns on read-only arrays); copies only when needed."""
+    a = np.ascontiguousarray(a)
+    return a if a.flags.writeable else a.copy()
 
 
 class BatchLoader:
-    """Yields dict batches of one split by slicing tensors built once at construction.
+    """Yields dict batches of one split by gathering rows of arrays held once (no per-item collate).
 
     Each batch is ``{"index": (B,) long, "text": (B, 3, L) float (bert) or (B, L, Dt) float (precomputed),
     "audio": (B, Ta', Da) float, "audio_lengths": (B,) long CPU, "vision": (B, Tv', Dv), "vision_lengths",
@@ -540,16 +539,18 @@ class BatchLoader:
         self.generator = generator
         self.text_mode = text_mode
         self.trim_text = trim_text and text_mode == "bert"
-        self._text = _tensor(src)
-        self._audio = _tensor(split.audio)
-        self._vision = _tensor(split.vision)
-        self._audio_len = _tensor(split.audio_lengths.astype(np.int64, copy=False))
-        self._vision_len = _tensor(split.vision_lengths.astype(np.int64, copy=False))
-        self._labels = {"y_m": _tensor(split.y_m)}
+        # Held once as C-contiguous writable arrays (no copy for what load_mmsa returns); each batch is one
+        # gather per key whose result is wrapped by torch.from_numpy without another copy.
+        self._text_np = _writable(src)
+        self._audio_np = _writable(split.audio)
+        self._vision_np = _writable(split.vision)
+        self._audio_len = _writable(split.audio_lengths.astype(np.int64, copy=False))
+        self._vision_len = _writable(split.vision_lengths.astype(np.int64, copy=False))
+        self._labels = {"y_m": _writable(split.y_m.astype(np.float32, copy=False))}
         for m, y in split.y_human.items():
-            self._labels[f"y_{m}"] = _tensor(y)
+            self._labels[f"y_{m}"] = _writable(y.astype(np.float32, copy=False))
         if self.trim_text:
-            self._text_len = self._text[:, 1, :].sum(dim=1).round().long()
+            self._text_len = np.rint(self._text_np[:, 1, :].sum(axis=1)).astype(np.int64)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
@@ -561,21 +562,21 @@ class BatchLoader:
             order = torch.arange(self.n)
         for start in range(0, self.n, self.batch_size):
             idx = order[start : start + self.batch_size]
-            a_len = self._audio_len[idx]
-            v_len = self._vision_len[idx]
+            rows = idx.numpy()
+            a_len, v_len = self._audio_len[rows], self._vision_len[rows]
             ta, tv = int(a_len.max()), int(v_len.max())
-            text = self._text
-            if self.trim_text:
-                text = text[:, :, : max(1, int(self._text_len[idx].max()))]
+            tl = max(1, int(self._text_len[rows].max())) if self.trim_text else self._text_np.shape[2]
+            # The gathers run in numpy (advanced indexing on the row axis, then the time slice): a single-threaded
+            # row memcpy of only the frames the batch needs. torch.index_select goes through the OpenMP pool,
+            # which was 10-50x slower whenever the cores were busy (measured on the 2-core CI box).
             batch = {
                 "index": idx,
-                "text": text.index_select(0, idx),
-                # slice the time axis first so the gather copies only the frames the batch needs
-                "audio": self._audio[:, :ta].index_select(0, idx),
-                "audio_lengths": a_len,
-                "vision": self._vision[:, :tv].index_select(0, idx),
-                "vision_lengths": v_len,
+                "text": torch.from_numpy(self._text_np[rows, :, :tl] if self.trim_text else self._text_np[rows]),
+                "audio": torch.from_numpy(self._audio_np[rows, :ta]),
+                "audio_lengths": torch.from_numpy(a_len),  # int64 on CPU, as pack_padded_sequence requires
+                "vision": torch.from_numpy(self._vision_np[rows, :tv]),
+                "vision_lengths": torch.from_numpy(v_len),
             }
-            for k, t in self._labels.items():
-                batch[k] = t[idx]
+            for k, y in self._labels.items():
+                batch[k] = torch.from_numpy(y[rows])
             yield batch

@@ -152,7 +152,7 @@ def wait_for_app_run(page: Page) -> None:
     page.wait_for_timeout(250)  # past widget debounce, so we do not see the previous run's notRunning
     page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(state="attached")
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached")
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=TIMEOUT_MS)
 
 
 def open_page(page: Page, url: str) -> None:
@@ -172,3 +172,91 @@ def shot(page: Page, name: str) -> Path:
 
 def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_") or "home"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# every page of the navigation (dashboard/app.py: url_path -> title) with its charts
+
+# url path, title text, minimum number of Plotly charts (Samples draws charts only for an opened sample)
+PAGES = [
+    ("overview", "Run overview", 1),
+    ("samples", "Samples", 0),
+    ("dynamics", "Label dynamics", 1),
+    ("human", "Generated vs human labels", 1),
+    ("conflicts", "Modality conflicts", 1),
+    ("embeddings", "Embeddings", 1),
+    ("compare", "Compare runs", 1),
+]
+
+
+def test_navigation_lists_every_page(server, page):
+    open_page(page, server)
+    links = page.get_by_test_id("stSidebarNavLink")
+    hrefs = {(links.nth(i).get_attribute("href") or "").rstrip("/").rsplit("/", 1)[-1] for i in range(links.count())}
+    # the default page is served at "/" (its link has no path) or under its url_path
+    assert {p for p, _, _ in PAGES[1:]} <= hrefs, f"navigation links {sorted(hrefs)} miss a page of PAGES"
+    assert links.count() == len(PAGES), "a page was added to dashboard/app.py: add it to PAGES in this test"
+
+
+@pytest.mark.parametrize(("path", "title", "min_charts"), PAGES, ids=[p for p, _, _ in PAGES])
+def test_page_renders(server, page, path, title, min_charts):
+    open_page(page, f"{server}/{path}?run=demo-sims")
+    expect(page.get_by_test_id("stHeading").filter(has_text=title).first).to_be_visible()
+    charts = page.get_by_test_id("stPlotlyChart")
+    if min_charts:
+        expect(charts.first).to_be_visible()
+        # plotly draws into an SVG once the figure is laid out; an empty chart container means a broken figure
+        expect(charts.first.locator(".main-svg").first).to_be_attached()
+    assert charts.count() >= min_charts, f"/{path}: {charts.count()} Plotly charts, expected >= {min_charts}"
+    shot(page, path)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# interactions
+
+
+def test_epoch_slider_updates_the_view(server, page):
+    """Human page: moving the epoch slider to its first epoch redraws the scatter for epoch 0."""
+    open_page(page, f"{server}/human?run=demo-sims")
+    titles = page.get_by_test_id("stPlotlyChart").locator(".gtitle")
+    expect(titles.filter(has_text="Generated vs human T label at epoch 4")).to_have_count(1)
+    slider = page.get_by_test_id("stMain").get_by_test_id("stSlider").first.get_by_role("slider")
+    slider.focus()
+    page.keyboard.press("Home")
+    wait_for_app_run(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(titles.filter(has_text="Generated vs human T label at epoch 0")).to_have_count(1)
+    expect(titles.filter(has_text="at epoch 4")).to_have_count(0)
+
+
+def test_compare_page_selects_two_seeds(server, page):
+    """Compare page: adding the experiment's second seed draws the A-vs-B scatter of generated labels."""
+    open_page(page, f"{server}/compare?run=demo-sims")
+    expect(page.get_by_text("Select a second run")).to_be_visible()
+    box = page.get_by_test_id("stMultiSelect").first
+    for label in ("exp/ulgm/seed_1111", "exp/ulgm/seed_1112"):
+        box.locator("input").fill(label)
+        page.keyboard.press("Enter")
+        wait_for_app_run(page)
+    page.keyboard.press("Escape")
+    box.locator("input").fill("demo-sims")  # remove the flat run again: only the two seeds stay
+    wait_for_app_run(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    titles = page.get_by_test_id("stPlotlyChart").locator(".annotation-text")
+    expect(titles.filter(has_text="T (text): r = ")).to_have_count(1)
+    expect(page.get_by_text("Experiment results")).to_be_visible()
+    shot(page, "compare_two_seeds")
+
+
+def test_deep_link_opens_the_sample(server, page, runs_root):
+    """`?run=...&sample=...` opens the Samples page's drill-down for that sample, with its charts."""
+    import pandas as pd
+
+    samples = pd.read_parquet(runs_root / "demo-sims" / "samples.parquet")
+    sid = str(samples.loc[samples["split"] == "train", "sample_id"].iloc[3])
+    open_page(page, f"{server}/samples?run=demo-sims&sample={sid}")
+    expect(page.get_by_test_id("stHeading").filter(has_text=f"Sample {sid}")).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+    assert page.get_by_test_id("stPlotlyChart").count() >= 2  # label + weight trajectories (+ predictions)
+    assert f"sample={sid}" in page.url.replace("%24", "$")  # the URL keeps the deep link
+    shot(page, "samples_deep_link")

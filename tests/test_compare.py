@@ -273,3 +273,115 @@ def test_results_load_and_wide(tmp_path):
     (tmp_path / "results.csv").write_text("a,b\n1,2\n")
     with pytest.raises(C.CompareError, match=r"results\.csv: missing columns \['mean', 'metric', 'std', 'variant'\]"):
         C.load_results(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# real run folders (selfmm.fake_run) and the page
+
+
+def _tag_experiment(run_dir: Path, name: str, variant: str, seed: int) -> None:
+    """What `python -m selfmm experiment` records in each member's run.json."""
+    p = Path(run_dir) / "run.json"
+    m = json.loads(p.read_text(encoding="utf-8"))
+    m["experiment"] = {"name": name, "variant": variant, "seed": seed}
+    p.write_text(json.dumps(m), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def exp_root(tmp_path_factory) -> Path:
+    """runs root: a flat run + experiment `exp` with variants ulgm/human × seeds 1, 2 (nested 3 levels deep)."""
+    from selfmm.fake_run import write_fake_run
+
+    root = tmp_path_factory.mktemp("compare_runs")
+    write_fake_run(root / "solo", n=(30, 10, 10), epochs=3, seed=5, representation_epochs=())
+    for variant in ("ulgm", "human"):
+        for seed in (1, 2):
+            d = write_fake_run(
+                root / "exp" / variant / f"seed_{seed}", n=(30, 10, 10), epochs=3, seed=seed, representation_epochs=()
+            )
+            _tag_experiment(d, "exp", variant, seed)
+    (root / "exp" / "results.csv").write_text(
+        "variant,metric,mean,std,n\nulgm,MAE,0.43,0.01,2\nhuman,MAE,0.41,0.02,2\n", encoding="utf-8"
+    )
+    return root
+
+
+@pytest.mark.timeout(60)
+def test_functions_on_real_run_folders(exp_root):
+    from selfmm.records import RunReader
+
+    runs = C.discover_runs(exp_root)
+    assert len(runs) == 5 and runs["error"].isna().all()
+    members = C.experiment_members(runs, "exp/ulgm/seed_1")
+    assert members == ["exp/human/seed_1", "exp/human/seed_2", "exp/ulgm/seed_1", "exp/ulgm/seed_2"]
+    readers = {lab: RunReader(exp_root / lab) for lab in members}
+    tab = C.metric_table(readers)
+    assert tab["best_epoch"].notna().all() and tab["epochs"].tolist() == [3, 3, 3, 3]
+    assert any(c.startswith("test/") for c in tab.columns)
+    # the same run against itself: perfect agreement; two seeds: same samples matched by id
+    a = C.final_labels(readers["exp/ulgm/seed_1"])
+    assert a.attrs["epoch"] == 3 and len(a) == 30
+    same = C.label_agreement(C.label_pairs(a, a))
+    assert same["mean_abs_diff"].tolist() == [0.0, 0.0, 0.0]
+    assert same["pearson_r"].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    b = C.final_labels(readers["exp/ulgm/seed_2"])
+    p = C.label_pairs(a, b)
+    assert p["sample_id"].tolist() == a["sample_id"].tolist()
+    mad = np.mean(np.abs(a["label_T"].to_numpy(np.float64) - b["label_T"].to_numpy(np.float64)))
+    assert C.label_agreement(p).set_index("modality").loc["T", "mean_abs_diff"] == pytest.approx(mad)
+    cur = C.curves_long({k: r.metrics() for k, r in readers.items()}, "loss", "valid")
+    assert cur.groupby("run").size().tolist() == [3, 3, 3, 3]
+    assert C.experiment_dir(exp_root / "exp/ulgm/seed_1", readers["exp/ulgm/seed_1"].manifest) == exp_root / "exp"
+
+
+def _app(root: Path):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=30)
+    at.session_state["runs_root"] = str(root)
+    return at
+
+
+@pytest.mark.timeout(120)
+def test_compare_page_apptest(exp_root):
+    at = _app(exp_root)
+    at.run()
+    assert not at.exception
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Compare runs"
+    # the sidebar picked a flat run; the page defaults to it alone and asks for a second run
+    ms = at.multiselect(key="compare_runs")
+    assert ms.value == ["solo"]
+    assert any("Select a second run" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) >= 1
+
+    # the four runs of the experiment: metric table with four rows, curves, the A-vs-B scatter and results
+    ms.set_value(["exp/ulgm/seed_1", "exp/ulgm/seed_2", "exp/human/seed_1", "exp/human/seed_2"]).run()
+    assert not at.exception
+    tables = at.dataframe
+    assert tables[0].value["run"].tolist() == ["exp/ulgm/seed_1", "exp/ulgm/seed_2", "exp/human/seed_1",
+                                               "exp/human/seed_2"]  # fmt: skip
+    assert at.selectbox(key="compare_run_a").value == "exp/ulgm/seed_1"
+    assert at.selectbox(key="compare_run_b").value == "exp/ulgm/seed_2"
+    assert len(at.get("plotly_chart")) == 3  # valid loss, metric curve, label scatter
+    stats = tables[1].value
+    assert stats["modality"].tolist() == ["T", "A", "V"] and (stats["n"] == 30).all()
+    wide = tables[-1].value
+    assert wide["variant"].tolist() == ["ulgm", "human"] and wide["MAE"].tolist() == ["0.4300 ± 0.0100",
+                                                                                    "0.4100 ± 0.0200"]  # fmt: skip
+    assert any("exp" in m.value and "results.csv" in m.value for m in at.markdown)
+
+    # run B = run A: the page's agreement table says identical labels
+    at.selectbox(key="compare_run_b").set_value("exp/ulgm/seed_1").run()
+    assert not at.exception
+    assert at.dataframe[1].value["mean_abs_diff"].tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.timeout(60)
+def test_compare_page_empty_root(tmp_path):
+    at = _app(tmp_path)
+    at.run()
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception
+    assert any("No runs under" in i.value for i in at.info)

@@ -11,24 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from selfmm.records import RunError, RunReader
 
 from dashboard import compare as C
-
-RUNS_ROOT_KEY = "runs_root"
-RUN_ID_KEY = "run_id"
+from dashboard import data, state
+from selfmm.records import RunError, RunReader
 
 
 def _runs_root() -> str:
-    root = st.session_state.get(RUNS_ROOT_KEY) or os.environ.get("SELFMM_RUNS_DIR") or "checkpoints"
-    return str(root)
+    return str(st.session_state.get(state.RUNS_ROOT) or data.runs_root_from(None))
 
 
-def _mtime(run_dir: str) -> float:
-    try:
-        return os.stat(Path(run_dir) / C.MANIFEST).st_mtime
-    except OSError:
-        return 0.0
+_mtime = data.run_mtime
 
 
 @st.cache_data(ttl=10, max_entries=8, show_spinner=False)
@@ -64,8 +57,9 @@ class _Snapshot:
 
 
 def _current_run_dir(runs: pd.DataFrame) -> str | None:
-    """The app's selected run as an absolute run folder; the run picker may store a folder, a label or a run_id."""
-    cur = st.session_state.get(RUN_ID_KEY)
+    """The app's picked run as an absolute run folder. The picker stores the folder's path relative to the runs
+    root, which is this page's run label; a folder path or a manifest run_id are accepted too."""
+    cur = st.session_state.get(state.RUN_ID)
     if not cur:
         return None
     cur = str(cur)
@@ -77,7 +71,7 @@ def _current_run_dir(runs: pd.DataFrame) -> str | None:
     return str(p.resolve()) if (p / C.MANIFEST).is_file() else None
 
 
-st.header("Compare runs")
+st.title("Compare runs")
 root = _runs_root()
 runs = _runs(root)
 ok = runs[runs["error"].isna()] if not runs.empty else runs

@@ -27,7 +27,9 @@ with c2:
     tm = data.test_metrics_table(run)
     if len(tm):
         st.caption(f"Best model (epoch {run.best_epoch}, lowest validation loss) on the test split, multimodal head.")
-        st.dataframe(tm, hide_index=True, width="stretch", column_config={"value": st.column_config.NumberColumn(format="%.4f")})
+        st.dataframe(
+            tm, hide_index=True, width="stretch", column_config={"value": st.column_config.NumberColumn(format="%.4f")}
+        )
     else:
         st.info("No test metrics yet: they are written when training finishes.")
     with st.expander("Resolved config"):
@@ -36,11 +38,18 @@ with c2:
 st.subheader("Training curves")
 metric_options = data.metric_names(run.metrics) or ["loss"]
 default = "MAE" if "MAE" in metric_options else metric_options[0]
-metric = st.selectbox("Metric", metric_options, index=metric_options.index(default), key="overview_metric",
-                      help="loss: the training objective (train) / L1 of the multimodal head (valid, test).")
-st.caption("One panel per head, one line per split. For T/A/V the metric compares the unimodal head with the human "
-           "unimodal labels when the dataset has them, else with y_m. The red dashed line is the best epoch "
-           "(lowest validation loss), whose weights are kept.")
+metric = st.selectbox(
+    "Metric",
+    metric_options,
+    index=metric_options.index(default),
+    key="overview_metric",
+    help="loss: the training objective (train) / L1 of the multimodal head (valid, test).",
+)
+st.caption(
+    "One panel per head, one line per split. For T/A/V the metric compares the unimodal head with the human "
+    "unimodal labels when the dataset has them, else with y_m. The red dashed line is the best epoch "
+    "(lowest validation loss), whose weights are kept."
+)
 
 
 @st.fragment(run_every="5s" if run.status == "running" else None)

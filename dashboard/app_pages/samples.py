@@ -8,9 +8,11 @@ st.title("Samples")
 run = state.require_run()
 mt = state.mtime_of(run)
 
-st.caption("One row per sample at the chosen epoch. Generated labels (gen_*) and subtask weights (w_*) exist for the "
-           "train split only. Filter on the left, click a row to open the sample below. Conflict = the modalities "
-           "whose 3-class polarity (bins at ±0.1) differs from M.")
+st.caption(
+    "One row per sample at the chosen epoch. Generated labels (gen_*) and subtask weights (w_*) exist for the "
+    "train split only. Filter on the left, click a row to open the sample below. Conflict = the modalities "
+    "whose 3-class polarity (bins at ±0.1) differs from M."
+)
 epoch = state.epoch_slider(run, key="samples_epoch")
 table = cache.sample_table(run.run_dir, mt, epoch)
 
@@ -35,8 +37,11 @@ with st.sidebar:
     flips = st.checkbox("Only samples whose generated polarity flipped", key="samples_flips")
     use_sel = False
     if st.session_state.get(state.SELECTED_IDS):
-        use_sel = st.checkbox(f"Only the {len(st.session_state[state.SELECTED_IDS])} samples selected on a chart",
-                              value=True, key="samples_use_selection")
+        use_sel = st.checkbox(
+            f"Only the {len(st.session_state[state.SELECTED_IDS])} samples selected on a chart",
+            value=True,
+            key="samples_use_selection",
+        )
 
 f = data.SampleFilter(
     splits=tuple(splits), ranges=ranges, human_conflict=hum_c, gen_conflict=gen_c,
@@ -56,8 +61,13 @@ if rows:
     picked = str(view["sample_id"].iloc[rows[0]])
     if picked != st.session_state.get(state.SAMPLE_ID):
         state.set_sample(picked)
-st.download_button("Download the filtered table (CSV)", data.csv_bytes(view), file_name=f"{run.run_id}-samples.csv",
-                   mime="text/csv", key="samples_csv")
+st.download_button(
+    "Download the filtered table (CSV)",
+    data.csv_bytes(view),
+    file_name=f"{run.run_id}-samples.csv",
+    mime="text/csv",
+    key="samples_csv",
+)
 
 sid = st.session_state.get(state.SAMPLE_ID)
 if sid:

@@ -1,0 +1,64 @@
+"""Conflicts: where the modalities disagree with M, according to humans and according to the generated labels."""
+
+import streamlit as st
+
+from dashboard import cache, charts, data, state
+
+st.title("Modality conflicts")
+run = state.require_run()
+mt = state.mtime_of(run)
+st.caption(
+    "A sample's conflict category lists the modalities whose 3-class polarity (bins at ±0.1) differs from "
+    "the multimodal label M; 'strong' means an opposite polarity, 'weak' neutral against polar. Train split "
+    "(generated labels exist there only)."
+)
+epoch = state.epoch_slider(run, key="conflicts_epoch")
+table = cache.sample_table(run.run_dir, mt, epoch)
+counts = data.conflict_counts(table)
+st.plotly_chart(charts.conflict_counts_chart(counts), key="conflicts_counts")
+if not run.has_human:
+    st.info("This dataset has no human unimodal labels: only the generated conflicts are shown.")
+    st.stop()
+
+cm = data.conflict_confusion(table)
+st.subheader("Human vs generated categories")
+st.caption("Rows: the human labels' category; columns: the generated labels' category; cells count train samples.")
+st.plotly_chart(
+    charts.confusion_heatmap(cm, f"Conflict categories at epoch {epoch}", "generated category", "human category"),
+    key="conflicts_confusion",
+)
+
+st.subheader("Recovered and missed conflicts")
+st.caption(
+    "Per sample and modality: recovered = humans saw a conflict and the generated label has the human "
+    "polarity; partial = both disagree with M but differently; missed = the generated label stayed with M; "
+    "spurious = a generated conflict the humans did not see. Click a row to open the sample."
+)
+out = data.conflict_outcomes(table)
+summary = out.groupby(["modality", "outcome"]).size().unstack(fill_value=0).reindex(["T", "A", "V"]).fillna(0)
+st.dataframe(summary.astype(int), width="content")
+which = st.multiselect(
+    "Outcome", ["recovered", "partial", "missed", "spurious"], default=["recovered", "missed"], key="conflicts_outcome"
+)
+view = out[out["outcome"].isin(which)]
+event = st.dataframe(
+    view,
+    hide_index=True,
+    width="stretch",
+    height=320,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="conflicts_table",
+)
+if event is not None and event.selection.rows:
+    state.set_sample(str(view["sample_id"].iloc[event.selection.rows[0]]))
+    st.page_link(
+        "app_pages/samples.py", label=f"Open {st.session_state[state.SAMPLE_ID]} on the Samples page", icon="➡️"
+    )
+st.download_button(
+    "Download these rows (CSV)",
+    data.csv_bytes(view),
+    file_name=f"{run.run_id}-conflicts.csv",
+    mime="text/csv",
+    key="conflicts_csv",
+)

@@ -1,0 +1,96 @@
+"""Embeddings: 2-D projections (UMAP or PCA) of each modality's representations, over recorded epochs."""
+
+import streamlit as st
+
+from dashboard import cache, charts, data, state
+
+st.title("Embeddings")
+run = state.require_run()
+mt = state.mtime_of(run)
+st.caption(
+    "Each point is a sample's representation (the ULGM features F_M, F_T, F_A, F_V; 'all' = the four "
+    "concatenated), projected to 2-D. The projection is fitted once (on the last recorded epoch) and the "
+    "other epochs are pushed through the same map, so positions are comparable across epochs. Box/lasso "
+    "selection filters the table below; clicking one point opens that sample."
+)
+
+pmt = data.projections_mtime(run.run_dir)
+proj = None
+if pmt:
+    try:
+        proj = cache.projections(run.run_dir, pmt)
+    except data.DashboardDataError as exc:
+        st.error(str(exc))
+if proj is None:
+    reps = run.manifest.get("representation_epochs") or []
+    if not reps:
+        st.info("This run recorded no representations (record_representations=none), so there is nothing to project.")
+        st.stop()
+    st.info(
+        "No projection has been computed for this run yet. PCA takes a moment; for UMAP run "
+        f"`python -m selfmm project {run.run_dir} --method umap`."
+    )
+    if st.button("Compute a PCA projection now", key="embeddings_compute_pca"):
+        from selfmm import projection
+
+        with st.spinner("Computing PCA…"):
+            try:
+                projection.compute_projections(run.run_dir, method="pca")
+            except Exception as exc:  # noqa: BLE001 - show the reason, never a traceback
+                st.error(f"Could not compute the projection: {exc}")
+                st.stop()
+        st.rerun()
+    st.stop()
+
+methods = sorted(proj["method"].unique())
+c1, c2, c3 = st.columns(3)
+method = c1.radio(
+    "Method",
+    methods,
+    horizontal=True,
+    key="embeddings_method",
+    format_func=str.upper,
+    index=methods.index("umap") if "umap" in methods else 0,
+)
+mods = [m for m in ("T", "A", "V", "M", "all") if m in set(proj["modality"])]
+modality = c2.selectbox("Representation", mods, key="embeddings_modality", format_func=lambda m: charts.MOD_NAMES[m])
+color = c3.selectbox(
+    "Colour by",
+    [c for c in data.COLOR_CHOICES if c == "split" or c in cache.sample_table(run.run_dir, mt, None).columns],
+    key="embeddings_color",
+)
+sub = proj[proj["method"] == method]
+epochs = sorted(int(e) for e in sub["epoch"].unique())
+epoch = state.epoch_slider(run, key="embeddings_epoch", label="Representation epoch", epochs=epochs)
+table = cache.sample_table(run.run_dir, mt, epoch)
+view = data.projection_view(sub, table, epoch, modality, color)
+event = st.plotly_chart(
+    charts.embedding_scatter(view, color, f"{method.upper()} of {charts.MOD_NAMES[modality]} at epoch {epoch}"),
+    key="embeddings_scatter",
+    on_select="rerun",
+    selection_mode=("points", "box", "lasso"),
+)
+st.caption(f"Colour: {color}. Generated labels and weights are the values at epoch {epoch} (train samples only).")
+ids = data.selected_ids(event)
+sel = (event or {}).get("selection", {}) if event is not None else {}
+is_click = len(ids) == 1 and not sel.get("box") and not sel.get("lasso")
+if ids:
+    st.session_state[state.SELECTED_IDS] = ids
+    if is_click:
+        state.set_sample(ids[0])
+shown = st.session_state.get(state.SELECTED_IDS)
+if shown:
+    part = table[table["sample_id"].isin(shown)]
+    st.markdown(f"**{len(part)}** selected samples (the Samples page filters to them too).")
+    st.dataframe(part.drop(columns=["index"]), hide_index=True, width="stretch", height=260, key="embeddings_table")
+    st.download_button(
+        "Download the selection (CSV)",
+        data.csv_bytes(part),
+        file_name=f"{run.run_id}-selection.csv",
+        mime="text/csv",
+        key="embeddings_csv",
+    )
+sid = st.session_state.get(state.SAMPLE_ID)
+if sid:
+    st.divider()
+    state.render_sample_drilldown(run, sid, key_prefix="embeddings")

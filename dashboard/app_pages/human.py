@@ -1,0 +1,74 @@
+"""Generated vs human unimodal labels (datasets with human T/A/V labels, e.g. CH-SIMS)."""
+
+import streamlit as st
+
+from dashboard import cache, charts, data, state
+
+st.title("Generated vs human labels")
+run = state.require_run()
+if not run.has_human:
+    st.info(
+        "This dataset has no human unimodal labels (only CH-SIMS and CH-SIMS v2 annotate T, A and V "
+        "separately), so generated labels cannot be compared with human ones."
+    )
+    st.stop()
+mt = state.mtime_of(run)
+st.caption(
+    "Polarity agreement uses 3 classes with bins at ±0.1 (negative ≤ −0.1 < neutral ≤ 0.1 < positive). "
+    "Train split: the generated labels; valid/test: what the unimodal heads predict."
+)
+
+gvh = cache.gen_vs_human(run.run_dir, mt)
+st.subheader("Generated labels vs human labels, per epoch (train)")
+c = st.columns(3)
+for col, metric, title in zip(
+    c,
+    ("pearson", "mae", "polarity_agreement"),
+    ("Pearson r (higher = closer)", "MAE (lower = closer)", "3-class agreement"),
+    strict=True,
+):
+    col.plotly_chart(charts.agreement_chart(gvh, metric, title), key=f"human_gen_{metric}")
+
+st.subheader("At one epoch")
+epoch = state.epoch_slider(run, key="human_epoch")
+modality = st.radio(
+    "Modality", ["T", "A", "V"], horizontal=True, key="human_modality", format_func=lambda m: charts.MOD_NAMES[m]
+)
+table = cache.sample_table(run.run_dir, mt, epoch)
+train = table[table["split"] == "train"]
+c1, c2 = st.columns(2)
+c1.plotly_chart(charts.gen_vs_human_scatter(train, modality, "gen", epoch), key="human_scatter")
+c1.caption("Each point is a train sample; on the dashed diagonal the generated label equals the human one.")
+cm = data.confusion3(train[f"y_{modality}"].to_numpy(), train[f"gen_{modality}"].to_numpy())
+c2.plotly_chart(
+    charts.confusion_heatmap(
+        cm,
+        f"Polarity: human vs generated {modality} (epoch {epoch})",
+        f"generated {modality} polarity",
+        f"human {modality} polarity",
+    ),
+    key="human_confusion",
+)
+c2.caption("Counts of train samples; the diagonal is agreement.")
+
+st.subheader("Unimodal heads vs human labels")
+split = st.radio("Split", ["valid", "test"], horizontal=True, key="human_split")
+hvh = cache.heads_vs_human(run.run_dir, mt, split)
+c = st.columns(3)
+for col, metric, title in zip(
+    c, ("pearson", "mae", "polarity_agreement"), ("Pearson r", "MAE", "3-class agreement"), strict=True
+):
+    col.plotly_chart(charts.agreement_chart(hvh, metric, f"Head {title} on {split}"), key=f"human_head_{metric}")
+part = table[table["split"] == split]
+c1, c2 = st.columns(2)
+c1.plotly_chart(charts.gen_vs_human_scatter(part, modality, "pred", epoch), key="human_head_scatter")
+cmh = data.confusion3(part[f"y_{modality}"].to_numpy(), part[f"pred_{modality}"].to_numpy())
+c2.plotly_chart(
+    charts.confusion_heatmap(
+        cmh,
+        f"Polarity: human vs head {modality} on {split} (epoch {epoch})",
+        f"predicted {modality} polarity",
+        f"human {modality} polarity",
+    ),
+    key="human_head_confusion",
+)

@@ -1,0 +1,867 @@
+"""Self-MM training loop (reference §4.1), resumable and recorded epoch by epoch into a run folder.
+
+``fit(cfg, data_path, out_dir)`` trains until early stopping on the validation loss, reloads the best weights,
+tests them and returns the final metrics. Every epoch it records (via :class:`selfmm.records.RunWriter`) the
+epoch-end unimodal labels of every training sample, the loss weights each sample's batch used, the head
+predictions on train (from the training forward pass), valid and test, the ULGM centres, the metrics and, per
+``cfg.record_representations``, the ULGM features and encoder outputs.
+
+One epoch, in the reference order::
+
+    for each batch (shuffled by a torch.Generator seeded from cfg.seed):
+        zero_grad() at the first batch of each group of `update_epochs` batches
+        forward; loss with the PRE-update labels/weights (selfmm.losses); backward (losses summed, not averaged)
+        ULGM step: new labels (epoch > 1), store features, recompute centres
+        optimizer.step() after every `update_epochs`-th batch
+    drop_tail_batches=True (reference): the last n_batches % update_epochs batches are never applied;
+    False: they are applied at the end of the epoch.
+
+Resume: ``weights/last/`` holds the model, ULGM buffers, optimizer, every RNG state (torch, numpy, python, the
+shuffle generator) and the loop counters after the last committed epoch, so a resumed run continues bit-identically.
+``weights/last`` is replaced as a whole directory (``last.new`` -> ``last``, the previous one kept as ``last.prev``
+until the epoch is committed in run.json), so a kill at any moment leaves a state matching ``epochs_completed``.
+
+CLI: ``python -m selfmm train ...`` (:func:`main`) and ``python -m selfmm seeds ...`` (:func:`seeds_main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from selfmm import records
+from selfmm.config import MODALITIES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
+from selfmm.data import BatchLoader, DataError, MMSAData, load_mmsa
+from selfmm.losses import selfmm_loss
+from selfmm.metrics import regression_metrics
+from selfmm.model import SelfMM, TextModelNotFound, build_optimizer
+from selfmm.ulgm import ULGM
+
+BEST_EPS = 1e-6  # a new best needs val_loss <= best - 1e-6 (reference)
+NEW_SUFFIX, PREV_SUFFIX = ".new", ".prev"  # weights/last.new (being written), weights/last.prev (until commit)
+# Test hook: "E:B" SIGKILLs this process at epoch E before batch B (B="save": after weights/last, before commit).
+_KILL_ENV = "SELFMM_DEBUG_SIGKILL_AT"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# seeds, devices, small helpers
+
+
+def set_seed(seed: int) -> None:
+    """torch / numpy / random seeds and deterministic cuDNN (reference §4.2)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the global RNG is what libraries draw from (reference §4.2)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cuda``/``cuda:N`` when available, else CPU (with a warning when CUDA was asked for)."""
+    if name.startswith("cuda"):
+        if torch.cuda.is_available():
+            return torch.device(name)
+        warnings.warn(f"device={name!r} asked for but CUDA is not available: training on the CPU", stacklevel=2)
+        return torch.device("cpu")
+    if name != "cpu":
+        raise ConfigError(f"device={name!r}: expected cpu, cuda or cuda:N")
+    return torch.device("cpu")
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    """Every RNG state as tensors/ints, loadable with ``torch.load(weights_only=True)``."""
+    np_state = np.random.get_state()  # noqa: NPY002
+    py_state = random.getstate()
+    out = {
+        "torch": torch.get_rng_state(),
+        "shuffle": gen.get_state(),
+        "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "numpy_has_gauss": int(np_state[3]),
+        "numpy_gauss": float(np_state[4]),
+        "python_version": int(py_state[0]),
+        "python_state": torch.tensor(py_state[1], dtype=torch.int64),
+        "python_gauss": py_state[2],
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def _set_rng_state(state: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["shuffle"])
+    keys = state["numpy_keys"].numpy().astype(np.uint32)
+    np_state = ("MT19937", keys, state["numpy_pos"], state["numpy_has_gauss"], state["numpy_gauss"])
+    np.random.set_state(np_state)  # noqa: NPY002
+    random.setstate(
+        (state["python_version"], tuple(int(x) for x in state["python_state"].tolist()), state["python_gauss"])
+    )
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_module(module: torch.nn.Module, path: Path) -> None:
+    """safetensors, atomically (``*.tmp`` then ``os.replace``); ``save_model`` handles shared tensors."""
+    from safetensors.torch import save_model
+
+    tmp = path.with_name(path.name + records.TMP_SUFFIX)
+    save_model(module, str(tmp))
+    os.replace(tmp, path)
+
+
+def _load_module(module: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import load_model
+
+    missing, unexpected = load_model(module, str(path), strict=True)
+    if missing or unexpected:  # pragma: no cover - strict=True raises first
+        raise records.RunError(f"{path}: missing {missing} / unexpected {unexpected}; the weights do not match")
+
+
+def _torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + records.TMP_SUFFIX)
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _maybe_kill(epoch: int, where) -> None:
+    spec = os.environ.get(_KILL_ENV)
+    if spec and spec == f"{epoch}:{where}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _rep_policy(cfg: SelfMMConfig, epoch: int) -> bool:
+    """True when this epoch's representations are kept for good (first_last keeps the last one separately)."""
+    rr = cfg.record_representations
+    if rr == "all":
+        return True
+    if rr == "none":
+        return False
+    if rr == "first_last":
+        return epoch == 1
+    return epoch % int(rr[6:]) == 0 or epoch == 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# epoch functions
+
+
+@dataclass
+class PhaseTimer:
+    """Accumulated seconds per phase (data, forward, backward, ulgm, optimizer, eval, recording)."""
+
+    enabled: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seconds: dict = field(default_factory=dict)
+    _t: float = 0.0
+
+    def start(self) -> None:
+        if self.enabled:
+            self._sync()
+            self._t = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        if self.enabled:
+            self._sync()
+            now = time.perf_counter()
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._t
+            self._t = now
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    # lengths stay on the CPU: pack_padded_sequence needs CPU lengths
+    return {k: (v if k.endswith("_lengths") else v.to(device, non_blocking=True)) for k, v in batch.items()}
+
+
+@dataclass
+class EpochRecord:
+    """What one training epoch saw, per train sample (rows in dataset index order)."""
+
+    loss: float  # mean total loss per batch
+    parts: dict[str, float]  # mean loss_M/T/A/V per batch
+    pred: dict[str, np.ndarray]  # "M","T","A","V" -> (N,) training-forward predictions
+    target: dict[str, np.ndarray]  # "T","A","V" -> (N,) labels the loss used (pre-update)
+    weight: dict[str, np.ndarray]  # "T","A","V" -> (N,) weights the loss used
+    enc: dict[str, np.ndarray]  # "T","A","V" -> (N, d) encoder outputs from the training forward
+    n_batches: int
+    n_steps: int  # optimizer.step() calls
+
+
+def train_epoch(
+    model: SelfMM,
+    ulgm: ULGM,
+    optimizer: torch.optim.Optimizer,
+    loader: BatchLoader,
+    cfg: SelfMMConfig,
+    epoch: int,
+    device: torch.device,
+    timer: PhaseTimer | None = None,
+    progress=None,
+) -> EpochRecord:
+    """One training epoch in the reference order (module docstring). ``progress``: a tqdm bar or None."""
+    timer = timer or PhaseTimer()
+    model.train()
+    n = loader.n
+    U = cfg.update_epochs
+    weighting = cfg.weighting
+    pred_buf = torch.zeros(len(MODALITIES), n, device=device)
+    tgt_buf = torch.zeros(len(UNIMODAL), n, device=device)
+    w_buf = torch.zeros(len(UNIMODAL), n, device=device)
+    enc_buf: dict[str, torch.Tensor] = {}
+    loss_sum = torch.zeros((), device=device)
+    part_sum = torch.zeros(len(MODALITIES), device=device)
+    n_batches = len(loader)
+    n_steps = 0
+    timer.start()
+    for b, batch in enumerate(loader):
+        _maybe_kill(epoch, b)
+        batch = _to(batch, device)
+        idx = batch["index"]
+        if b % U == 0:
+            optimizer.zero_grad()
+        timer.lap("data")
+        out = model(batch["text"], batch["audio"], batch["audio_lengths"], batch["vision"], batch["vision_lengths"])
+        targets = ulgm.labels(idx)  # pre-update labels ("M" is y_m)
+        if weighting == "tanh":
+            weights = ulgm.weights(idx)
+        else:
+            weights = {m: torch.ones_like(targets[m]) for m in UNIMODAL}
+        loss, parts = selfmm_loss(out.pred, targets, weights, cfg.tasks)
+        timer.lap("forward")
+        loss.backward()
+        timer.lap("backward")
+        ulgm.step(idx, out.feat, epoch)
+        timer.lap("ulgm")
+        if (b + 1) % U == 0:
+            optimizer.step()
+            n_steps += 1
+            timer.lap("optimizer")
+        with torch.no_grad():
+            for i, m in enumerate(MODALITIES):
+                pred_buf[i, idx] = out.pred[m].detach()
+            for i, m in enumerate(UNIMODAL):
+                tgt_buf[i, idx] = targets[m]
+                w_buf[i, idx] = weights[m]
+                e = out.enc[m].detach()
+                if m not in enc_buf:
+                    enc_buf[m] = torch.zeros(n, e.shape[1], device=device)
+                enc_buf[m][idx] = e
+            loss_sum += loss.detach()
+            part_sum += torch.stack([parts[m].detach() for m in MODALITIES])
+        timer.lap("recording")
+        if progress is not None:
+            progress.update(1)
+    if not cfg.drop_tail_batches and n_batches % U:
+        optimizer.step()  # apply the tail group's summed gradients (deviation from the reference, opt-in)
+        n_steps += 1
+        timer.lap("optimizer")
+    parts_mean = (part_sum / n_batches).cpu().numpy()
+    rec = EpochRecord(
+        loss=float(loss_sum / n_batches),
+        parts={m: float(parts_mean[i]) for i, m in enumerate(MODALITIES)},
+        pred={m: pred_buf[i].cpu().numpy() for i, m in enumerate(MODALITIES)},
+        target={m: tgt_buf[i].cpu().numpy() for i, m in enumerate(UNIMODAL)},
+        weight={m: w_buf[i].cpu().numpy() for i, m in enumerate(UNIMODAL)},
+        enc={m: t.cpu().numpy() for m, t in enc_buf.items()},
+        n_batches=n_batches,
+        n_steps=n_steps,
+    )
+    timer.lap("recording")
+    return rec
+
+
+@dataclass
+class EvalRecord:
+    loss: float  # mean over batches of the batch-mean |ŷ_m − y_m| (the selection criterion)
+    pred: dict[str, np.ndarray]  # "M","T","A","V" -> (N,)
+    feat: dict[str, np.ndarray]  # "M","T","A","V" -> (N, d)
+    enc: dict[str, np.ndarray]  # "T","A","V" -> (N, d)
+
+
+@torch.no_grad()
+def evaluate(model: SelfMM, loader: BatchLoader, device: torch.device) -> EvalRecord:
+    """Eval-mode pass over a split in index order (no shuffle)."""
+    model.eval()
+    n = loader.n
+    preds = {m: torch.zeros(n, device=device) for m in MODALITIES}
+    feat: dict[str, torch.Tensor] = {}
+    enc: dict[str, torch.Tensor] = {}
+    losses = []
+    for batch in loader:
+        batch = _to(batch, device)
+        idx = batch["index"]
+        out = model(batch["text"], batch["audio"], batch["audio_lengths"], batch["vision"], batch["vision_lengths"])
+        losses.append(torch.mean(torch.abs(out.pred["M"] - batch["y_m"])))
+        for m in MODALITIES:
+            preds[m][idx] = out.pred[m]
+            feat.setdefault(m, torch.zeros(n, out.feat[m].shape[1], device=device))[idx] = out.feat[m]
+        for m in UNIMODAL:
+            enc.setdefault(m, torch.zeros(n, out.enc[m].shape[1], device=device))[idx] = out.enc[m]
+    return EvalRecord(
+        loss=float(torch.stack(losses).mean()),
+        pred={m: t.cpu().numpy() for m, t in preds.items()},
+        feat={m: t.cpu().numpy() for m, t in feat.items()},
+        enc={m: t.cpu().numpy() for m, t in enc.items()},
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# metrics rows
+
+
+def _block(dataset: str, what: str, pred: np.ndarray, true: np.ndarray) -> dict:
+    with warnings.catch_warnings():  # constant predictions (early epochs) make Corr NaN; that is expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {f"{what}/{k}": float(v) for k, v in regression_metrics(dataset, pred, true).items()}
+
+
+def split_metrics(dataset: str, split, pred: dict[str, np.ndarray], gen: dict | None = None) -> dict:
+    """The ``<what>/<metric>`` keys of the contract for one split (``gen``: train targets and epoch-end labels)."""
+    row = _block(dataset, "pred_M", pred["M"], split.y_m)
+    for m in UNIMODAL:
+        if split.y_human:
+            row.update(_block(dataset, f"pred_{m}", pred[m], split.y_human[m]))
+        row.update(_block(dataset, f"pred_{m}_vs_ym", pred[m], split.y_m))
+        if gen is not None:
+            row.update(_block(dataset, f"pred_{m}_vs_gen", pred[m], gen["target"][m]))
+            if split.y_human:
+                row.update(_block(dataset, f"gen_{m}", gen["labels"][m], split.y_human[m]))
+    return row
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the run
+
+
+def _samples_frame(data: MMSAData) -> pd.DataFrame:
+    parts = []
+    for s, sp in data.splits.items():
+        d = {
+            "sample_id": sp.ids.astype(str),
+            "split": s,
+            "index": np.arange(len(sp), dtype=np.int32),
+            "raw_text": np.asarray(sp.raw_text, dtype=object),
+            "y_m": sp.y_m,
+        }
+        if data.has_human_unimodal:
+            d.update({f"y_{m}": sp.y_human[m] for m in UNIMODAL})
+        parts.append(pd.DataFrame(d))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _labels_frame(split, epoch: int, labels: dict, weights: dict | None) -> pd.DataFrame:
+    n = len(split)
+    d = {"epoch": epoch, "sample_id": split.ids.astype(str), "index": np.arange(n, dtype=np.int32)}
+    for m in UNIMODAL:
+        d[f"label_{m}"] = labels[m]
+        d[f"weight_{m}"] = weights[m] if weights is not None else np.zeros(n, dtype=np.float32)
+    return pd.DataFrame(d)
+
+
+def _pred_frame(split, name: str, pred: dict) -> pd.DataFrame:
+    d = {"split": name, "sample_id": split.ids.astype(str), "index": np.arange(len(split), dtype=np.int32)}
+    d.update({f"pred_{m}": pred[m] for m in MODALITIES})
+    return pd.DataFrame(d)
+
+
+def _dataset_info(data: MMSAData, path: Path) -> dict:
+    return {"path": str(path.resolve()), "sha256": records.file_sha256(path), "size_bytes": path.stat().st_size}
+
+
+def _ulgm_for(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, device: torch.device) -> ULGM:
+    train = data.splits["train"]
+    generate = cfg.label_source == "ulgm"
+    ulgm = ULGM(len(train), model.feat_dims, cfg.H, cfg.exclude_zero, generate=generate).to(device)
+    y_m = torch.from_numpy(train.y_m)
+    if cfg.label_source == "human":
+        ulgm.init_labels(y_m, unimodal={m: torch.from_numpy(train.y_human[m]) for m in UNIMODAL})
+    else:  # ulgm: start at y_m (reference); multimodal: y_m forever
+        ulgm.init_labels(y_m)
+    return ulgm
+
+
+def _check_data(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, path: Path) -> None:
+    if cfg.label_source == "human" and not data.has_human_unimodal:
+        raise DataError(
+            f"{path}: label_source=human needs the human unimodal labels regression_labels_T/A/V in every split "
+            "(SIMS / SIMS v2 files have them); use label_source=ulgm or multimodal for this dataset"
+        )
+    if cfg.text_mode == "bert":
+        max_id = max(int(sp.text_bert[:, 0].max()) for sp in data.splits.values())
+        model.check_token_ids(max_id, source=str(path))
+
+
+class _LastState:
+    """weights/last: written as weights/last.new, swapped in, the previous kept as last.prev until the commit."""
+
+    def __init__(self, run_dir: Path):
+        self.last = records.weights_dir(run_dir, records.LAST_DIR)
+        self.new = self.last.with_name(self.last.name + NEW_SUFFIX)
+        self.prev = self.last.with_name(self.last.name + PREV_SUFFIX)
+
+    def save(self, model, ulgm, optimizer, gen, state: dict) -> None:
+        if self.new.exists():
+            shutil.rmtree(self.new)
+        self.new.mkdir(parents=True)
+        _save_module(model, self.new / records.MODEL_FILE)
+        _save_module(ulgm, self.new / records.ULGM_FILE)
+        _torch_save(optimizer.state_dict(), self.new / records.OPTIMIZER_FILE)
+        _torch_save(_rng_state(gen), self.new / records.RNG_FILE)
+        records.write_json_atomic(self.new / records.STATE_FILE, state)
+        if self.prev.exists():
+            shutil.rmtree(self.prev)
+        if self.last.exists():
+            os.replace(self.last, self.prev)
+        os.replace(self.new, self.last)
+
+    def committed(self) -> None:
+        if self.prev.exists():
+            shutil.rmtree(self.prev)
+
+    def find(self, epoch: int) -> Path | None:
+        """The folder whose state.json says ``epoch`` (last, else last.prev), or None."""
+        import json
+
+        if self.new.exists():
+            shutil.rmtree(self.new)
+        for d in (self.last, self.prev):
+            f = d / records.STATE_FILE
+            if f.is_file() and json.loads(f.read_text())["epoch"] == epoch:
+                return d
+        return None
+
+
+def _print_table(title: str, metrics: dict) -> None:
+    keys = list(metrics)
+    w = max(len(k) for k in keys)
+    print(f"\n{title}")
+    print(f"  {'metric':<{w}}  value")
+    for k in keys:
+        v = metrics[k]
+        print(f"  {k:<{w}}  {v:.4f}" if isinstance(v, float) else f"  {k:<{w}}  {v}")
+
+
+def fit(
+    cfg: SelfMMConfig,
+    data_path,
+    out_dir,
+    resume: bool = False,
+    text_model_path: str | None = None,
+    experiment: dict | None = None,
+    *,
+    verbose: bool = True,
+    timer: PhaseTimer | None = None,
+) -> dict:
+    """Train Self-MM on an MMSA pickle into the run folder ``out_dir`` and test the best epoch.
+
+    Args:
+        cfg: the resolved configuration (saved into run.json).
+        data_path: the MMSA ``*.pkl``.
+        out_dir: the run folder; must not hold a run unless ``resume``.
+        resume: continue the run in ``out_dir`` after its last committed epoch (a fresh start when the folder
+            holds no run; an immediate return of the stored result when it is finished).
+        text_model_path: overrides ``cfg.text_model`` (hub id, local folder or "tiny").
+        experiment: ``{name, variant, seed}`` stored in run.json.
+        verbose: tqdm bar, per-epoch summary line and the final table on stdout.
+        timer: a :class:`PhaseTimer` to accumulate per-phase seconds (benchmarks).
+
+    Returns:
+        ``{"run_dir", "status", "epochs", "best": {epoch, valid_loss, valid_metrics}, "test": {metric: value}}``.
+    """
+    data_path, out_dir = Path(data_path), Path(out_dir)
+    log = print if verbose else (lambda *a, **k: None)
+    resuming = resume and (out_dir / records.RUN_JSON).is_file()
+    if resuming:
+        m = records.RunReader(out_dir).manifest
+        _check_resume_config(out_dir, m.get("config") or {}, cfg)
+        done, best_epoch = int(m.get("epochs_completed") or 0), int((m.get("best") or {}).get("epoch") or 0)
+        # a finished run continues only when the new settings would not have stopped it (a larger max_epochs)
+        stopped = (cfg.max_epochs and done >= cfg.max_epochs) or (done > 0 and done - best_epoch >= cfg.early_stop)
+        if m.get("status") == "finished" and stopped:
+            log(f"{out_dir}: already finished; nothing to resume")
+            return {"run_dir": str(out_dir), "status": "finished", "epochs": done, "best": m.get("best"),
+                    "test": m.get("test")}  # fmt: skip
+    elif (out_dir / records.RUN_JSON).exists():
+        raise records.RunError(
+            f"{out_dir / records.RUN_JSON}: this folder already holds a run; pass --resume to continue it or choose "
+            "a new --out folder"
+        )
+
+    set_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    data = load_mmsa(data_path, dataset=cfg.dataset, text_mode=cfg.text_mode)
+    model = SelfMM(cfg, data.feature_dims, text_model_path).to(device)
+    _check_data(cfg, data, model, data_path)
+    ulgm = _ulgm_for(cfg, data, model, device)
+    optimizer = build_optimizer(model, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train, valid, test = (data.splits[s] for s in records.SPLITS)
+    loaders = {
+        "train": BatchLoader(train, cfg.batch_size, True, gen, cfg.text_mode),
+        "valid": BatchLoader(valid, cfg.batch_size, False, None, cfg.text_mode),
+        "test": BatchLoader(test, cfg.batch_size, False, None, cfg.text_mode),
+    }
+    last = _LastState(out_dir)
+    best_dir = records.weights_dir(out_dir, records.BEST_DIR)
+
+    if resuming:
+        writer = records.RunWriter(out_dir, resume=True)
+        writer.update_manifest(config=cfg.to_dict(), **({"experiment": experiment} if experiment else {}))
+    else:
+        writer = records.RunWriter(out_dir, resume=False)
+        info = {**_dataset_info(data, data_path), **data.summary()}
+        env = records.env_info(str(device))
+        writer.start(config=cfg.to_dict(), dataset=info, samples=_samples_frame(data), env=env, experiment=experiment)
+
+    state = {"epoch": 0, "best_epoch": 0, "best_valid_loss": math.inf, "best_valid_metrics": None, "n_steps": 0}
+    done = writer.epochs_completed
+    if done > 0:
+        src = last.find(done)
+        if src is None:
+            raise records.RunError(
+                f"{out_dir}: run.json says {done} epochs are complete but weights/last holds no matching state; "
+                "the folder is damaged: start a new run"
+            )
+        import json
+
+        _load_module(model, src / records.MODEL_FILE)
+        _load_module(ulgm, src / records.ULGM_FILE)
+        optimizer.load_state_dict(torch.load(src / records.OPTIMIZER_FILE, weights_only=True, map_location=device))
+        _set_rng_state(torch.load(src / records.RNG_FILE, weights_only=True), gen)
+        state = json.loads((src / records.STATE_FILE).read_text())
+        if src != last.last:  # killed between the swap and the commit: make the committed state "last" again
+            if last.last.exists():
+                shutil.rmtree(last.last)
+            os.replace(src, last.last)
+        log(f"resuming {out_dir} after epoch {done}")
+    elif not records.epoch_path(out_dir, "labels", 0).exists():
+        snap = ulgm.snapshot()
+        writer.write_epoch(0, labels=_labels_frame(train, 0, snap["labels"], None), predictions=None,
+                           centers=None, representations=None, metrics=[])  # fmt: skip
+        writer.commit_epoch(0)
+
+    best = None
+    if state["best_epoch"] > 0:
+        best = {"epoch": state["best_epoch"], "valid_loss": state["best_valid_loss"],
+                "valid_metrics": state["best_valid_metrics"]}  # fmt: skip
+    try:
+        epoch = state["epoch"]
+        while True:
+            if cfg.max_epochs and epoch >= cfg.max_epochs:
+                break
+            if epoch > 0 and epoch - state["best_epoch"] >= cfg.early_stop:
+                break
+            epoch += 1
+            t0 = time.perf_counter()
+            bar = None
+            if verbose:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(loaders["train"]), desc=f"epoch {epoch}", leave=False, file=sys.stderr)
+            rec = train_epoch(model, ulgm, optimizer, loaders["train"], cfg, epoch, device, timer, bar)
+            if bar is not None:
+                bar.close()
+            if timer is not None:
+                timer.start()
+            state["n_steps"] += rec.n_steps
+            t_train = time.perf_counter() - t0
+            snap = ulgm.snapshot()
+            ev = {"valid": evaluate(model, loaders["valid"], device)}
+            if cfg.eval_test_every_epoch:
+                ev["test"] = evaluate(model, loaders["test"], device)
+            if timer is not None:
+                timer.lap("eval")
+            is_best = ev["valid"].loss <= state["best_valid_loss"] - BEST_EPS
+            gen_info = {"target": rec.target, "labels": {m: snap["labels"][m] for m in UNIMODAL}}
+            train_row = {"split": "train", "time_s": t_train, "loss": rec.loss}
+            train_row.update({f"loss_{m}": rec.parts[m] for m in MODALITIES})
+            gaps = {m: float(np.mean(np.abs(snap["labels"][m] - train.y_m))) for m in UNIMODAL}
+            train_row.update({f"gap_{m}": gaps[m] for m in UNIMODAL})
+            train_row["n_steps"] = rec.n_steps
+            train_row.update(split_metrics(cfg.dataset, train, rec.pred, gen_info))
+            rows = [train_row]
+            for s, e in ev.items():
+                rows.append({"split": s, "time_s": time.perf_counter() - t0, "loss": e.loss,
+                             **split_metrics(cfg.dataset, data.splits[s], e.pred)})  # fmt: skip
+            preds = [_pred_frame(train, "train", rec.pred)]
+            preds += [_pred_frame(data.splits[s], s, e.pred) for s, e in ev.items()]
+            reps = None
+            if cfg.record_representations != "none":
+                reps = {f"train/feat_{m}": snap_feat for m, snap_feat in _bank(ulgm).items()}
+                reps.update({f"train/enc_{m}": rec.enc[m] for m in UNIMODAL})
+                for s, e in ev.items():
+                    reps.update({f"{s}/feat_{m}": e.feat[m] for m in MODALITIES})
+                    reps.update({f"{s}/enc_{m}": e.enc[m] for m in UNIMODAL})
+            writer.write_epoch(
+                epoch,
+                labels=_labels_frame(train, epoch, snap["labels"], rec.weight),
+                predictions=pd.concat(preds, ignore_index=True),
+                centers=snap["centers"],
+                representations=reps,
+                metrics=rows,
+            )
+            if is_best:
+                state.update(best_epoch=epoch, best_valid_loss=ev["valid"].loss, best_valid_metrics=_valid_m(rows))
+                best = {"epoch": epoch, "valid_loss": ev["valid"].loss, "valid_metrics": state["best_valid_metrics"]}
+                best_dir.mkdir(parents=True, exist_ok=True)
+                _save_module(model, best_dir / records.MODEL_FILE)
+                _save_module(ulgm, best_dir / records.ULGM_FILE)
+            state["epoch"] = epoch
+            last.save(model, ulgm, optimizer, gen, state)
+            _maybe_kill(epoch, "save")
+            writer.commit_epoch(epoch, best=best)
+            last.committed()
+            _drop_provisional_reps(writer, cfg, epoch)
+            if timer is not None:
+                timer.lap("recording")
+            mark = " *" if is_best else ""
+            gap = " ".join(f"{m} {gaps[m]:.3f}" for m in UNIMODAL)
+            log(
+                f"epoch {epoch:3d} | train loss {rec.loss:.4f} | valid MAE {ev['valid'].loss:.4f}{mark:2s} | "
+                f"|y_s-y_m| {gap} | {time.perf_counter() - t0:.1f}s"
+            )
+
+        # reload the best weights and test them
+        if best is None:
+            raise RuntimeError("no epoch was trained (max_epochs reached before the first epoch?)")
+        _load_module(model, best_dir / records.MODEL_FILE)
+        ev_test = evaluate(model, loaders["test"], device)
+        test_metrics = {"loss": ev_test.loss, **regression_metrics(cfg.dataset, ev_test.pred["M"], test.y_m)}
+        test_metrics = {k: float(v) for k, v in test_metrics.items()}
+        if cfg.projection != "none":
+            try:
+                from selfmm.projection import compute_projections
+
+                compute_projections(out_dir, method=cfg.projection)
+            except Exception as err:  # a failed projection must not lose the trained run
+                warnings.warn(f"{out_dir}: projection {cfg.projection!r} failed: {err}", stacklevel=2)
+        writer.finish("finished", test=test_metrics, best=best)
+        if verbose:
+            _print_table(f"test metrics of the best epoch ({best['epoch']}, valid loss {best['valid_loss']:.4f})",
+                         test_metrics)  # fmt: skip
+        return {"run_dir": str(out_dir), "status": "finished", "epochs": state["epoch"], "best": best,
+                "test": test_metrics}  # fmt: skip
+    except KeyboardInterrupt:
+        writer.finish("interrupted")
+        raise
+    except Exception as err:
+        writer.finish("failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
+        raise
+
+
+# settings that may change on resume: they do not alter what the finished epochs computed
+RESUMABLE_KEYS = ("max_epochs", "device", "projection", "eval_test_every_epoch", "early_stop")
+
+
+def _check_resume_config(out_dir: Path, saved: dict, cfg: SelfMMConfig) -> None:
+    now = cfg.to_dict()
+    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    bad = [k for k in changed if k not in RESUMABLE_KEYS]
+    if saved and bad:
+        raise ConfigError(
+            f"{out_dir}: resuming with a different configuration ({', '.join(f'{k}: {saved.get(k)!r} -> {now.get(k)!r}' for k in bad)}); "
+            "resume with the run's own settings (only "
+            + ", ".join(RESUMABLE_KEYS)
+            + " may change) or start a new run folder"
+        )
+
+
+def _bank(ulgm: ULGM) -> dict[str, np.ndarray]:
+    """The ULGM feature bank (what ULGM saw this epoch), (N, d) per head."""
+    return {m: getattr(ulgm, f"features_{m}").detach().cpu().numpy() for m in MODALITIES}
+
+
+def _valid_m(rows: list[dict]) -> dict:
+    v = next(r for r in rows if r["split"] == "valid")
+    return {k[len("pred_M/") :]: v[k] for k in v if k.startswith("pred_M/")}
+
+
+def _drop_provisional_reps(writer: records.RunWriter, cfg: SelfMMConfig, epoch: int) -> None:
+    """first_last / every:N: the previous epoch's representations were kept only in case it was the last one."""
+    prev = epoch - 1
+    if prev < 1 or _rep_policy(cfg, prev) or cfg.record_representations in ("all", "none"):
+        return
+    path = records.epoch_path(writer.run_dir, "representations", prev)
+    kept = [e for e in writer.manifest.get("representation_epochs", []) if e != prev]
+    writer.update_manifest(representation_epochs=kept)
+    path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl), e.g. data/SIMS/unaligned_39.pkl")
+    p.add_argument("--preset", default="sims", help="mosi | mosei | sims | simsv2 | tiny (default sims)")
+    p.add_argument("--out", required=True, help="run folder (train) or parent folder (seeds)")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the preset's, cpu)")
+    p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    return p
+
+
+def _config(args) -> SelfMMConfig:
+    cfg = apply_overrides(preset(args.preset), list(args.set))
+    extra = {}
+    if args.device is not None:
+        extra["device"] = args.device
+    if getattr(args, "seed", None) is not None:
+        extra["seed"] = args.seed
+    if args.text_model is not None:
+        extra["text_model"] = args.text_model
+    return apply_overrides(cfg, extra) if extra else cfg
+
+
+USER_ERRORS = (ConfigError, DataError, TextModelNotFound, records.RunError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m selfmm train --data PATH.pkl --preset sims --out checkpoints/NAME [...]``."""
+    p = _parser("python -m selfmm train")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 1111)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
+    args = p.parse_args(argv)
+    try:
+        cfg = _config(args)
+        res = fit(cfg, args.data, args.out, resume=args.resume, verbose=not args.quiet)
+        if args.quiet:  # the final table is the command's result: print it even when quiet
+            best = res["best"] or {}
+            _print_table(f"test metrics of the best epoch ({best.get('epoch')}, valid loss "
+                         f"{best.get('valid_loss', float('nan')):.4f})", res["test"])  # fmt: skip
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with --resume --out {args.out}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1111-1115"`` -> [1111, ..., 1115]; ``"1,5,9"`` -> [1, 5, 9]; combinations ``"1-3,7"``."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+                if b < a:
+                    raise ValueError
+                out.extend(range(a, b + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected e.g. 1111-1115 or 1111,1112") from None
+    if not out:
+        raise ConfigError(f"--seeds {text!r}: no seeds")
+    return out
+
+
+def summarize(results: dict, scale: float = 100.0) -> pd.DataFrame:
+    """``{seed: {metric: value}}`` -> one row per metric: mean, std (population, as MMSA's np.std), n, per seed;
+    values ×``scale`` (the reference table's ×100, MAE included)."""
+    seeds = sorted(results)
+    metrics = [k for k in results[seeds[0]] if k != "loss"]
+    rows = []
+    for k in metrics:
+        vals = np.array([results[s].get(k, np.nan) for s in seeds], dtype=float) * scale
+        row = {"metric": k, "mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)}
+        row.update({f"seed_{s}": float(v) for s, v in zip(seeds, vals, strict=True)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown_table(df: pd.DataFrame, title: str) -> str:
+    lines = [f"# {title}", "", "| metric | mean ± std (×100) | n |", "|---|---|---|"]
+    for r in df.itertuples(index=False):
+        lines.append(f"| {r.metric} | {r.mean:.2f} ± {r.std:.2f} | {r.n} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + records.TMP_SUFFIX)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_seeds(cfg: SelfMMConfig, data, out, seeds: list[int], text_model_path=None, verbose=True) -> pd.DataFrame:
+    """Train every seed into ``out/seed_N`` (resuming unfinished ones); write results.csv / results.md."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for s in seeds:
+        run_dir = out / f"seed_{s}"
+        if verbose:
+            print(f"=== seed {s} -> {run_dir}")
+        r = fit(apply_overrides(cfg, {"seed": s}), data, run_dir, resume=True, text_model_path=text_model_path,
+                verbose=verbose)  # fmt: skip
+        results[s] = r["test"]
+    df = summarize(results)
+    tmp = out / ("results.csv" + records.TMP_SUFFIX)
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, out / "results.csv")
+    md = markdown_table(df, f"Self-MM {cfg.dataset}, test metrics of the best epoch, seeds {seeds}")
+    _write_text_atomic(out / "results.md", md)
+    if verbose:
+        print(md)
+    return df
+
+
+def seeds_main(argv: list[str] | None = None) -> int:
+    """``python -m selfmm seeds --data ... --preset ... --out DIR [--seeds 1111-1115]``."""
+    p = _parser("python -m selfmm seeds")
+    p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
+    args = p.parse_args(argv)
+    try:
+        run_seeds(_config(args), args.data, args.out, parse_seeds(args.seeds), verbose=not args.quiet)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; run the same command again to resume {args.out}", file=sys.stderr)
+        return 130
+    return 0
+
+
+__all__ = [
+    "EpochRecord",
+    "EvalRecord",
+    "PhaseTimer",
+    "evaluate",
+    "fit",
+    "main",
+    "markdown_table",
+    "parse_seeds",
+    "resolve_device",
+    "run_seeds",
+    "seeds_main",
+    "set_seed",
+    "split_metrics",
+    "summarize",
+    "train_epoch",
+]

@@ -1,0 +1,267 @@
+"""dashboard.data on a hand-built run whose every value is known (4 train, 2 valid, 2 test samples, 2 epochs)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import data
+from selfmm import records
+
+Y_M = [0.8, -0.6, 0.0, 0.4]
+HUMAN = {"T": [0.6, 0.4, 0.0, -0.2], "A": [0.8, -0.6, 0.2, 0.4], "V": [1.0, -0.8, 0.0, 0.4]}
+# generated labels at the end of epochs 1 and 2 (epoch 0 = y_m)
+GEN = {
+    1: {"T": [0.7, -0.5, 0.05, 0.3], "A": [0.8, -0.6, 0.0, 0.4], "V": [0.9, -0.7, 0.0, 0.5]},
+    2: {"T": [0.5, 0.2, -0.2, 0.2], "A": [0.8, -0.6, 0.3, 0.4], "V": [1.0, -0.8, 0.0, 0.6]},
+}
+W = {e: {m: list(np.tanh(np.abs(np.subtract(GEN[e][m], Y_M)))) for m in "TAV"} for e in (1, 2)}
+
+
+def build_small_run(run_dir: Path, *, status: str = "finished", human: bool = True, epochs: int = 2) -> Path:
+    """Write the hand-built run with selfmm.records.RunWriter."""
+    ids = {"train": [f"tr{i}" for i in range(4)], "valid": ["va0", "va1"], "test": ["te0", "te1"]}
+    rows = []
+    for split, lst in ids.items():
+        for i, sid in enumerate(lst):
+            ym = Y_M[i] if split == "train" else [0.6, -0.4][i]
+            row = {"sample_id": sid, "split": split, "index": i, "raw_text": f"text of {sid}", "y_m": ym}
+            if human:
+                for m in "TAV":
+                    row[f"y_{m}"] = HUMAN[m][i] if split == "train" else [0.4, 0.2][i]
+            rows.append(row)
+    w = records.RunWriter(run_dir)
+    ds = {"name": "sims", "n_train": 4, "n_valid": 2, "n_test": 2, "has_human_unimodal": human, "label_range": 1.0}
+    w.start(config={"dataset": "sims", "seed": 1}, dataset=ds, samples=pd.DataFrame(rows), env={}, git={})
+    lab0 = {"sample_id": ids["train"], "index": range(4)}
+    lab0.update({f"label_{m}": Y_M for m in "TAV"} | {f"weight_{m}": [0.0] * 4 for m in "TAV"})
+    w.write_epoch(0, labels=pd.DataFrame(lab0), predictions=None, centers=None, representations=None, metrics=[])
+    w.commit_epoch(0)
+    for e in range(1, epochs + 1):
+        lab = {"sample_id": ids["train"], "index": range(4)}
+        lab.update({f"label_{m}": GEN[e][m] for m in "TAV"} | {f"weight_{m}": W[e][m] for m in "TAV"})
+        prow = []
+        for split, lst in ids.items():
+            for i, sid in enumerate(lst):
+                # pred_M = 0.1 * epoch + index / 10; unimodal heads: +0.01/+0.02/+0.03 on top
+                p = 0.1 * e + i / 10
+                prow.append({"split": split, "sample_id": sid, "index": i, "pred_M": p, "pred_T": p + 0.01,
+                             "pred_A": p + 0.02, "pred_V": p + 0.03})  # fmt: skip
+        metrics = [
+            {"split": "train", "loss": 1.0 / e, "loss_M": 0.5 / e, "loss_T": 0.1, "loss_A": 0.2, "loss_V": 0.3,
+             "pred_M/MAE": 0.5 / e},
+            {"split": "valid", "loss": 0.4 / e, "pred_M/MAE": 0.4 / e, "pred_T/MAE": 0.6},
+        ]  # fmt: skip
+        w.write_epoch(e, labels=pd.DataFrame(lab), predictions=pd.DataFrame(prow), centers=None,
+                      representations=None, metrics=metrics)  # fmt: skip
+        w.commit_epoch(e, best={"epoch": e, "valid_loss": 0.4 / e})
+    if status != "running":
+        w.finish(status, test={"MAE": 0.25, "Corr": 0.5})
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    return data.load_run(build_small_run(tmp_path_factory.mktemp("runs") / "small"))
+
+
+def test_runs_root_resolution(tmp_path):
+    assert data.runs_root_from(["--runs", "/x/y"], {"SELFMM_RUNS_DIR": "/env"}) == Path("/x/y")
+    assert data.runs_root_from(["--runs=/x/z"], {}) == Path("/x/z")
+    assert data.runs_root_from([], {"SELFMM_RUNS_DIR": "/env"}) == Path("/env")
+    assert data.runs_root_from([], {}) == data.REPO_ROOT / "checkpoints"
+
+
+def test_list_runs_and_default(tmp_path):
+    assert len(data.list_runs(tmp_path / "missing")) == 0
+    assert data.pick_default_run(data.list_runs(tmp_path)) is None
+    build_small_run(tmp_path / "older")
+    build_small_run(tmp_path / "grp" / "newer")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "run.json").write_text("{not json")
+    runs = data.list_runs(tmp_path)
+    assert set(runs["key"]) == {"older", "grp/newer", "broken"}
+    assert runs.loc[runs["key"] == "broken", "status"].item() == "broken"
+    assert "corrupt" in runs.loc[runs["key"] == "broken", "error"].item()
+    assert data.pick_default_run(runs) == runs["key"].iloc[0]
+    build_small_run(tmp_path / "demo-sims")
+    assert data.pick_default_run(data.list_runs(tmp_path)) == "demo-sims"
+
+
+def test_load_run_pivots(small_run):
+    r = small_run
+    assert r.status == "finished" and r.epochs == [0, 1, 2] and r.has_human
+    assert list(r.label_epochs) == [0, 1, 2] and list(r.pred_epochs) == [1, 2]
+    np.testing.assert_allclose(r.gen["T"][:, 0], Y_M, atol=1e-6)
+    np.testing.assert_allclose(r.gen["T"][:, 2], GEN[2]["T"], atol=1e-6)
+    np.testing.assert_allclose(r.weight["V"][:, 1], W[1]["V"], atol=1e-6)
+    # valid predictions: row = index, column = prediction epoch
+    np.testing.assert_allclose(r.pred["valid"]["M"], [[0.1, 0.2], [0.2, 0.3]], atol=1e-6)
+    assert r.best_epoch == 2
+
+
+def test_sample_table_values(small_run):
+    t = data.sample_table(small_run, 2)
+    assert len(t) == 8 and list(t["split"].unique()) == ["train", "valid", "test"]
+    tr1 = t.loc["tr1"]
+    assert tr1["gen_T"] == pytest.approx(0.2) and tr1["y_T"] == pytest.approx(0.4)
+    assert tr1["pred_M"] == pytest.approx(0.3) and tr1["err_M"] == pytest.approx(0.9)
+    # |gen - y_m| max over T/A/V for tr1: T 0.8, A 0, V 0.2
+    assert tr1["gen_ym_max"] == pytest.approx(0.8)
+    # |gen - human| for tr1: T 0.2, A 0, V 0 -> 0.2
+    assert tr1["gen_human_max"] == pytest.approx(0.2)
+    # polarity of T for tr1 across epochs: -1 (y_m -0.6), -1 (-0.5), +1 (0.2) -> 1 flip; A, V never flip
+    assert tr1["sign_flips"] == 1
+    # tr2 T: 0 -> 0 (0.05) -> -1 (-0.2): 1 flip; A: 0 -> 0 -> +1 (0.3): 1 flip
+    assert t.loc["tr2", "sign_flips"] == 2
+    # human conflicts: tr1: T=+0.4 vs M=-0.6 (strong), A/V agree -> "T"/strong; tr3: T -0.2 vs +0.4 -> "T" strong
+    assert (t.loc["tr1", "human_conflict"], t.loc["tr1", "human_strength"]) == ("T", "strong")
+    assert (t.loc["tr2", "human_conflict"], t.loc["tr2", "human_strength"]) == ("A", "weak")
+    assert t.loc["tr0", "human_conflict"] == "none"
+    assert t.loc["tr2", "gen_conflict"] == "T+A"  # gen T -0.2 (neg), A 0.3 (pos) vs M 0.0 (neutral)
+    assert np.isnan(t.loc["va0", "gen_T"]) and t.loc["va0", "pred_T"] == pytest.approx(0.21)
+    t1 = data.sample_table(small_run, 1)
+    assert t1.loc["tr1", "gen_T"] == pytest.approx(-0.5) and t1.loc["tr1", "pred_M"] == pytest.approx(0.2)
+    # epoch 0 has no predictions: nearest prediction epoch (1) is used
+    assert data.sample_table(small_run, 0).loc["tr0", "gen_T"] == pytest.approx(0.8)
+
+
+def test_filter_samples(small_run):
+    t = data.sample_table(small_run, 2)
+    f = data.filter_samples
+    assert list(f(t, data.SampleFilter(splits=("valid",)))["sample_id"]) == ["va0", "va1"]
+    assert list(f(t, data.SampleFilter(ranges={"y_m": (0.3, 1.0)}))["sample_id"]) == ["tr0", "tr3", "va0", "te0"]
+    assert list(f(t, data.SampleFilter(min_gen_ym=0.5))["sample_id"]) == ["tr1"]
+    assert list(f(t, data.SampleFilter(sign_flips_only=True))["sample_id"]) == ["tr1", "tr2"]
+    assert list(f(t, data.SampleFilter(human_conflict=("A",)))["sample_id"]) == ["tr2"]
+    assert list(f(t, data.SampleFilter(text="OF TE1"))["sample_id"]) == ["te1"]
+    assert list(f(t, data.SampleFilter(ids=("tr3", "va1"), splits=("train",)))["sample_id"]) == ["tr3"]
+    assert data.csv_bytes(f(t, data.SampleFilter(splits=("test",)))).decode().count("\n") == 3
+
+
+def test_sample_detail(small_run):
+    d = data.sample_detail(small_run, "tr1")
+    assert d["info"]["raw_text"] == "text of tr1" and d["info"]["y_V"] == pytest.approx(-0.8)
+    np.testing.assert_allclose(d["labels"]["gen_T"], [-0.6, -0.5, 0.2], atol=1e-6)
+    np.testing.assert_allclose(d["labels"]["w_A"], [0.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(d["predictions"]["pred_V"], [0.23, 0.33], atol=1e-6)
+    v = data.sample_detail(small_run, "te1")
+    assert len(v["labels"]) == 0 and list(v["predictions"]["epoch"]) == [1, 2]
+    with pytest.raises(KeyError):
+        data.sample_detail(small_run, "nope")
+
+
+def test_dynamics(small_run):
+    q = data.label_quantiles(small_run)
+    t2 = q[(q["modality"] == "T") & (q["epoch"] == 2)].iloc[0]
+    assert t2["min"] == pytest.approx(-0.2) and t2["max"] == pytest.approx(0.5)
+    assert t2["median"] == pytest.approx(0.2) and t2["mean"] == pytest.approx(0.175)
+    d = data.label_drift(small_run)
+    t = d[d["modality"] == "T"].set_index("epoch")["mean_abs_diff"]
+    # epoch 1: |0.7-0.8|,|-0.5+0.6|,|0.05|,|0.3-0.4| -> mean 0.0875; epoch 2: 0.3,0.8,0.2,0.2 -> 0.375
+    assert t[0] == pytest.approx(0) and t[1] == pytest.approx(0.0875) and t[2] == pytest.approx(0.375)
+    c = data.cartography(small_run, "T")
+    assert c.loc["tr1", "mean"] == pytest.approx(-0.15) and c.loc["tr1", "variability"] == pytest.approx(0.35)
+    assert c.loc["tr1", "final"] == pytest.approx(0.2) and c.loc["tr1", "human"] == pytest.approx(0.4)
+
+
+def test_gen_vs_human(small_run):
+    g = data.gen_vs_human_by_epoch(small_run)
+    a2 = g[(g["modality"] == "A") & (g["epoch"] == 2)].iloc[0]
+    # A at epoch 2 vs human A: differences 0, 0, 0.1, 0 -> MAE 0.025; polarity all equal
+    assert a2["mae"] == pytest.approx(0.025) and a2["polarity_agreement"] == 1.0 and a2["n"] == 4
+    t1 = g[(g["modality"] == "T") & (g["epoch"] == 1)].iloc[0]
+    expected_r = np.corrcoef(GEN[1]["T"], HUMAN["T"])[0, 1]
+    assert t1["pearson"] == pytest.approx(expected_r, abs=1e-5)
+    # T polarity at epoch 1: gen (+,-,0,+) vs human (+,+,0,-) -> 2 of 4 agree
+    assert t1["polarity_agreement"] == pytest.approx(0.5)
+    h = data.heads_vs_human_by_epoch(small_run, "valid")
+    # valid: human T = [0.4, 0.2]; pred_T at epoch 1 = [0.11, 0.21] -> MAE (0.29 + 0.01)/2
+    assert h[(h["modality"] == "T") & (h["epoch"] == 1)]["mae"].item() == pytest.approx(0.15, abs=1e-6)
+    cm = data.confusion3(np.array(HUMAN["T"]), np.array(GEN[1]["T"]))
+    assert cm.loc["positive", "positive"] == 1 and cm.loc["positive", "negative"] == 1
+    assert cm.loc["neutral", "neutral"] == 1 and cm.loc["negative", "positive"] == 1 and cm.to_numpy().sum() == 4
+
+
+def test_polarity_bins():
+    np.testing.assert_array_equal(data.polarity(np.array([-0.1, -0.09, 0.1, 0.11, np.nan]))[:4], [-1, 0, 0, 1])
+    assert np.isnan(data.polarity(np.array([np.nan]))[0])
+
+
+def test_conflicts(small_run):
+    t = data.sample_table(small_run, 2)
+    counts = data.conflict_counts(t).set_index("category")
+    # human: tr0 none, tr1 T, tr2 A, tr3 T; generated at epoch 2: tr0 none, tr1 T, tr2 T+A, tr3 none
+    assert counts.loc["T", "human"] == 2 and counts.loc["T", "generated"] == 1
+    assert counts.loc["none", "generated"] == 2 and counts.loc["T+A", "generated"] == 1
+    cm = data.conflict_confusion(t)
+    assert cm.loc["T", "T"] == 1 and cm.loc["T", "none"] == 1 and cm.loc["A", "T+A"] == 1
+    out = data.conflict_outcomes(t).set_index(["sample_id", "modality"])["outcome"]
+    assert out[("tr1", "T")] == "recovered"  # human +0.4, generated +0.2, M -0.6
+    assert out[("tr3", "T")] == "missed"  # human -0.2 (neg), generated 0.2 (pos) = M's polarity
+    assert out[("tr2", "A")] == "recovered"  # human 0.2, generated 0.3, M 0
+    assert out[("tr2", "T")] == "spurious"  # human T 0 agrees with M 0, generated -0.2
+    assert len(out) == 4
+
+
+def test_curves_and_overview_tables(small_run):
+    c = data.curves_frame(small_run.metrics, "MAE")
+    m = c[c["head"] == "M"]
+    assert list(m[m["split"] == "valid"]["value"]) == pytest.approx([0.4, 0.2])
+    assert list(c[c["head"] == "T"]["split"]) == ["valid", "valid"]
+    loss = data.curves_frame(small_run.metrics, "loss")
+    assert set(loss["head"]) == {"total", "M", "T", "A", "V"}
+    assert data.metric_names(small_run.metrics) == ["loss", "MAE"]
+    tm = data.test_metrics_table(small_run).set_index("metric")["value"]
+    assert tm["MAE"] == 0.25 and tm["Corr"] == 0.5
+    s = data.manifest_summary(small_run).set_index("field")["value"]
+    assert s["status"] == "finished" and s["best epoch (valid loss)"] == "2"
+
+
+def test_projections_and_selection(tmp_path):
+    from selfmm.fake_run import write_fake_run
+
+    run_dir = write_fake_run(tmp_path / "f", n=(8, 4, 4), epochs=2, representation_epochs=(1, 2))
+    run = data.load_run(run_dir)
+    proj = data.load_projections(run_dir)
+    table = data.sample_table(run, 2)
+    view = data.projection_view(proj, table, 2, "T", "y_m")
+    assert len(view) == 16 and set(view["split"]) == {"train", "valid", "test"}
+    sid = view["sample_id"].iloc[3]
+    assert view["color"].iloc[3] == pytest.approx(table.loc[sid, "y_m"])
+    pos = data.sample_positions(data.index_projections(proj), sid, 2)
+    assert set(pos["modality"]) == {"M", "T", "A", "V", "all"}
+    row = proj[(proj["epoch"] == 2) & (proj["modality"] == "T") & (proj["sample_id"] == sid)]
+    assert pos.set_index("modality").loc["T", "x"] == pytest.approx(row["x"].item())
+    event = {"selection": {"points": [{"customdata": ["a"]}, {"customdata": ["b"]}, {"customdata": ["a"]}]}}
+    assert data.selected_ids(event) == ["a", "b"]
+    assert data.selected_ids({"selection": {"points": []}}) == []
+
+
+def test_errors_are_messages(tmp_path):
+    with pytest.raises(data.DashboardDataError, match="no run.json"):
+        data.load_run(tmp_path)
+    d = build_small_run(tmp_path / "r")
+    (d / "run.json").write_text("{oops")
+    with pytest.raises(data.DashboardDataError, match="corrupt"):
+        data.load_run(d)
+    d2 = build_small_run(tmp_path / "r2")
+    (d2 / "labels" / "epoch_0001.parquet").write_bytes(b"garbage")
+    with pytest.raises(data.DashboardDataError, match="epoch_0001.parquet"):
+        data.load_run(d2)
+
+
+def test_running_and_older_schema(tmp_path):
+    import json
+
+    r = data.load_run(build_small_run(tmp_path / "live", status="running", epochs=1))
+    assert r.status == "running" and r.epochs == [0, 1] and list(r.pred_epochs) == [1]
+    d = build_small_run(tmp_path / "old", human=False)
+    m = json.loads((d / "run.json").read_text())
+    m["schema_version"] = 0
+    (d / "run.json").write_text(json.dumps(m))
+    old = data.load_run(d)
+    assert old.warnings and "schema_version 0" in old.warnings[0]
+    assert not old.has_human and len(data.gen_vs_human_by_epoch(old)) == 0
+    assert "human_conflict" not in data.sample_table(old).columns

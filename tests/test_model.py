@@ -1,0 +1,173 @@
+"""selfmm.model: shapes and named outputs, packing, text encoders, the five optimiser groups, error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selfmm.config import preset
+from selfmm.data import BatchLoader, load_mmsa
+from selfmm.model import SelfMM, TextModelNotFound, build_optimizer
+from tests.mmsa_fixture import make_mmsa_dict, write_pickle
+
+DIMS = {"text": 16, "audio": 5, "vision": 7}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors on a shared 2-core box: one intra-op thread is ~5x faster than two fighting for cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def small_cfg(**kw):
+    base = dict(tiny_bert_hidden=16, tiny_bert_layers=1, tiny_bert_heads=2, batch_size=4)
+    return preset("tiny", **{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def data_paths(tmp_path_factory):
+    d = tmp_path_factory.mktemp("model")
+    return {
+        "unaligned": write_pickle(make_mmsa_dict(n=(9, 4, 4), seed=1), d / "u.pkl"),
+        "aligned": write_pickle(make_mmsa_dict(n=(9, 4, 4), seed=2, aligned=True), d / "a.pkl"),
+    }
+
+
+def _batch(path, text_mode="bert", bs=4):
+    data = load_mmsa(path, dataset="sims", text_mode=text_mode)
+    batch = next(iter(BatchLoader(data.splits["train"], bs, False, None, text_mode)))
+    return data, batch
+
+
+def _run(model, b):
+    return model(b["text"], b["audio"], b["audio_lengths"], b["vision"], b["vision_lengths"])
+
+
+@pytest.mark.parametrize("kind", ["unaligned", "aligned"])
+def test_forward_shapes_and_names(data_paths, kind):
+    torch.manual_seed(0)
+    cfg = small_cfg()
+    data, b = _batch(data_paths[kind])
+    model = SelfMM(cfg, data.feature_dims)
+    out = _run(model, b)
+    assert set(out.pred) == set(out.feat) == {"M", "T", "A", "V"} and set(out.enc) == {"T", "A", "V"}
+    assert all(out.pred[m].shape == (4,) for m in "MTAV")
+    assert out.feat["M"].shape == (4, cfg.post_fusion_dim) and out.feat["T"].shape == (4, cfg.post_text_dim)
+    assert out.feat["A"].shape == (4, cfg.post_audio_dim) and out.feat["V"].shape == (4, cfg.post_video_dim)
+    assert out.enc["T"].shape == (4, 16) and out.enc["A"].shape == (4, 16) and out.enc["V"].shape == (4, 32)
+    assert all((out.feat[m] >= 0).all() for m in "MTAV")  # F* is taken after the ReLU
+
+
+def test_batch_size_one(data_paths):
+    torch.manual_seed(0)
+    data, b = _batch(data_paths["unaligned"], bs=1)
+    out = _run(SelfMM(small_cfg(), data.feature_dims), b)
+    assert out.pred["M"].shape == (1,) and out.enc["A"].shape == (1, 16)
+
+
+def test_packing_ignores_padding_and_cls_is_last_layer(data_paths):
+    """Frames past a sample's length do not change its output; enc T is the last layer's [CLS] row."""
+    torch.manual_seed(0)
+    data, b = _batch(data_paths["unaligned"])
+    model = SelfMM(small_cfg(), data.feature_dims).eval()
+    with torch.no_grad():
+        out = _run(model, b)
+        b2 = dict(b)
+        audio = b["audio"].clone()
+        for i, n in enumerate(b["audio_lengths"].tolist()):
+            audio[i, n:] = 99.0  # garbage in the padding
+        b2["audio"] = audio
+        out2 = _run(model, b2)
+        torch.testing.assert_close(out2.enc["A"], out.enc["A"], rtol=0, atol=0)
+        # a change inside the valid frames does change it
+        audio[0, 0] += 1.0
+        assert not torch.equal(_run(model, b2).enc["A"][0], out.enc["A"][0])
+        t = b["text"]
+        hs = model.text_model.model(input_ids=t[:, 0].long(), attention_mask=t[:, 1], token_type_ids=t[:, 2].long())
+        torch.testing.assert_close(out.enc["T"], hs.last_hidden_state[:, 0])
+
+
+def test_precomputed_text_mode(data_paths):
+    torch.manual_seed(0)
+    cfg = small_cfg(text_mode="precomputed", text_lstm_hidden=12)
+    data, b = _batch(data_paths["unaligned"], text_mode="precomputed")
+    assert b["text"].shape[-1] == 16
+    model = SelfMM(cfg, data.feature_dims)
+    out = _run(model, b)
+    assert out.enc["T"].shape == (4, 12) and out.pred["M"].shape == (4,)
+    groups = {g["name"]: g for g in build_optimizer(model, cfg).param_groups}
+    assert groups["bert_decay"]["params"] == [] and groups["bert_no_decay"]["params"] == []
+    text_ids = {id(p) for p in model.text_model.parameters()}
+    assert text_ids <= {id(p) for p in groups["other"]["params"]}
+
+
+def test_five_optimizer_groups():
+    torch.manual_seed(0)
+    cfg = small_cfg(learning_rate_bert=1e-5, weight_decay_bert=0.5, learning_rate_audio=2e-3, weight_decay_audio=0.2,
+                    learning_rate_video=3e-3, weight_decay_video=0.3, learning_rate_other=4e-3, weight_decay_other=0.4)  # fmt: skip
+    model = SelfMM(cfg, DIMS)
+    opt = build_optimizer(model, cfg)
+    assert isinstance(opt, torch.optim.Adam)
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = {g["name"]: g for g in opt.param_groups}
+    assert list(groups) == ["bert_decay", "bert_no_decay", "audio", "video", "other"]
+    expect = {"bert_decay": (1e-5, 0.5), "bert_no_decay": (1e-5, 0.0), "audio": (2e-3, 0.2), "video": (3e-3, 0.3),
+              "other": (4e-3, 0.4)}  # fmt: skip
+    for k, (lr, wd) in expect.items():
+        assert (groups[k]["lr"], groups[k]["weight_decay"]) == (lr, wd)
+    member = {k: sorted(names[id(p)] for p in g["params"]) for k, g in groups.items()}
+    assert sum(len(v) for v in member.values()) == len(names)  # every parameter exactly once
+    assert "text_model.model.embeddings.LayerNorm.weight" in member["bert_no_decay"]
+    assert "text_model.model.encoder.layer.0.attention.self.query.bias" in member["bert_no_decay"]
+    assert "text_model.model.encoder.layer.0.attention.self.query.weight" in member["bert_decay"]
+    assert "text_model.model.embeddings.word_embeddings.weight" in member["bert_decay"]
+    assert all(n.startswith("text_model.") for n in member["bert_decay"] + member["bert_no_decay"])
+    assert not any("bias" in n or "LayerNorm" in n for n in member["bert_decay"])
+    assert all(n.startswith("audio_model.") for n in member["audio"]) and len(member["audio"]) == 6
+    assert all(n.startswith("video_model.") for n in member["video"]) and len(member["video"]) == 6
+    assert all(n.startswith("post_") for n in member["other"]) and len(member["other"]) == 4 * 6
+
+
+def test_frozen_bert_gets_no_gradient(data_paths):
+    torch.manual_seed(0)
+    data, b = _batch(data_paths["unaligned"])
+    model = SelfMM(small_cfg(finetune_bert=False), data.feature_dims)
+    _run(model, b).pred["M"].sum().backward()
+    assert all(p.grad is None for p in model.text_model.parameters())
+    assert model.post_fusion.layer_1.weight.grad is not None and model.audio_model.rnn.weight_ih_l0.grad is not None
+
+
+def test_tiny_vocab_per_dataset_and_token_id_check():
+    assert SelfMM(small_cfg(), DIMS).text_vocab_size == 21128
+    model = SelfMM(small_cfg(dataset="mosi", H=3.0), DIMS)
+    assert model.text_vocab_size == 30522
+    model.check_token_ids(30521)
+    with pytest.raises(ValueError, match=r"token id 30522 does not fit .* 30522 entries.*bert-base-chinese"):
+        model.check_token_ids(30522, source="x.pkl")
+
+
+def test_missing_text_model_message(tmp_path):
+    with pytest.raises(TextModelNotFound) as e:
+        SelfMM(small_cfg(), DIMS, text_model_path="no-such-org/no-such-bert")
+    msg = str(e.value)
+    assert "--text-model" in msg and "config.json" in msg and "vocab" in msg and "tiny" in msg
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TextModelNotFound, match="no config.json"):
+        SelfMM(small_cfg(), DIMS, text_model_path=str(tmp_path / "empty"))
+
+
+def test_local_bert_directory_loads(tmp_path):
+    """A folder holding config.json + weights loads through AutoModel and gives identical outputs."""
+    torch.manual_seed(0)
+    src = SelfMM(small_cfg(), DIMS)
+    src.text_model.model.save_pretrained(tmp_path / "bert")
+    loaded = SelfMM(small_cfg(), DIMS, text_model_path=str(tmp_path / "bert"))
+    ids = torch.tensor([[101.0, 2000, 3000, 102, 0]])
+    text = torch.stack([ids, (ids > 0).float(), torch.zeros_like(ids)], 1)
+    src.eval(), loaded.eval()
+    with torch.no_grad():
+        np.testing.assert_array_equal(loaded.text_model(text).numpy(), src.text_model(text).numpy())

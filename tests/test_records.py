@@ -1,0 +1,296 @@
+"""The run folder: round-trip, alignment, commit protocol, kill-and-resume, status, schema, corrupt files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selfmm import records
+from selfmm.fake_run import write_fake_run
+from selfmm.records import RunError, RunReader, RunWriter, list_runs
+
+N = {"train": 5, "valid": 3, "test": 2}
+
+
+def _samples(rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for split, n in N.items():
+        for i in range(n):
+            rows.append(
+                {
+                    "sample_id": f"{split}_vid$_${i}",
+                    "split": split,
+                    "index": i,
+                    "raw_text": f"text {split} {i}",
+                    "y_m": round(0.2 * i - 0.4, 1),
+                    "y_T": 0.1 * i,
+                    "y_A": -0.1 * i,
+                    "y_V": 0.0,
+                }
+            )
+    return pd.DataFrame(rows).iloc[rng.permutation(len(rows))]  # shuffled on purpose
+
+
+def _labels(epoch: int, rng: np.random.Generator) -> pd.DataFrame:
+    i = np.arange(N["train"])
+    df = pd.DataFrame({"sample_id": [f"train_vid$_${k}" for k in i], "index": i})
+    for j, m in enumerate("TAV"):
+        df[f"label_{m}"] = epoch * 10 + i + j / 10  # value encodes (epoch, index, modality)
+        df[f"weight_{m}"] = 0.5
+    return df.iloc[rng.permutation(len(df))]
+
+
+def _preds(epoch: int, rng: np.random.Generator) -> pd.DataFrame:
+    parts = []
+    for split, n in N.items():
+        i = np.arange(n)
+        d = {"split": split, "sample_id": [f"{split}_vid$_${k}" for k in i], "index": i}
+        d.update({f"pred_{m}": epoch + i / 100 for m in "MTAV"})
+        parts.append(pd.DataFrame(d))
+    df = pd.concat(parts, ignore_index=True)
+    return df.iloc[rng.permutation(len(df))]
+
+
+def _reps(epoch: int) -> dict:
+    return {f"{s}/feat_M": np.full((n, 3), epoch + 0.5, np.float32) for s, n in N.items()}
+
+
+def _metrics(epoch: int) -> list[dict]:
+    return [{"split": s, "loss": epoch + k / 10} for k, s in enumerate(N)]
+
+
+def _write(w: RunWriter, epoch: int, rng, reps: bool = False) -> None:
+    w.write_epoch(
+        epoch,
+        labels=_labels(epoch, rng),
+        predictions=_preds(epoch, rng) if epoch else None,
+        centers={"M": {"pos": [epoch, 1.0], "neg": [0.0, -1.0]}} if epoch else None,
+        representations=_reps(epoch) if reps else None,
+        metrics=_metrics(epoch) if epoch else [],
+    )
+
+
+@pytest.fixture
+def run(tmp_path):
+    rng = np.random.default_rng(0)
+    w = RunWriter(tmp_path / "run")
+    w.start(config={"dataset": "sims", "seed": 1}, dataset={"name": "sims"}, samples=_samples(rng), git={})
+    _write(w, 0, rng)
+    w.commit_epoch(0)
+    _write(w, 1, rng, reps=True)
+    w.commit_epoch(1, best={"epoch": 1, "valid_loss": 1.1})
+    return w, rng
+
+
+def test_round_trip_sorted_aligned_and_typed(run):
+    w, _ = run
+    r = RunReader(w.run_dir)
+    assert r.status == "running" and r.epochs == [0, 1] and r.representation_epochs == [1]
+    assert r.manifest["best"] == {"epoch": 1, "valid_loss": 1.1} and r.manifest["pid"] == os.getpid()
+    s = r.samples()
+    assert list(s["split"]) == ["train"] * 5 + ["valid"] * 3 + ["test"] * 2
+    assert list(s["index"]) == [0, 1, 2, 3, 4, 0, 1, 2, 0, 1]
+    assert s["y_m"].dtype == np.float32 and s["index"].dtype == np.int32
+    assert s.loc[(s["split"] == "valid") & (s["index"] == 2), "sample_id"].item() == "valid_vid$_$2"
+    assert s.loc[s["sample_id"] == "train_vid$_$3", "y_T"].item() == pytest.approx(0.3)
+
+    lab = r.labels()
+    assert list(lab["epoch"]) == [0] * 5 + [1] * 5 and list(lab["index"]) == [0, 1, 2, 3, 4] * 2
+    assert lab["label_T"].dtype == np.float32 and lab["epoch"].dtype == np.int32
+    assert list(lab["sample_id"].iloc[5:]) == [f"train_vid$_${k}" for k in range(5)]
+    np.testing.assert_allclose(lab["label_A"].iloc[5:], [10.1, 11.1, 12.1, 13.1, 14.1], rtol=1e-6)
+    assert list(r.labels(epochs=1)["label_T"]) == [10, 11, 12, 13, 14]
+
+    p = r.predictions(split="valid")
+    assert list(p["index"]) == [0, 1, 2] and list(p["sample_id"]) == ["valid_vid$_$0", "valid_vid$_$1", "valid_vid$_$2"]
+    np.testing.assert_allclose(p["pred_M"], [1.0, 1.01, 1.02], rtol=1e-6)
+    assert list(r.predictions()["split"]) == ["train"] * 5 + ["valid"] * 3 + ["test"] * 2
+
+    np.testing.assert_array_equal(r.centers(1)["M"]["pos"], [1.0, 1.0])
+    reps = r.representations(1, split="test")
+    assert list(reps) == ["test/feat_M"] and reps["test/feat_M"].dtype == np.float32
+    assert reps["test/feat_M"].shape == (2, 3) and reps["test/feat_M"][0, 0] == 1.5
+
+    m = r.metrics()
+    assert list(m["split"]) == ["train", "valid", "test"] and list(m["loss"]) == [1.0, 1.1, 1.2]
+    assert r.projections() is None
+
+
+def test_misaligned_ids_are_refused(run):
+    w, rng = run
+    bad = _labels(2, rng).sort_values("index")
+    bad.loc[bad["index"] == 1, "sample_id"] = "train_vid$_$4"
+    with pytest.raises(RunError, match=r"index 1 has sample_id 'train_vid\$_\$4'"):
+        w.write_epoch(2, labels=bad, predictions=None, centers=None, representations=None, metrics=[])
+    with pytest.raises(RunError, match="expected '<split>/<name>'"):
+        w.write_epoch(
+            2, labels=None, predictions=None, centers=None, representations={"train/x": np.zeros((4, 2))}, metrics=[]
+        )
+
+
+def test_uncommitted_epoch_is_invisible(run):
+    w, rng = run
+    _write(w, 2, rng, reps=True)  # files + metrics lines written, run.json not yet updated
+    r = RunReader(w.run_dir)
+    assert r.epochs == [0, 1] and r.representation_epochs == [1] and r.prediction_epochs == [1]
+    assert sorted(r.metrics()["epoch"].unique()) == [1]
+    assert sorted(r.labels()["epoch"].unique()) == [0, 1]
+    with pytest.raises(RunError, match="not committed"):
+        r.labels(epochs=[2])
+    with pytest.raises(RunError, match="epoch_0002.json"):
+        r.centers(2)
+    w.commit_epoch(2)
+    r = RunReader(w.run_dir)
+    assert r.epochs == [0, 1, 2] and r.representation_epochs == [1, 2] and len(r.metrics()) == 6
+
+
+def test_kill_and_resume_neither_duplicates_nor_loses_epochs(run):
+    w, rng = run
+    _write(w, 2, rng)
+    w.commit_epoch(2)
+    _write(w, 3, rng, reps=True)  # killed after writing epoch 3, before its commit
+    with open(w.run_dir / records.METRICS_JSONL, "a") as f:
+        f.write('{"epoch": 3, "spl')
+    (w.run_dir / "labels" / "epoch_0004.parquet.tmp").write_bytes(b"half")
+
+    w2 = RunWriter(w.run_dir, resume=True)
+    assert w2.epochs_completed == 2
+    assert not (w.run_dir / "labels" / "epoch_0003.parquet").exists()
+    assert not (w.run_dir / "representations" / "epoch_0003.safetensors").exists()
+    assert not list(w.run_dir.rglob("*.tmp"))
+    with pytest.raises(RunError, match="already committed"):
+        w2.write_epoch(2, labels=None, predictions=None, centers=None, representations=None, metrics=[])
+    _write(w2, 3, rng)
+    w2.commit_epoch(3)
+    w2.finish("finished", test={"MAE": 0.5})
+    r = RunReader(w.run_dir)
+    assert r.status == "finished" and r.epochs == [0, 1, 2, 3] and r.representation_epochs == [1]
+    m = r.metrics()
+    assert list(m["epoch"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert len(r.manifest["resumed_at"]) == 1 and r.manifest["test"] == {"MAE": 0.5}
+    lines = (w.run_dir / records.METRICS_JSONL).read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 1, 1, 2, 2, 2, 3, 3, 3]  # torn line removed on disk
+
+
+def test_new_writer_refuses_existing_run_and_bad_status(run):
+    w, _ = run
+    with pytest.raises(RunError, match="resume=True"):
+        RunWriter(w.run_dir)
+    with pytest.raises(RunError, match="finished, failed, interrupted"):
+        w.finish("done")
+
+
+def _edit_manifest(run_dir, **kv):
+    path = run_dir / records.RUN_JSON
+    m = json.loads(path.read_text())
+    m.update(kv)
+    path.write_text(json.dumps(m))
+
+
+def test_status_stale_and_running(run):
+    w, _ = run
+    d = w.run_dir
+    assert RunReader(d).status == "running"  # this process is alive on this host
+    _edit_manifest(d, pid=2**22 + 12345)  # above pid_max: no such process
+    assert RunReader(d).status == "stale"
+    _edit_manifest(d, host="another-host", updated_at="2000-01-01T00:00:00+00:00")
+    assert RunReader(d).status == "stale"
+    _edit_manifest(d, updated_at=records.now_iso())
+    assert RunReader(d).status == "running"
+    _edit_manifest(d, status="failed")
+    assert RunReader(d).status == "failed"
+
+
+def test_schema_newer_refused_older_warned(run):
+    w, _ = run
+    _edit_manifest(w.run_dir, schema_version=records.SCHEMA_VERSION + 1)
+    with pytest.raises(RunError, match="newer selfmm.*upgrade selfmm"):
+        RunReader(w.run_dir)
+    with pytest.raises(RunError, match="newer selfmm"):
+        RunWriter(w.run_dir, resume=True)
+    _edit_manifest(w.run_dir, schema_version=0)
+    r = RunReader(w.run_dir)
+    assert "schema_version 0" in r.schema_warning and r.epochs == [0, 1]
+    assert list(r.labels(epochs=[1])["index"]) == [0, 1, 2, 3, 4]
+
+
+def test_corrupt_and_missing_files(run, tmp_path):
+    w, _ = run
+    d = w.run_dir
+    with pytest.raises(RunError, match=r"empty[/\\]run.json: not found"):
+        RunReader(tmp_path / "empty")
+    (d / "labels" / "epoch_0001.parquet").write_bytes(b"not parquet")
+    with pytest.raises(RunError, match=r"epoch_0001.parquet: corrupt Parquet"):
+        RunReader(d).labels()
+    lines = (d / records.METRICS_JSONL).read_text().splitlines()
+    (d / records.METRICS_JSONL).write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
+    with pytest.raises(RunError, match="metrics.jsonl: line 2"):
+        RunReader(d).metrics()
+    (d / records.METRICS_JSONL).write_text("\n".join(lines) + '\n{"epoch": 1, "sp')
+    assert len(RunReader(d).metrics()) == 3  # truncated last line ignored
+    (d / records.RUN_JSON).write_text('{"schema_version": 1, "status": ')
+    with pytest.raises(RunError, match="run.json: corrupt manifest"):
+        RunReader(d)
+
+
+def test_list_runs_with_fake_runs_and_a_broken_folder(tmp_path):
+    write_fake_run(tmp_path / "a_done", n=(12, 4, 4), epochs=3, representation_epochs=(3,))
+    write_fake_run(tmp_path / "b_live", n=(12, 4, 4), epochs=4, status="running", representation_epochs=())
+    write_fake_run(tmp_path / "c_killed", n=(12, 4, 4), epochs=4, status="killed", representation_epochs=())
+    (tmp_path / "d_broken").mkdir()
+    (tmp_path / "d_broken" / "run.json").write_text("{")
+    (tmp_path / "not_a_run").mkdir()
+    df = list_runs(tmp_path)
+    got = dict(zip(df["run_id"], df["status"]))
+    assert got == {"a_done": "finished", "b_live": "running", "c_killed": "stale", "d_broken": "broken"}
+    row = df.set_index("run_id")
+    assert row.loc["a_done", "epochs_completed"] == 3 and row.loc["b_live", "epochs_completed"] == 2
+    assert "run.json: corrupt" in row.loc["d_broken", "error"]
+    assert not pd.isna(row.loc["a_done", "test/MAE"])
+    assert list_runs(tmp_path / "nothing_here").empty
+
+
+def test_fake_run_metrics_match_its_own_records(tmp_path):
+    d = write_fake_run(tmp_path / "f", n=(20, 6, 6), epochs=4, representation_epochs=(2, 4))
+    r = RunReader(d)
+    lab, s, m = r.labels(), r.samples(), r.metrics()
+    train = s[s["split"] == "train"].set_index("sample_id")
+    last = lab[lab["epoch"] == 4].set_index("sample_id")
+    expect = np.mean(np.abs(np.clip(last["label_T"], -1, 1) - train.loc[last.index, "y_T"]))
+    got = m[(m["epoch"] == 4) & (m["split"] == "train")]["gen_T/MAE"].item()
+    assert got == pytest.approx(expect, rel=1e-5)
+    # weights of epoch e = tanh|label(e-1) - y_m|; labels of epoch 1 are still y_m (update starts at epoch 2)
+    e1 = lab[lab["epoch"] == 1].set_index("sample_id")
+    np.testing.assert_allclose(e1["label_A"], train.loc[e1.index, "y_m"])
+    e3 = lab[lab["epoch"] == 3].set_index("sample_id")
+    e2 = lab[lab["epoch"] == 2].set_index("sample_id")
+    np.testing.assert_allclose(e3["weight_V"], np.tanh(np.abs(e2["label_V"] - train.loc[e2.index, "y_m"])), atol=1e-6)
+    assert r.manifest["best"]["epoch"] in (1, 2, 3, 4) and "MAE" in r.manifest["test"]
+    proj = r.projections("pca")
+    assert set(proj["epoch"]) == {2, 4} and set(proj["modality"]) == {"M", "T", "A", "V", "all"}
+
+
+def test_helpers(tmp_path):
+    p = tmp_path / "x.txt"
+    p.write_bytes(b"abc")
+    assert records.file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    env = records.env_info("cpu")
+    assert env["numpy"] == np.__version__ and env["device"] == "cpu" and env["torch"]
+    assert records.git_info(tmp_path) == {"sha": None, "dirty": None}
+    assert records.epoch_path("R", "labels", 3).as_posix() == "R/labels/epoch_0003.parquet"
+
+
+@pytest.mark.timeout(60)
+def test_no_torch_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, selfmm.records, selfmm.analysis, selfmm.projection, selfmm.fake_run; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
