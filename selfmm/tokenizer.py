@@ -219,11 +219,4 @@ def _no_space_between(prev: str, tok: str) -> bool:
         return len(t) == 1 and (_is_cjk(ord(t)) or (ord(t) > 127 and _is_punctuation(t)))
 
     last, first = prev[-1:], tok[:1]
-    return (
-        tight(prev)
-        or tight(tok)
-        or first in _CLOSING
-        or last in _OPENING
-        or first in "'-/"
-        or last in "'-/"
-    )
+    return tight(prev) or tight(tok) or first in _CLOSING or last in _OPENING or first in "'-/" or last in "'-/"
