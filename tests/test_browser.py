@@ -138,11 +138,15 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser):
+@pytest.fixture(scope="module")
+def page(browser, server):
+    """One tab for the whole module, opened on the app's default page. Tests move between pages by clicking the
+    sidebar navigation (a client-side page switch, as a user does): a full reload per page re-parses the Plotly
+    bundle and costs ~3x more on a 2-core machine. The deep-link test reloads on purpose."""
     ctx = browser.new_context(viewport=VIEWPORT)
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
+    open_page(pg, f"{server}/?run=demo-sims")
     yield pg
     ctx.close()
 
@@ -155,17 +159,46 @@ def wait_for_app_run(page: Page) -> None:
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=TIMEOUT_MS)
 
 
+def assert_healthy(page: Page) -> None:
+    """No exception element, no "Page not found" dialog (a wrong url_path silently runs the main page)."""
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+
+
 def open_page(page: Page, url: str) -> None:
     page.goto(url)
     page.get_by_test_id("stApp").wait_for(state="attached")
     wait_for_app_run(page)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
+    assert_healthy(page)
+
+
+def go_to(page: Page, nav_label: str) -> None:
+    """Switch page through the sidebar navigation link with this label."""
+    link = page.get_by_test_id("stSidebarNavLink").filter(has_text=nav_label)
+    expect(link).to_have_count(1)
+    href = link.get_attribute("href") or ""
+    link.click()
+    page.wait_for_url(lambda u: u.split("?")[0].rstrip("/") == href.split("?")[0].rstrip("/"))
+    wait_for_app_run(page)
+    assert_healthy(page)
 
 
 def shot(page: Page, name: str) -> Path:
+    """Screenshot of the whole app at 1280 px width. Streamlit scrolls inside its main container, not the
+    document, so ``full_page`` alone only captures the viewport: grow the viewport to the content first."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    height = page.evaluate(
+        """() => Math.max(...['stMain', 'stAppViewContainer', 'stSidebarContent'].map(
+            (id) => document.querySelector(`[data-testid='${id}']`)?.scrollHeight || 0))"""
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": int(min(max(VIEWPORT["height"], height), 6000))})
+    try:
+        page.wait_for_timeout(400)  # Plotly relayouts on resize
+        expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(VIEWPORT)
     assert path.stat().st_size > 10_000, f"{path}: suspiciously small screenshot"
     return path
 
@@ -177,71 +210,71 @@ def _slug(s: str) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # every page of the navigation (dashboard/app.py: url_path -> title) with its charts
 
-# url path, title text, minimum number of Plotly charts (Samples draws charts only for an opened sample)
+# screenshot name, sidebar label, page title, minimum number of Plotly charts (Samples draws charts only for an
+# opened sample). Order = the navigation's order in dashboard/app.py.
 PAGES = [
-    ("overview", "Run overview", 1),
-    ("samples", "Samples", 0),
-    ("dynamics", "Label dynamics", 1),
-    ("human", "Generated vs human labels", 1),
-    ("conflicts", "Modality conflicts", 1),
-    ("embeddings", "Embeddings", 1),
-    ("compare", "Compare runs", 1),
+    ("overview", "Overview", "Run overview", 1),
+    ("samples", "Samples", "Samples", 0),
+    ("dynamics", "Label dynamics", "Label dynamics", 1),
+    ("human", "Generated vs human", "Generated vs human labels", 1),
+    ("conflicts", "Conflicts", "Modality conflicts", 1),
+    ("embeddings", "Embeddings", "Embeddings", 1),
+    ("compare", "Compare runs", "Compare runs", 1),
 ]
 
 
-def test_navigation_lists_every_page(server, page):
-    open_page(page, server)
+def test_navigation_lists_every_page(page):
     links = page.get_by_test_id("stSidebarNavLink")
-    hrefs = {(links.nth(i).get_attribute("href") or "").rstrip("/").rsplit("/", 1)[-1] for i in range(links.count())}
-    # the default page is served at "/" (its link has no path) or under its url_path
-    assert {p for p, _, _ in PAGES[1:]} <= hrefs, f"navigation links {sorted(hrefs)} miss a page of PAGES"
-    assert links.count() == len(PAGES), "a page was added to dashboard/app.py: add it to PAGES in this test"
+    labels = [links.nth(i).inner_text().strip() for i in range(links.count())]
+    assert labels == [nav for _, nav, _, _ in PAGES], "dashboard/app.py's navigation changed: update PAGES here"
 
 
-@pytest.mark.parametrize(("path", "title", "min_charts"), PAGES, ids=[p for p, _, _ in PAGES])
-def test_page_renders(server, page, path, title, min_charts):
-    open_page(page, f"{server}/{path}?run=demo-sims")
+@pytest.mark.parametrize(("name", "nav", "title", "min_charts"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_renders(page, name, nav, title, min_charts):
+    go_to(page, nav)
     expect(page.get_by_test_id("stHeading").filter(has_text=title).first).to_be_visible()
     charts = page.get_by_test_id("stPlotlyChart")
     if min_charts:
         expect(charts.first).to_be_visible()
-        # plotly draws into an SVG once the figure is laid out; an empty chart container means a broken figure
+        # Plotly draws an SVG once the figure is laid out; an empty chart container means a broken figure
         expect(charts.first.locator(".main-svg").first).to_be_attached()
-    assert charts.count() >= min_charts, f"/{path}: {charts.count()} Plotly charts, expected >= {min_charts}"
-    shot(page, path)
+    assert charts.count() >= min_charts, f"{nav}: {charts.count()} Plotly charts, expected >= {min_charts}"
+    shot(page, name)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # interactions
 
 
-def test_epoch_slider_updates_the_view(server, page):
+def test_epoch_slider_updates_the_view(page):
     """Human page: moving the epoch slider to its first epoch redraws the scatter for epoch 0."""
-    open_page(page, f"{server}/human?run=demo-sims")
+    go_to(page, "Generated vs human")
     titles = page.get_by_test_id("stPlotlyChart").locator(".gtitle")
     expect(titles.filter(has_text="Generated vs human T label at epoch 4")).to_have_count(1)
     slider = page.get_by_test_id("stMain").get_by_test_id("stSlider").first.get_by_role("slider")
     slider.focus()
     page.keyboard.press("Home")
     wait_for_app_run(page)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
+    assert_healthy(page)
     expect(titles.filter(has_text="Generated vs human T label at epoch 0")).to_have_count(1)
     expect(titles.filter(has_text="at epoch 4")).to_have_count(0)
 
 
-def test_compare_page_selects_two_seeds(server, page):
-    """Compare page: adding the experiment's second seed draws the A-vs-B scatter of generated labels."""
-    open_page(page, f"{server}/compare?run=demo-sims")
+def test_compare_page_selects_two_seeds(page):
+    """Compare page: adding the experiment's two seeds draws the A-vs-B scatter of generated labels."""
+    go_to(page, "Compare runs")
     expect(page.get_by_text("Select a second run")).to_be_visible()
     box = page.get_by_test_id("stMultiSelect").first
+    field = box.locator("input")
+    field.click()
+    page.keyboard.press("Backspace")  # drop the default (the sidebar's run, not part of the experiment)
     for label in ("exp/ulgm/seed_1111", "exp/ulgm/seed_1112"):
-        box.locator("input").fill(label)
+        field.fill(label)
         page.keyboard.press("Enter")
-        wait_for_app_run(page)
     page.keyboard.press("Escape")
-    box.locator("input").fill("demo-sims")  # remove the flat run again: only the two seeds stay
     wait_for_app_run(page)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(box.locator("[data-baseweb='tag']")).to_have_count(2)
+    assert_healthy(page)
     titles = page.get_by_test_id("stPlotlyChart").locator(".annotation-text")
     expect(titles.filter(has_text="T (text): r = ")).to_have_count(1)
     expect(page.get_by_text("Experiment results")).to_be_visible()
