@@ -183,6 +183,22 @@ def go_to(page: Page, nav_label: str) -> None:
     assert_healthy(page)
 
 
+def chart_texts(page: Page) -> list[str]:
+    """Titles and annotations drawn inside Plotly charts (SVG text has no innerText, so read textContent)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle, "
+                 + "[data-testid='stPlotlyChart'] .annotation-text")].map((e) => e.textContent)"""
+    )
+
+
+def wait_for_chart_text(page: Page, text: str) -> None:
+    page.wait_for_function(
+        """(t) => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle, "
+                  + "[data-testid='stPlotlyChart'] .annotation-text")].some((e) => e.textContent.includes(t))""",
+        arg=text,
+    )
+
+
 def shot(page: Page, name: str) -> Path:
     """Screenshot of the whole app at 1280 px width. Streamlit scrolls inside its main container, not the
     document, so ``full_page`` alone only captures the viewport: grow the viewport to the content first."""
@@ -249,15 +265,14 @@ def test_page_renders(page, name, nav, title, min_charts):
 def test_epoch_slider_updates_the_view(page):
     """Human page: moving the epoch slider to its first epoch redraws the scatter for epoch 0."""
     go_to(page, "Generated vs human")
-    titles = page.get_by_test_id("stPlotlyChart").locator(".gtitle")
-    expect(titles.filter(has_text="Generated vs human T label at epoch 4")).to_have_count(1)
+    wait_for_chart_text(page, "Generated vs human T label at epoch 4")
     slider = page.get_by_test_id("stMain").get_by_test_id("stSlider").first.get_by_role("slider")
     slider.focus()
     page.keyboard.press("Home")
     wait_for_app_run(page)
     assert_healthy(page)
-    expect(titles.filter(has_text="Generated vs human T label at epoch 0")).to_have_count(1)
-    expect(titles.filter(has_text="at epoch 4")).to_have_count(0)
+    wait_for_chart_text(page, "Generated vs human T label at epoch 0")
+    assert not [t for t in chart_texts(page) if "label at epoch 4" in t]
 
 
 def test_compare_page_selects_two_seeds(page):
@@ -275,8 +290,7 @@ def test_compare_page_selects_two_seeds(page):
     wait_for_app_run(page)
     expect(box.locator("[data-baseweb='tag']")).to_have_count(2)
     assert_healthy(page)
-    titles = page.get_by_test_id("stPlotlyChart").locator(".annotation-text")
-    expect(titles.filter(has_text="T (text): r = ")).to_have_count(1)
+    wait_for_chart_text(page, "T (text): r = ")
     expect(page.get_by_text("Experiment results")).to_be_visible()
     shot(page, "compare_two_seeds")
 
