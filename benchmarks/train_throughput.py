@@ -42,7 +42,10 @@ def run(data: Path, epochs: int, device: str, out: Path, record: str) -> dict:
     t0 = time.perf_counter()
     res = fit(cfg, data, out, verbose=False, timer=timer)
     total = time.perf_counter() - t0
-    return {"seconds": dict(timer.seconds), "wall": total, "epochs": res["epochs"]}
+    from selfmm.records import RunReader
+
+    n_train = RunReader(out).manifest["dataset"]["n_train"]
+    return {"seconds": dict(timer.seconds), "wall": total, "epochs": res["epochs"], "n_train": n_train}
 
 
 def main() -> None:
@@ -67,7 +70,7 @@ def main() -> None:
             print(f"synthetic SIMS profile written in {time.perf_counter() - t:.1f}s")
         r = run(data, args.epochs, args.device, tmp / "run", args.record)
     sec = r["seconds"]
-    n_train = 1368 if args.data is None else None
+    n_train = r["n_train"]
     loop = sum(sec.get(k, 0.0) for k in LOOP_PHASES)
     epoch_total = loop + sum(sec.get(k, 0.0) for k in EPOCH_PHASES)
     rec = sec.get("recording", 0.0) + sec.get("files", 0.0) + sec.get("checkpoint", 0.0)
@@ -78,9 +81,8 @@ def main() -> None:
         v = sec.get(k, 0.0)
         print(f"{k:<12} {v / e:9.3f} {100 * v / epoch_total:6.1f}%")
     print(f"{'epoch total':<12} {epoch_total / e:9.3f}")
-    if n_train:
-        print(f"training samples/s (in-loop phases): {n_train * e / loop:.0f}")
-        print(f"end-to-end samples/s (train samples / epoch total): {n_train * e / epoch_total:.0f}")
+    print(f"training samples/s (in-loop phases, {n_train} train samples): {n_train * e / loop:.0f}")
+    print(f"end-to-end samples/s (train samples / epoch total incl. eval + recording): {n_train * e / epoch_total:.0f}")
     print(f"recording overhead: {100 * rec / epoch_total:.1f}% of epoch time ({rec / e:.3f} s/epoch)")
     print(f"wall time of fit (load, build, {e} epochs, final test): {r['wall']:.1f}s")
 

@@ -27,6 +27,7 @@ CLI: ``python -m selfmm train ...`` (:func:`main`) and ``python -m selfmm seeds 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -444,8 +445,6 @@ class _LastState:
 
     def find(self, epoch: int) -> Path | None:
         """The folder whose state.json says ``epoch`` (last, else last.prev), or None."""
-        import json
-
         if self.new.exists():
             shutil.rmtree(self.new)
         for d in (self.last, self.prev):
@@ -529,6 +528,12 @@ def fit(
     best_dir = records.weights_dir(out_dir, records.BEST_DIR)
 
     if resuming:
+        saved_sha = (m.get("dataset") or {}).get("sha256")
+        if saved_sha and saved_sha != records.file_sha256(data_path):
+            raise records.RunError(
+                f"{out_dir}: resuming with {data_path}, whose sha256 differs from the data this run was trained on "
+                f"({(m.get('dataset') or {}).get('path')}); pass the same --data or start a new run folder"
+            )
         writer = records.RunWriter(out_dir, resume=True)
         writer.update_manifest(config=cfg.to_dict(), **({"experiment": experiment} if experiment else {}))
     else:
@@ -546,8 +551,6 @@ def fit(
                 f"{out_dir}: run.json says {done} epochs are complete but weights/last holds no matching state; "
                 "the folder is damaged: start a new run"
             )
-        import json
-
         _load_module(model, src / records.MODEL_FILE)
         _load_module(ulgm, src / records.ULGM_FILE)
         optimizer.load_state_dict(torch.load(src / records.OPTIMIZER_FILE, weights_only=True, map_location=device))
@@ -656,7 +659,7 @@ def fit(
         ev_test = evaluate(model, loaders["test"], device)
         test_metrics = {"loss": ev_test.loss, **regression_metrics(cfg.dataset, ev_test.pred["M"], test.y_m)}
         test_metrics = {k: float(v) for k, v in test_metrics.items()}
-        if cfg.projection != "none":
+        if cfg.projection != "none" and cfg.record_representations != "none":
             try:
                 from selfmm.projection import compute_projections
 
@@ -728,7 +731,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice); 1 is fastest for the tiny preset's small "
+                        "tensors, more helps BERT-base. Keep it fixed across a resume for bit-identical results")  # fmt: skip
     return p
+
+
+def apply_threads(n: int | None) -> None:
+    """``torch.set_num_threads(n)`` when given (CLI ``--threads``)."""
+    if n is not None:
+        if n < 1:
+            raise ConfigError(f"--threads {n}: must be >= 1")
+        torch.set_num_threads(n)
 
 
 def _config(args) -> SelfMMConfig:
@@ -753,6 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
     args = p.parse_args(argv)
     try:
+        apply_threads(args.threads)
         cfg = _config(args)
         res = fit(cfg, args.data, args.out, resume=args.resume, verbose=not args.quiet)
         if args.quiet:  # the final table is the command's result: print it even when quiet
@@ -791,8 +806,14 @@ def parse_seeds(text: str) -> list[int]:
 def summarize(results: dict, scale: float = 100.0) -> pd.DataFrame:
     """``{seed: {metric: value}}`` -> one row per metric: mean, std (population, as MMSA's np.std), n, per seed;
     values ×``scale`` (the reference table's ×100, MAE included)."""
+    from selfmm.metrics import MOSI_KEYS, SIMS_KEYS
+
     seeds = sorted(results)
-    metrics = [k for k in results[seeds[0]] if k != "loss"]
+    keys = [k for k in results[seeds[0]] if k != "loss"]
+    # the metrics module's order (run.json stores keys sorted), then anything else in the given order
+    metrics = [k for k in dict.fromkeys(MOSI_KEYS + SIMS_KEYS) if k in keys] + [
+        k for k in keys if k not in MOSI_KEYS + SIMS_KEYS
+    ]
     rows = []
     for k in metrics:
         vals = np.array([results[s].get(k, np.nan) for s in seeds], dtype=float) * scale
@@ -844,6 +865,7 @@ def seeds_main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
     args = p.parse_args(argv)
     try:
+        apply_threads(args.threads)
         run_seeds(_config(args), args.data, args.out, parse_seeds(args.seeds), verbose=not args.quiet)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)

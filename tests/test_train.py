@@ -332,6 +332,8 @@ def test_resume_after_max_epochs_is_bit_identical(pkl, tmp_path, reference_run):
     assert RunReader(out).status == "finished"
     with pytest.raises(ConfigError, match="batch_size"):
         fit(small_cfg(max_epochs=4, batch_size=8), pkl["human"], out, resume=True, verbose=False)
+    with pytest.raises(records.RunError, match="sha256 differs"):
+        fit(small_cfg(max_epochs=4), pkl["nohuman"], out, resume=True, verbose=False)
     res = fit(small_cfg(max_epochs=4), pkl["human"], out, resume=True, verbose=False)
     assert res["epochs"] == 4
     _assert_same(_fingerprint(out), reference_run)
@@ -364,3 +366,51 @@ def test_rng_state_roundtrip_weights_only(ulgm_run):
     assert [g["name"] for g in opt["param_groups"]] == ["bert_decay", "bert_no_decay", "audio", "video", "other"]
     state = json.loads((out / records.WEIGHTS_DIR / "last" / records.STATE_FILE).read_text())
     assert state["epoch"] == 3 and state["n_steps"] == 9  # 6 batches / update_epochs 2 = 3 steps per epoch
+
+
+# --------------------------------------------------------------------------------------------------------------
+# statuses, devices, precomputed text
+
+
+@pytest.mark.parametrize("exc, status", [(KeyboardInterrupt, "interrupted"), (RuntimeError, "failed")])
+def test_interrupt_and_failure_statuses(pkl, tmp_path, monkeypatch, exc, status):
+    import selfmm.train as T
+
+    real = T.evaluate
+    calls = {"n": 0}
+
+    def boom(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:  # epoch 2's valid pass (epoch 1: valid + test)
+            raise exc("stop here")
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "evaluate", boom)
+    with pytest.raises(exc):
+        fit(small_cfg(max_epochs=3), pkl["human"], tmp_path / "s", verbose=False)
+    r = RunReader(tmp_path / "s")
+    assert r.status == status and r.epochs_completed == 1
+    if status == "failed":
+        assert r.manifest["error"].startswith("RuntimeError: stop here")
+    monkeypatch.setattr(T, "evaluate", real)
+    res = fit(small_cfg(max_epochs=3), pkl["human"], tmp_path / "s", resume=True, verbose=False)
+    assert res["status"] == "finished" and RunReader(tmp_path / "s").epochs_completed == 3
+
+
+def test_cuda_request_falls_back_with_warning():
+    from selfmm.train import resolve_device
+
+    if torch.cuda.is_available():  # pragma: no cover - CPU CI
+        assert resolve_device("cuda").type == "cuda"
+    else:
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            assert resolve_device("cuda").type == "cpu"
+    with pytest.raises(ConfigError, match="device='tpu'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.timeout(60)
+def test_precomputed_text_fit(pkl, tmp_path):
+    res = fit(small_cfg(text_mode="precomputed", max_epochs=1), pkl["human"], tmp_path / "p", verbose=False)
+    r = RunReader(tmp_path / "p")
+    assert res["status"] == "finished" and r.representations(1)["valid/enc_T"].shape == (6, 64)

@@ -125,9 +125,9 @@ with cols[0]:
     st.plotly_chart(C.overlay_curves(cur, "validation loss (L1 of ŷ_m)", "loss", best), key="compare_loss_chart")
 with cols[1]:
     options = [c for c in C.metric_columns(metrics.values()) if c != "loss"] or ["loss"]
-    pick = st.selectbox(
-        "Metric", options, index=next((i for i, c in enumerate(options) if c == "pred_M/MAE"), 0), key="compare_metric"
-    )
+    # valid "loss" is the L1 of ŷ_m, i.e. pred_M/MAE: default to a metric the left chart does not already show
+    first = next((c for c in ("pred_M/Corr", "pred_M/Mult_acc_2", "pred_M/Has0_acc_2") if c in options), options[0])
+    pick = st.selectbox("Metric", options, index=options.index(first), key="compare_metric")
     split = st.radio("Split", ["valid", "test", "train"], horizontal=True, key="compare_split")
     cur = C.curves_long(metrics, pick, split)
     if cur.empty:

@@ -1,0 +1,223 @@
+"""Dashboard data-preparation benchmark: per-page time, sample-switch time and peak memory at demo and MOSEI size.
+
+    python benchmarks/dashboard_bench.py                 # demo (SIMS 1368/456/457 x 15) and MOSEI (16326/1871/4659 x 40)
+    python benchmarks/dashboard_bench.py --sizes demo    # only the demo-size run
+    python benchmarks/dashboard_bench.py --keep DIR      # write the fake runs into DIR and keep them
+
+Each page's work is replayed with the dashboard's pure functions (``dashboard.data``, ``dashboard.charts``,
+``dashboard.compare``) in the order the page calls them, figure building included, with a cold cache: nothing is
+reused between pages except the loaded run (``load_run``), exactly like ``cache.run_data`` shares it in the app;
+``load_run`` is timed on its own. "sample switch" is what a rerun after clicking another sample costs once the
+page's tables are cached: ``sample_detail`` + the drill-down charts + the sample's projection positions. Peak
+memory is tracemalloc's peak of Python allocations (numpy/pandas/arrow buffers included) during that step, and the
+process's max RSS at the end. Targets: < 1 s per page and < 0.3 s per sample switch at MOSEI size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+SIZES = {
+    # name: dataset, (train, valid, test), epochs, human unimodal labels, representation epochs
+    "demo": ("sims", (1368, 456, 457), 15, True, (1, 15)),
+    "mosei": ("mosei", (16326, 1871, 4659), 40, False, (1, 40)),
+}
+PAGE_TARGET_S, SWITCH_TARGET_S = 1.0, 0.3
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, float, float, object]:
+    """(first-call seconds, best seconds over ``repeat`` more calls, tracemalloc peak MiB, first result).
+
+    The first call also pays one-off imports (plotly.subplots, ...) the first time a code path runs in the
+    process; the best repeat is the steady state of a server that has served any page before. tracemalloc slows
+    allocation-heavy code several-fold, so memory is measured on one extra call, never on a timed one."""
+    gc.collect()
+    t = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    gc.collect()
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return first, best if repeat else first, peak, out
+
+
+def page_steps(run, run_dir: Path, runs_root: Path) -> dict[str, Callable[[], object]]:
+    """One callable per page, replaying that page's data preparation (and figure building) for the last epoch."""
+    from dashboard import charts, data
+    from dashboard import compare as C
+    from selfmm.records import RunReader
+
+    last = int(run.label_epochs[-1])
+
+    def overview():
+        data.manifest_summary(run), data.config_table(run), data.test_metrics_table(run)
+        names = data.metric_names(run.metrics)
+        metric = "MAE" if "MAE" in names else names[0]
+        return charts.training_curves(data.curves_frame(run.metrics, metric), metric, run.best_epoch)
+
+    def samples():
+        table = data.sample_table(run, last)
+        view = data.filter_samples(table, data.SampleFilter())
+        return data.csv_bytes(view)  # the download button serialises the filtered table on every rerun
+
+    def dynamics():
+        q, drift, carto = data.label_quantiles(run), data.label_drift(run), data.cartography(run, "T")
+        return charts.label_distribution(q, "T"), charts.drift_chart(drift), charts.cartography_chart(carto, "T")
+
+    def human():
+        if not run.has_human:
+            return None
+        gvh = data.gen_vs_human_by_epoch(run)
+        hvh = data.heads_vs_human_by_epoch(run, "valid")
+        table = data.sample_table(run, last)
+        train = table[table["split"] == "train"]
+        cm = data.confusion3(train["y_T"].to_numpy(), train["gen_T"].to_numpy())
+        figs = [charts.agreement_chart(gvh, m, m) for m in ("pearson", "mae", "polarity_agreement")]
+        figs += [charts.agreement_chart(hvh, m, m) for m in ("pearson", "mae", "polarity_agreement")]
+        figs += [charts.gen_vs_human_scatter(train, "T", "gen", last), charts.confusion_heatmap(cm, "", "", "")]
+        return figs
+
+    def conflicts():
+        table = data.sample_table(run, last)
+        counts, conf = data.conflict_counts(table), data.conflict_confusion(table)
+        out = data.conflict_outcomes(table)
+        return charts.conflict_counts_chart(counts), conf, data.csv_bytes(out)
+
+    def embeddings():
+        proj = data.load_projections(run.run_dir)
+        if proj is None:
+            return None
+        table = data.sample_table(run, None)
+        e = int(proj["epoch"].max())
+        view = data.projection_view(proj, table, e, "T", "gen_T")
+        data.index_projections(proj)
+        return charts.embedding_scatter(view, "gen_T", "")
+
+    def compare():
+        runs = C.discover_runs(runs_root)
+        readers = {lab: RunReader(d) for lab, d in zip(runs["label"], runs["run_dir"])}
+        table = C.metric_table(readers)
+        metrics = {k: r.metrics() for k, r in readers.items()}
+        cur = C.curves_long(metrics, "loss", "valid")
+        fig = C.overlay_curves(cur, "", "", {})
+        a = C.final_labels(readers[runs["label"].iloc[0]])
+        b = C.final_labels(readers[runs["label"].iloc[-1]])  # a second seed when there is one, else itself
+        pairs = C.label_pairs(a, b)
+        return table, fig, C.label_scatter(pairs, "A", "B", C.label_agreement(pairs))
+
+    return {
+        "overview": overview,
+        "samples": samples,
+        "dynamics": dynamics,
+        "human": human,
+        "conflicts": conflicts,
+        "embeddings": embeddings,
+        "compare": compare,
+    }
+
+
+def sample_switch(run, proj_by_id, sample_ids: list[str]) -> Callable[[], object]:
+    """What a rerun after picking another sample recomputes (state.render_sample_drilldown)."""
+    from dashboard import charts, data
+
+    it = iter(sample_ids * 1000)
+
+    def step():
+        sid = next(it)
+        d = data.sample_detail(run, sid)
+        figs = [charts.prediction_trajectory(d["predictions"], d["info"])]
+        if len(d["labels"]):
+            figs += [charts.label_trajectory(d["labels"], d["info"]), charts.weight_trajectory(d["labels"])]
+        if proj_by_id is not None:
+            data.sample_positions(proj_by_id, sid)
+        return figs
+
+    return step
+
+
+def bench(name: str, root: Path) -> list[str]:
+    from dashboard import data
+    from selfmm.fake_run import write_fake_run
+
+    dataset, n, epochs, human, rep = SIZES[name]
+    runs_root = root / name
+    run_dir = runs_root / f"{name}-s1"
+    t = time.perf_counter()
+    write_fake_run(run_dir, dataset=dataset, n=n, epochs=epochs, human=human, representation_epochs=rep, seed=1)
+    write_fake_run(runs_root / f"{name}-s2", dataset=dataset, n=n, epochs=epochs, human=human,
+                   representation_epochs=(), seed=2)  # fmt: skip
+    size = sum(p.stat().st_size for p in run_dir.rglob("*") if p.is_file()) / 2**20
+    lines = [
+        f"## {name}: {dataset} {n[0]}/{n[1]}/{n[2]} x {epochs} epochs (human labels: {human}); run folder "
+        f"{size:.0f} MiB, written in {time.perf_counter() - t:.1f} s",
+        f"{'step':<22}{'first s':>9}{'repeat s':>9}{'peak MiB':>10}  target",
+    ]
+    first, dt, peak, run = timed(lambda: data.load_run(run_dir), repeat=1)
+    lines.append(
+        f"{'load_run (once)':<22}{first:>9.3f}{dt:>9.3f}{peak:>10.0f}  (shared by the pages via cache.run_data)"
+    )
+    for page, fn in page_steps(run, run_dir, runs_root).items():
+        first, dt, peak, out = timed(fn, repeat=1)
+        flag = "" if first < PAGE_TARGET_S else "  <-- over target"
+        lines.append(f"{page:<22}{first:>9.3f}{dt:>9.3f}{peak:>10.0f}  < {PAGE_TARGET_S:g} s{flag}" if out is not None
+                     else f"{page:<22}{'n/a':>9}{'':>19}  (nothing to show for this run)")  # fmt: skip
+    proj = data.load_projections(run.run_dir)
+    by_id = data.index_projections(proj) if proj is not None else None
+    ids = list(run.split_frame("train")["sample_id"].iloc[:: max(1, n[0] // 20)])
+    ids += list(run.split_frame("test")["sample_id"].iloc[:5])
+    step = sample_switch(run, by_id, ids)
+    step()  # the drill-down's first draw (imports) is part of the page, not of a switch
+    times = []
+    for _ in ids:
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    _, _, peak, _ = timed(step, repeat=0)
+    worst = max(times)
+    flag = "" if worst < SWITCH_TARGET_S else "  <-- over target"
+    lines.append(f"{'sample switch (max)':<22}{worst:>9.3f}{sorted(times)[len(times) // 2]:>9.3f}{peak:>10.0f}  "
+                 f"< {SWITCH_TARGET_S:g} s (max / median of {len(ids)} samples){flag}")  # fmt: skip
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="demo,mosei", help="comma-separated: demo, mosei")
+    ap.add_argument("--keep", type=Path, default=None, help="write the fake runs here and keep them")
+    args = ap.parse_args(argv)
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    bad = [s for s in sizes if s not in SIZES]
+    if bad:
+        ap.error(f"unknown size(s) {bad}; choose from {', '.join(SIZES)}")
+    root = args.keep or Path(tempfile.mkdtemp(prefix="selfmm-dash-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        for s in sizes:
+            print("\n".join(bench(s, root)), flush=True)
+            print(flush=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"process max RSS: {rss:.0f} MiB (python {sys.version.split()[0]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

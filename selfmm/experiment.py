@@ -1,0 +1,154 @@
+"""Label-source experiment: every variant × seed into one folder, one results table.
+
+``python -m selfmm experiment --data PATH.pkl --preset sims --seeds 1111-1115 --variants ulgm,human,multimodal
+--out DIR [--set k=v ...]`` trains ``DIR/<variant>/seed_<n>`` for each variant (``cfg.label_source``: the
+ULGM-generated labels of Self-MM, the dataset's human unimodal labels, or y_m copied to every head) and seed,
+resuming unfinished runs and skipping finished ones, then writes
+
+- ``DIR/results.csv``: one row per (variant, metric): ``scale``, ``mean``, ``std`` (population, as MMSA), ``n`` and
+  one column per seed. Test metrics of the best epoch are ×100 (``scale`` 100, like the reference table, MAE too);
+  ``label_r_T|A|V`` (``scale`` 1) is the Pearson r between the labels each unimodal head was trained on at the last
+  epoch and the dataset's human / ground-truth unimodal labels (absent when the dataset has none);
+- ``DIR/results.md``: the same as two markdown tables (metrics by variant; label correlations by variant).
+
+This is the paper's Self-MM vs Human-MM comparison on SIMS (reference §6.1), plus the y_m-only control.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from selfmm import records
+from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
+from selfmm.train import USER_ERRORS, apply_threads, fit, parse_seeds, summarize
+
+
+def parse_variants(text: str) -> list[str]:
+    """``"ulgm,human"`` -> ["ulgm", "human"]; each must be a label source."""
+    out = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in out if v not in LABEL_SOURCES]
+    if bad or not out:
+        raise ConfigError(f"--variants {text!r}: expected a comma list of {', '.join(LABEL_SOURCES)}")
+    return list(dict.fromkeys(out))
+
+
+def label_correlation(run_dir: str | Path) -> dict[str, float]:
+    """Pearson r per unimodal head between the last epoch's training labels and the human labels ({} if none)."""
+    r = records.RunReader(run_dir)
+    if not r.has_human_unimodal or not r.epochs:
+        return {}
+    lab = r.labels(r.epochs[-1]).set_index("index").sort_index()
+    s = r.samples().query("split == 'train'").set_index("index").sort_index()
+    out = {}
+    for m in UNIMODAL:
+        x, y = lab[f"label_{m}"].to_numpy(np.float64), s.loc[lab.index, f"y_{m}"].to_numpy(np.float64)
+        out[f"label_r_{m}"] = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
+    return out
+
+
+def run_experiment(
+    cfg: SelfMMConfig,
+    data,
+    out,
+    seeds: list[int],
+    variants: list[str],
+    name: str | None = None,
+    text_model_path: str | None = None,
+    verbose: bool = True,
+) -> pd.DataFrame:
+    """Train all variants × seeds (resuming), write results.csv / results.md, and return the results frame."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = name or out.name
+    frames = []
+    for variant in variants:
+        tests, corrs = {}, {}
+        for s in seeds:
+            run_dir = out / variant / f"seed_{s}"
+            if verbose:
+                print(f"=== {variant} seed {s} -> {run_dir}")
+            c = apply_overrides(cfg, {"label_source": variant, "seed": s})
+            res = fit(c, data, run_dir, resume=True, text_model_path=text_model_path, verbose=verbose,
+                      experiment={"name": name, "variant": variant, "seed": s})  # fmt: skip
+            tests[s] = res["test"]
+            corrs[s] = label_correlation(run_dir)
+        df = summarize(tests).assign(scale=100.0)
+        if all(corrs.values()):
+            df = pd.concat([df, summarize(corrs, scale=1.0).assign(scale=1.0)], ignore_index=True)
+        frames.append(df.assign(variant=variant))
+    res = pd.concat(frames, ignore_index=True)
+    first = ["variant", "metric", "scale", "mean", "std", "n"]
+    res = res[first + [c for c in res.columns if c not in first]]
+    tmp = out / ("results.csv" + records.TMP_SUFFIX)
+    res.to_csv(tmp, index=False)
+    os.replace(tmp, out / "results.csv")
+    md = results_markdown(res, f"Label-source experiment {name!r}: {cfg.dataset}, seeds {seeds}")
+    tmp = out / ("results.md" + records.TMP_SUFFIX)
+    tmp.write_text(md, encoding="utf-8")
+    os.replace(tmp, out / "results.md")
+    if verbose:
+        print(md)
+    return res
+
+
+def results_markdown(res: pd.DataFrame, title: str) -> str:
+    """Metrics (×100) as rows and variants as columns, then the label correlations, as markdown tables."""
+    variants = list(dict.fromkeys(res["variant"]))
+    lines = [f"# {title}", ""]
+    for scale, head in ((100.0, "Test metrics of the best epoch, mean ± std ×100"),
+                        (1.0, "Pearson r of the last epoch's training labels with the human unimodal labels")):  # fmt: skip
+        part = res[res["scale"] == scale]
+        if part.empty:
+            continue
+        lines += [f"## {head}", "", "| metric | " + " | ".join(variants) + " |", "|---" * (len(variants) + 1) + "|"]
+        for metric in dict.fromkeys(part["metric"]):
+            cells = []
+            for v in variants:
+                row = part[(part["variant"] == v) & (part["metric"] == metric)]
+                fmt = "{:.2f} ± {:.2f}" if scale == 100.0 else "{:.3f} ± {:.3f}"
+                cells.append(fmt.format(row["mean"].iloc[0], row["std"].iloc[0]) if len(row) else "–")
+            lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m selfmm experiment --data ... --preset ... --seeds ... --variants ... --out DIR``."""
+    p = argparse.ArgumentParser(prog="python -m selfmm experiment", description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl)")
+    p.add_argument("--preset", default="sims", help="mosi | mosei | sims | simsv2 | tiny (default sims)")
+    p.add_argument("--out", required=True, help="experiment folder: <out>/<variant>/seed_<n>")
+    p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
+    p.add_argument("--variants", default="ulgm,human,multimodal", help="comma list of label sources")
+    p.add_argument("--name", default=None, help="experiment name stored in run.json (default: the --out folder name)")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
+    p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest for the tiny preset)")
+    args = p.parse_args(argv)
+    try:
+        apply_threads(args.threads)
+        cfg = apply_overrides(preset(args.preset), list(args.set))
+        extra = {k: v for k, v in (("device", args.device), ("text_model", args.text_model)) if v is not None}
+        cfg = apply_overrides(cfg, extra) if extra else cfg
+        run_experiment(cfg, args.data, args.out, parse_seeds(args.seeds), parse_variants(args.variants),
+                       name=args.name, verbose=not args.quiet)  # fmt: skip
+        if args.quiet:
+            print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; run the same command again to resume {args.out}", file=sys.stderr)
+        return 130
+    return 0
+
+
+__all__ = ["label_correlation", "main", "parse_variants", "results_markdown", "run_experiment"]

@@ -1,0 +1,78 @@
+"""selfmm.experiment: variants × seeds into one folder, results table and label correlations, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from selfmm.config import ConfigError
+from selfmm.experiment import main, parse_variants
+from selfmm.records import RunReader
+from tests.mmsa_fixture import make_mmsa_dict, write_pickle
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors on a shared 2-core box: one intra-op thread is ~5x faster than two fighting for cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+SETS = ["max_epochs=2", "tiny_bert_hidden=16", "tiny_bert_layers=1", "batch_size=4", "update_epochs=2"]
+SETS += ["projection=none", "record_representations=none"]
+
+
+def test_parse_variants():
+    assert parse_variants("ulgm, human,ulgm") == ["ulgm", "human"]
+    with pytest.raises(ConfigError, match="ulgm, human, multimodal"):
+        parse_variants("ulgm,paper")
+
+
+@pytest.mark.timeout(120)
+def test_experiment_variants_by_seeds(tmp_path, capsys):
+    d = make_mmsa_dict(n=(14, 5, 5), seed=5, human=True)
+    data = write_pickle(d, tmp_path / "e.pkl")
+    out = tmp_path / "exp"
+    args = ["--data", str(data), "--preset", "tiny", "--out", str(out), "--seeds", "1-2", "-q", "--name", "lbl"]
+    args += ["--variants", "ulgm,human,multimodal", "--set", *SETS]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| MAE |" in printed and "label_r_T" in printed
+    res = pd.read_csv(out / "results.csv")
+    assert list(res.columns[:6]) == ["variant", "metric", "scale", "mean", "std", "n"]
+    for variant in ("ulgm", "human", "multimodal"):
+        runs = {s: RunReader(out / variant / f"seed_{s}") for s in (1, 2)}
+        for s, r in runs.items():
+            assert r.status == "finished" and r.manifest["experiment"] == {"name": "lbl", "variant": variant, "seed": s}
+            assert r.manifest["config"]["label_source"] == variant and r.manifest["config"]["seed"] == s
+        row = res[(res.variant == variant) & (res.metric == "MAE")].iloc[0]
+        vals = np.array([runs[s].manifest["test"]["MAE"] for s in (1, 2)]) * 100
+        assert row["mean"] == pytest.approx(vals.mean()) and row["std"] == pytest.approx(vals.std())
+        assert row["scale"] == 100
+    r_of = res[res.metric == "label_r_T"].set_index("variant")
+    # human labels are the human labels: r = 1; multimodal labels are y_m: r = corr(y_m, y_T) of the train split
+    assert r_of.loc["human", "mean"] == pytest.approx(1.0)
+    expect = np.corrcoef(d["train"]["regression_labels"], d["train"]["regression_labels_T"])[0, 1]
+    assert r_of.loc["multimodal", "mean"] == pytest.approx(expect, rel=1e-6)
+    # ulgm at epoch 2: the labels moved away from y_m, so r differs from the multimodal control
+    assert r_of.loc["ulgm", "mean"] != pytest.approx(expect, rel=1e-6)
+    md = (out / "results.md").read_text()
+    assert "| metric | ulgm | human | multimodal |" in md
+    # a second call resumes: finished runs are not retrained, results are identical
+    before = json.loads((out / "human" / "seed_1" / "run.json").read_text())["updated_at"]
+    assert main(args) == 0
+    assert json.loads((out / "human" / "seed_1" / "run.json").read_text())["updated_at"] == before
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), res)
+
+
+def test_experiment_human_variant_without_human_labels(tmp_path, capsys):
+    data = write_pickle(make_mmsa_dict(n=(8, 4, 4), seed=6, human=False), tmp_path / "n.pkl")
+    args = ["--data", str(data), "--preset", "tiny", "--out", str(tmp_path / "x"), "--seeds", "1", "-q"]
+    assert main(args + ["--variants", "human", "--set", *SETS]) == 2
+    assert "regression_labels_T/A/V" in capsys.readouterr().err
