@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest for the tiny preset)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (1 avoids oversubscription on a shared machine)"
+    )
     args = p.parse_args(argv)
     try:
         apply_threads(args.threads)

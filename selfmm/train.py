@@ -52,6 +52,9 @@ from selfmm.model import SelfMM, TextModelNotFound, build_optimizer
 from selfmm.ulgm import ULGM
 
 BEST_EPS = 1e-6  # a new best needs val_loss <= best - 1e-6 (reference)
+# MMSA 2.2.1 rounds the validation loss to 4 decimals (`eval_results['Loss'] = round(eval_loss, 4)`) before the
+# comparison above, so improvements below ~1e-4 do not count: selection uses the same rounded value.
+SELECTION_DECIMALS = 4
 NEW_SUFFIX, PREV_SUFFIX = ".new", ".prev"  # weights/last.new (being written), weights/last.prev (until commit)
 # Test hook: "E:B" SIGKILLs this process at epoch E before batch B (B="save": after weights/last, before commit).
 _KILL_ENV = "SELFMM_DEBUG_SIGKILL_AT"
@@ -323,7 +326,8 @@ def evaluate(model: SelfMM, loader: BatchLoader, device: torch.device) -> EvalRe
         for m in UNIMODAL:
             enc.setdefault(m, torch.zeros(n, out.enc[m].shape[1], device=device))[idx] = out.enc[m]
     return EvalRecord(
-        loss=float(torch.stack(losses).mean()),
+        # a Python (double) sum of per-batch float32 means, as the reference's `eval_loss += loss.item()`
+        loss=sum(x.item() for x in losses) / len(losses),
         pred={m: t.cpu().numpy() for m, t in preds.items()},
         feat={m: t.cpu().numpy() for m, t in feat.items()},
         enc={m: t.cpu().numpy() for m, t in enc.items()},
@@ -598,7 +602,8 @@ def fit(
                 ev["test"] = evaluate(model, loaders["test"], device)
             if timer is not None:
                 timer.lap("eval")
-            is_best = ev["valid"].loss <= state["best_valid_loss"] - BEST_EPS
+            sel = round(ev["valid"].loss, SELECTION_DECIMALS)
+            is_best = sel <= state["best_valid_loss"] - BEST_EPS
             gen_info = {"target": rec.target, "labels": {m: snap["labels"][m] for m in UNIMODAL}}
             train_row = {"split": "train", "time_s": t_train, "loss": rec.loss}
             train_row.update({f"loss_{m}": rec.parts[m] for m in MODALITIES})
@@ -632,7 +637,7 @@ def fit(
             if timer is not None:
                 timer.lap("files")
             if is_best:
-                state.update(best_epoch=epoch, best_valid_loss=ev["valid"].loss, best_valid_metrics=_valid_m(rows))
+                state.update(best_epoch=epoch, best_valid_loss=sel, best_valid_metrics=_valid_m(rows))
                 best = {"epoch": epoch, "valid_loss": ev["valid"].loss, "valid_metrics": state["best_valid_metrics"]}
                 best_dir.mkdir(parents=True, exist_ok=True)
                 _save_module(model, best_dir / records.MODEL_FILE)
@@ -732,8 +737,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice); 1 is fastest for the tiny preset's small "
-                        "tensors, more helps BERT-base. Keep it fixed across a resume for bit-identical results")  # fmt: skip
+                   help="torch CPU threads (default: torch's choice). On a shared machine 1 avoids "
+                        "oversubscription (tiny preset: 4x faster under load); keep it fixed across a resume "
+                        "for bit-identical results")  # fmt: skip
     return p
 
 
@@ -867,6 +873,8 @@ def seeds_main(argv: list[str] | None = None) -> int:
     try:
         apply_threads(args.threads)
         run_seeds(_config(args), args.data, args.out, parse_seeds(args.seeds), verbose=not args.quiet)
+        if args.quiet:  # the table is the command's result
+            print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -171,3 +171,109 @@ def test_local_bert_directory_loads(tmp_path):
     src.eval(), loaded.eval()
     with torch.no_grad():
         np.testing.assert_array_equal(loaded.text_model(text).numpy(), src.text_model(text).numpy())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# equivalence with the authors' model (MMSA 2.2.1 models/multiTask/SELF_MM.py)
+
+
+def _mmsa_self_mm_class():
+    """MMSA's SELF_MM model class, loaded by file with a BertTextEncoder that skips ``from_pretrained``."""
+    import importlib.util
+    import sys
+    import types
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("MMSA")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("the reference package MMSA is not installed: run `bash tests/reference_setup.sh`")
+    root = Path(spec.submodule_search_locations[0]) / "models"
+    pkg = "_mmsa_model_ref"
+    if f"{pkg}.models.multiTask.SELF_MM" in sys.modules:
+        return sys.modules[f"{pkg}.models.multiTask.SELF_MM"].SELF_MM
+
+    def load(name, path):
+        s = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(s)
+        sys.modules[name] = mod
+        s.loader.exec_module(mod)
+        return mod
+
+    for name, sub in ((pkg, root.parent), (f"{pkg}.models", root), (f"{pkg}.models.multiTask", root / "multiTask")):
+        m = types.ModuleType(name)
+        m.__path__ = [str(sub)]
+        sys.modules[name] = m
+    bert_mod = load(f"{pkg}.models.subNets.BertTextEncoder", root / "subNets" / "BertTextEncoder.py")
+
+    class OfflineBertTextEncoder(bert_mod.BertTextEncoder):  # the reference forward, our tiny BERT inside
+        def __init__(self, use_finetune=False, transformers="bert", pretrained=None):
+            torch.nn.Module.__init__(self)
+            from selfmm.model import tiny_bert
+
+            self.model = tiny_bert(pretrained)
+            self.use_finetune = use_finetune
+
+    subnets = types.ModuleType(f"{pkg}.models.subNets")
+    subnets.__path__ = [str(root / "subNets")]
+    subnets.BertTextEncoder = OfflineBertTextEncoder
+    sys.modules[subnets.__name__] = subnets
+    return load(f"{pkg}.models.multiTask.SELF_MM", root / "multiTask" / "SELF_MM.py").SELF_MM
+
+
+def _to_reference_name(name: str) -> str:
+    for ours, ref in (("post_fusion.", "post_fusion_"), ("post_text.", "post_text_"), ("post_audio.", "post_audio_"),
+                      ("post_video.", "post_video_"), ("audio_model.linear.", "audio_model.linear_1."),
+                      ("video_model.linear.", "video_model.linear_1.")):  # fmt: skip
+        if name.startswith(ours):
+            return ref + name[len(ours) :]
+    return name
+
+
+@pytest.mark.timeout(60)
+def test_matches_mmsa_model_forward_and_optimizer_groups(data_paths):
+    """Same weights and seed -> bitwise-equal predictions and ULGM features (eval AND train mode, i.e. the same
+    dropout draws in the same order); the reference's optimiser grouping picks the same parameters."""
+    from types import SimpleNamespace
+
+    SELF_MM = _mmsa_self_mm_class()
+    cfg = small_cfg(post_text_dropout=0.3, post_audio_dropout=0.2, post_fusion_dropout=0.1, post_video_dropout=0.1)
+    data, b = _batch(data_paths["unaligned"])
+    torch.manual_seed(0)
+    ours = SelfMM(cfg, data.feature_dims)
+    c = cfg
+    args = SimpleNamespace(
+        need_data_aligned=False, use_finetune=True, transformers="bert", pretrained=cfg,
+        feature_dims=[16, data.feature_dims["audio"], data.feature_dims["vision"]],
+        a_lstm_hidden_size=c.a_lstm_hidden_size, v_lstm_hidden_size=c.v_lstm_hidden_size, a_lstm_layers=1,
+        v_lstm_layers=1, a_lstm_dropout=0.0, v_lstm_dropout=0.0, audio_out=c.audio_out, video_out=c.video_out,
+        text_out=16, post_fusion_dim=c.post_fusion_dim, post_text_dim=c.post_text_dim,
+        post_audio_dim=c.post_audio_dim, post_video_dim=c.post_video_dim, post_fusion_dropout=c.post_fusion_dropout,
+        post_text_dropout=c.post_text_dropout, post_audio_dropout=c.post_audio_dropout,
+        post_video_dropout=c.post_video_dropout,
+    )  # fmt: skip
+    ref = SELF_MM(args)
+    ours_sd = ours.state_dict()
+    ref.load_state_dict({_to_reference_name(k): v for k, v in ours_sd.items()}, strict=True)
+    feat_key = {"M": "Feature_f", "T": "Feature_t", "A": "Feature_a", "V": "Feature_v"}
+    for mode in ("eval", "train"):
+        getattr(ours, mode)(), getattr(ref, mode)()
+        torch.manual_seed(123)
+        o = _run(ours, b)
+        torch.manual_seed(123)
+        r = ref(b["text"], (b["audio"], b["audio_lengths"]), (b["vision"], b["vision_lengths"]))
+        for m in "MTAV":
+            assert torch.equal(o.pred[m], r[m].squeeze(-1)), (mode, m)
+            assert torch.equal(o.feat[m], r[feat_key[m]]), (mode, m)
+    # optimiser groups: the reference's rule applied to its own parameter names
+    nd = ["bias", "LayerNorm.bias", "LayerNorm.weight"]
+    ref_named = dict(ref.named_parameters())
+    ref_groups = [
+        [n for n in ref_named if n.startswith("text_model.") and not any(x in n for x in nd)],
+        [n for n in ref_named if n.startswith("text_model.") and any(x in n for x in nd)],
+        [n for n in ref_named if n.startswith("audio_model.")],
+        [n for n in ref_named if n.startswith("video_model.")],
+        [n for n in ref_named if not n.startswith(("text_model.", "audio_model.", "video_model."))],
+    ]
+    names = {id(p): _to_reference_name(n) for n, p in ours.named_parameters()}
+    our_groups = [[names[id(p)] for p in g["params"]] for g in build_optimizer(ours, cfg).param_groups]
+    assert [sorted(g) for g in our_groups] == [sorted(g) for g in ref_groups]

@@ -282,6 +282,7 @@ def test_seeds_main(pkl, tmp_path, capsys):
     assert tests[1] != tests[2]  # different seeds, different runs
     md = (out / "results.md").read_text()
     assert f"| MAE | {vals.mean():.2f} ± {vals.std():.2f} | 2 |" in md
+    assert md in capsys.readouterr().out
     mtime = (out / "seed_1" / "run.json").stat().st_mtime_ns
     assert seeds_main(args) == 0  # finished seeds are not retrained
     assert (out / "seed_1" / "run.json").stat().st_mtime_ns == mtime
@@ -414,3 +415,125 @@ def test_precomputed_text_fit(pkl, tmp_path):
     res = fit(small_cfg(text_mode="precomputed", max_epochs=1), pkl["human"], tmp_path / "p", verbose=False)
     r = RunReader(tmp_path / "p")
     assert res["status"] == "finished" and r.representations(1)["valid/enc_T"].shape == (6, 64)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# equivalence with the authors' training loop (MMSA 2.2.1 trains/multiTask/SELF_MM.py + models/.../SELF_MM.py)
+
+
+class _RefLoader:
+    """Feeds the reference trainer our BatchLoader's batches in its dict layout.
+
+    The reference makes one extra pass over the train loader to initialise the labels; that pass is served in index
+    order without drawing from the shuffle generator, so the training epochs see the same orders as ``fit``.
+    """
+
+    def __init__(self, loader: BatchLoader, init_pass: bool):
+        self.loader, self.init_pass = loader, init_pass
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        shuffle = self.loader.shuffle
+        if self.init_pass:
+            self.loader.shuffle, self.init_pass = False, False
+        try:
+            for b in self.loader:
+                ids = self.loader.split.ids[b["index"].numpy()].tolist()
+                yield {"text": b["text"], "audio": b["audio"], "vision": b["vision"], "index": b["index"], "id": ids,
+                       "audio_lengths": b["audio_lengths"], "vision_lengths": b["vision_lengths"],
+                       "labels": {"M": b["y_m"].view(-1, 1)}}  # fmt: skip
+        finally:
+            self.loader.shuffle = shuffle
+
+
+@pytest.mark.timeout(120)
+def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path):
+    """The authors' trainer and model, run on the same batches from the same seed and initial weights, reach
+    bitwise-equal generated labels, validation losses, best epoch, final weights and test predictions."""
+    import logging
+    from types import SimpleNamespace
+
+    from safetensors.torch import load_file
+
+    from tests.test_model import _mmsa_self_mm_class, _to_reference_name
+    from tests.test_reference_equivalence import mmsa as _mmsa_fixture  # loads MMSA's trainer module by file
+
+    logging.getLogger("MMSA").setLevel(logging.ERROR)
+    trainer_cls = _mmsa_fixture.__wrapped__()[0]  # the fixture's plain function (fails with the fix if MMSA is absent)
+    SELF_MM = _mmsa_self_mm_class()
+    cfg = small_cfg(max_epochs=0, early_stop=4, update_epochs=2, seed=5)
+    out = tmp_path / "ours"
+    fit(cfg, pkl["human"], out, verbose=False)
+    ours = RunReader(out)
+
+    # the reference run: same seed, same initial weights, same batches
+    data = load_mmsa(pkl["human"], dataset="sims")
+    from selfmm.train import set_seed
+
+    set_seed(cfg.seed)
+    model0 = SelfMM(cfg, data.feature_dims)  # consumes the RNG exactly as fit does before its first batch
+    rng_after_init = torch.get_rng_state()
+    c = cfg
+    args = SimpleNamespace(
+        train_mode="regression", dataset_name="sims", train_samples=22, device=torch.device("cpu"),
+        need_data_aligned=False, use_finetune=True, transformers="bert", pretrained=cfg,
+        feature_dims=[16, data.feature_dims["audio"], data.feature_dims["vision"]], text_out=16,
+        a_lstm_hidden_size=c.a_lstm_hidden_size, v_lstm_hidden_size=c.v_lstm_hidden_size, a_lstm_layers=1,
+        v_lstm_layers=1, a_lstm_dropout=0.0, v_lstm_dropout=0.0, audio_out=c.audio_out, video_out=c.video_out,
+        post_fusion_dim=c.post_fusion_dim, post_text_dim=c.post_text_dim, post_audio_dim=c.post_audio_dim,
+        post_video_dim=c.post_video_dim, post_fusion_dropout=c.post_fusion_dropout,
+        post_text_dropout=c.post_text_dropout, post_audio_dropout=c.post_audio_dropout,
+        post_video_dropout=c.post_video_dropout, H=c.H, excludeZero=c.exclude_zero, update_epochs=c.update_epochs,
+        early_stop=c.early_stop, KeyEval="Loss", save_labels=False, model_name="self_mm", cur_seed=1,
+        model_save_path=str(tmp_path / "ref.pth"), res_save_dir=str(tmp_path),
+        learning_rate_bert=c.learning_rate_bert, learning_rate_audio=c.learning_rate_audio,
+        learning_rate_video=c.learning_rate_video, learning_rate_other=c.learning_rate_other,
+        weight_decay_bert=c.weight_decay_bert, weight_decay_audio=c.weight_decay_audio,
+        weight_decay_video=c.weight_decay_video, weight_decay_other=c.weight_decay_other,
+    )  # fmt: skip
+    ref_net = SELF_MM(args)
+    ref_net.load_state_dict({_to_reference_name(k): v for k, v in model0.state_dict().items()}, strict=True)
+
+    class Wrap(torch.nn.Module):  # MMSA's AMIO wrapper: the trainer reads model.Model
+        def __init__(self, m):
+            super().__init__()
+            self.Model = m
+
+        def forward(self, *a):
+            return self.Model(*a)
+
+    model = Wrap(ref_net)
+    torch.set_rng_state(rng_after_init)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    sp = data.splits
+    loaders = {
+        "train": _RefLoader(BatchLoader(sp["train"], 4, True, gen), init_pass=True),
+        "valid": _RefLoader(BatchLoader(sp["valid"], 4, False, None), init_pass=False),
+        "test": _RefLoader(BatchLoader(sp["test"], 4, False, None), init_pass=False),
+    }
+    trainer = trainer_cls(args)
+    results = trainer.do_train(model, loaders, return_epoch_results=True)
+
+    m = ours.metrics()
+    valid = m[m.split == "valid"]["loss"].round(4).tolist()
+    assert valid == [r["Loss"] for r in results["valid"]]  # same epochs, same (rounded) validation losses
+    assert ours.epochs_completed == len(results["valid"]) >= 4, valid
+    # generated labels at the end of training
+    buf = load_file(str(out / "weights" / "last" / "ulgm.safetensors"))
+    for m_, name in (("T", "text"), ("A", "audio"), ("V", "vision"), ("M", "fusion")):
+        assert torch.equal(buf[f"labels_{m_}"], trainer.label_map[name]), m_
+        assert torch.equal(buf[f"features_{m_}"], trainer.feature_map[name]), m_
+    assert (buf["labels_T"] - buf["labels_M"]).abs().mean() > 0.05  # the labels did move away from y_m
+    # final weights
+    last = load_file(str(out / "weights" / "last" / "model.safetensors"))
+    ref_sd = ref_net.state_dict()
+    for k, v in last.items():
+        assert torch.equal(v, ref_sd[_to_reference_name(k)]), k
+    # the best model on test
+    best_ref = torch.load(tmp_path / "ref.pth", weights_only=True)
+    model.load_state_dict(best_ref)
+    ref_test = trainer.do_test(model, loaders["test"], mode="TEST")
+    assert round(ours.manifest["test"]["loss"], 4) == ref_test["Loss"]
+    assert ours.manifest["test"]["MAE"] == pytest.approx(ref_test["MAE"], abs=1e-4)  # MMSA rounds to 4 decimals
