@@ -203,15 +203,26 @@ def cartography_chart(carto: pd.DataFrame, modality: str, color: str = "y_m") ->
 # generated vs human
 
 
+AGREEMENT_LABELS = {
+    "pearson_r": "Pearson r",
+    "mae": "MAE (label units)",
+    "acc_2": "2-class agreement (fraction)",
+    "acc_3": "3-class agreement (fraction)",
+}
+# names used before the columns came from selfmm.analysis.agreement (kept so older callers keep working)
+_AGREEMENT_ALIASES = {"pearson": "pearson_r", "polarity_agreement": "acc_3"}
+
+
 def agreement_chart(agree: pd.DataFrame, metric: str, title: str) -> go.Figure:
-    """``metric`` (pearson | mae | polarity_agreement) per epoch, one line per modality."""
-    labels = {"pearson": "Pearson r", "mae": "MAE (label units)", "polarity_agreement": "3-class agreement (fraction)"}
+    """``metric`` (a column of :func:`selfmm.analysis.agreement_frame`: pearson_r | mae | acc_2 | acc_3) per
+    epoch, one line per modality."""
+    metric = _AGREEMENT_ALIASES.get(metric, metric)
     fig = go.Figure()
     for m in dict.fromkeys(agree["modality"]):
         d = agree[agree["modality"] == m]
         fig.add_trace(go.Scatter(x=d["epoch"], y=d[metric], mode="lines+markers", name=MOD_NAMES[m],
                                  line=dict(color=MOD_COLORS[m])))  # fmt: skip
-    return _layout(fig, title, "epoch", labels.get(metric, metric), "modality", height=300)
+    return _layout(fig, title, "epoch", AGREEMENT_LABELS.get(metric, metric), "modality", height=300)
 
 
 def gen_vs_human_scatter(

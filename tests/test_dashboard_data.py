@@ -1,5 +1,6 @@
 """dashboard.data on a hand-built run whose every value is known (4 train, 2 valid, 2 test samples, 2 epochs)."""
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 from dashboard import data
+from selfmm import analysis as A
 from selfmm import records
 
 Y_M = [0.8, -0.6, 0.0, 0.4]
@@ -111,10 +113,11 @@ def test_sample_table_values(small_run):
     assert tr1["gen_ym_max"] == pytest.approx(0.8)
     # |gen - human| for tr1: T 0.2, A 0, V 0 -> 0.2
     assert tr1["gen_human_max"] == pytest.approx(0.2)
-    # polarity of T for tr1 across epochs: -1 (y_m -0.6), -1 (-0.5), +1 (0.2) -> 1 flip; A, V never flip
-    assert tr1["sign_flips"] == 1
-    # tr2 T: 0 -> 0 (0.05) -> -1 (-0.2): 1 flip; A: 0 -> 0 -> +1 (0.3): 1 flip
-    assert t.loc["tr2", "sign_flips"] == 2
+    # polarity of T for tr1 across epochs: neg (y_m -0.6), neg (-0.5), pos (0.2) -> 1 flip; A, V never flip
+    assert tr1["sign_flips"] == 1 and tr1["sign_flips_T"] == 1 and tr1["settle_epoch_T"] == 2
+    # tr2 T: neutral 0 -> neutral 0.05 -> negative -0.2; A: neutral -> positive 0.3: no reversal, no flip
+    assert t.loc["tr2", "sign_flips"] == 0
+    assert pd.isna(t.loc["va0", "sign_flips"]) and t.loc["va0", "gen_conflict"] == "n/a"
     # human conflicts: tr1: T=+0.4 vs M=-0.6 (strong), A/V agree -> "T"/strong; tr3: T -0.2 vs +0.4 -> "T" strong
     assert (t.loc["tr1", "human_conflict"], t.loc["tr1", "human_strength"]) == ("T", "strong")
     assert (t.loc["tr2", "human_conflict"], t.loc["tr2", "human_strength"]) == ("A", "weak")
@@ -133,11 +136,20 @@ def test_filter_samples(small_run):
     assert list(f(t, data.SampleFilter(splits=("valid",)))["sample_id"]) == ["va0", "va1"]
     assert list(f(t, data.SampleFilter(ranges={"y_m": (0.3, 1.0)}))["sample_id"]) == ["tr0", "tr3", "va0", "te0"]
     assert list(f(t, data.SampleFilter(min_gen_ym=0.5))["sample_id"]) == ["tr1"]
-    assert list(f(t, data.SampleFilter(sign_flips_only=True))["sample_id"]) == ["tr1", "tr2"]
+    assert list(f(t, data.SampleFilter(sign_flips_only=True))["sample_id"]) == ["tr1"]
     assert list(f(t, data.SampleFilter(human_conflict=("A",)))["sample_id"]) == ["tr2"]
     assert list(f(t, data.SampleFilter(text="OF TE1"))["sample_id"]) == ["te1"]
     assert list(f(t, data.SampleFilter(ids=("tr3", "va1"), splits=("train",)))["sample_id"]) == ["tr3"]
     assert data.csv_bytes(f(t, data.SampleFilter(splits=("test",)))).decode().count("\n") == 3
+    # CSV round trip: quotes and commas in the text, <NA> flips outside train, values as shown
+    odd = t.copy()
+    odd.loc["te0", "raw_text"] = 'say "no", then 3'
+    back = pd.read_csv(io.BytesIO(data.csv_bytes(odd)), keep_default_na=False, na_values=[""])
+    assert list(back.columns) == list(t.columns) and back.loc[6, "raw_text"] == 'say "no", then 3'
+    assert (
+        back.loc[1, "sign_flips"] == 1 and np.isnan(back.loc[6, "sign_flips"]) and back.loc[6, "gen_conflict"] == "n/a"
+    )
+    assert back.loc[1, "gen_T"] == pytest.approx(0.2) and back.loc[2, "gen_conflict"] == "T+A"
 
 
 def test_sample_detail(small_run):
@@ -170,12 +182,12 @@ def test_gen_vs_human(small_run):
     g = data.gen_vs_human_by_epoch(small_run)
     a2 = g[(g["modality"] == "A") & (g["epoch"] == 2)].iloc[0]
     # A at epoch 2 vs human A: differences 0, 0, 0.1, 0 -> MAE 0.025; polarity all equal
-    assert a2["mae"] == pytest.approx(0.025) and a2["polarity_agreement"] == 1.0 and a2["n"] == 4
+    assert a2["mae"] == pytest.approx(0.025) and a2["acc_3"] == 1.0 and a2["n"] == 4
     t1 = g[(g["modality"] == "T") & (g["epoch"] == 1)].iloc[0]
     expected_r = np.corrcoef(GEN[1]["T"], HUMAN["T"])[0, 1]
-    assert t1["pearson"] == pytest.approx(expected_r, abs=1e-5)
-    # T polarity at epoch 1: gen (+,-,0,+) vs human (+,+,0,-) -> 2 of 4 agree
-    assert t1["polarity_agreement"] == pytest.approx(0.5)
+    assert t1["pearson_r"] == pytest.approx(expected_r, abs=1e-5)
+    # T polarity at epoch 1: gen (+,-,0,+) vs human (+,+,0,-) -> 2 of 4 agree; 2-class (0.05 > 0, 0 <= 0): 1 of 4
+    assert t1["acc_3"] == pytest.approx(0.5) and t1["acc_2"] == pytest.approx(0.25)
     h = data.heads_vs_human_by_epoch(small_run, "valid")
     # valid: human T = [0.4, 0.2]; pred_T at epoch 1 = [0.11, 0.21] -> MAE (0.29 + 0.01)/2
     assert h[(h["modality"] == "T") & (h["epoch"] == 1)]["mae"].item() == pytest.approx(0.15, abs=1e-6)
@@ -184,17 +196,13 @@ def test_gen_vs_human(small_run):
     assert cm.loc["neutral", "neutral"] == 1 and cm.loc["negative", "positive"] == 1 and cm.to_numpy().sum() == 4
 
 
-def test_polarity_bins():
-    np.testing.assert_array_equal(data.polarity(np.array([-0.1, -0.09, 0.1, 0.11, np.nan]))[:4], [-1, 0, 0, 1])
-    assert np.isnan(data.polarity(np.array([np.nan]))[0])
-
-
 def test_conflicts(small_run):
     t = data.sample_table(small_run, 2)
     counts = data.conflict_counts(t).set_index("category")
     # human: tr0 none, tr1 T, tr2 A, tr3 T; generated at epoch 2: tr0 none, tr1 T, tr2 T+A, tr3 none
     assert counts.loc["T", "human"] == 2 and counts.loc["T", "generated"] == 1
     assert counts.loc["none", "generated"] == 2 and counts.loc["T+A", "generated"] == 1
+    assert counts.loc["T+A+V", "human"] == 0 and list(counts.index) == list(A.CATEGORIES)  # every category listed
     cm = data.conflict_confusion(t)
     assert cm.loc["T", "T"] == 1 and cm.loc["T", "none"] == 1 and cm.loc["A", "T+A"] == 1
     out = data.conflict_outcomes(t).set_index(["sample_id", "modality"])["outcome"]
@@ -265,3 +273,36 @@ def test_running_and_older_schema(tmp_path):
     assert old.warnings and "schema_version 0" in old.warnings[0]
     assert not old.has_human and len(data.gen_vs_human_by_epoch(old)) == 0
     assert "human_conflict" not in data.sample_table(old).columns
+
+
+def test_dashboard_and_analysis_agree(small_run):
+    """The dashboard's per-sample table and selfmm.analysis on the RunReader frames give identical values."""
+    reader = records.RunReader(small_run.run_dir)
+    ref = A.sample_table(reader.samples(), reader.labels(), reader.predictions(), epoch=2).set_index("sample_id")
+    dash = data.sample_table(small_run, 2)
+    assert list(dash.index) == list(ref.index)
+    pairs = {"y_m": "y_m", **{f"gen_{m}": f"label_{m}" for m in "TAV"}, **{f"w_{m}": f"weight_{m}" for m in "TAV"}}
+    pairs.update({f"y_{m}": f"y_{m}" for m in "TAV"} | {f"pred_{m}": f"pred_{m}" for m in "MTAV"})
+    derived = A.sample_columns(np.zeros(1), {m: np.zeros(1) for m in "TAV"}, {m: np.zeros(1) for m in "TAV"},
+                               {m: np.zeros((1, 1)) for m in "TAV"}, [0])  # fmt: skip
+    assert len(derived) == 19  # every derived column is compared below
+    pairs.update({c: c for c in derived})
+    for d, r in pairs.items():
+        left, right = dash[d], ref.loc[dash.index, r]
+        if left.dtype.kind in "fc" or right.dtype.kind in "fc":
+            np.testing.assert_array_equal(left.to_numpy(np.float64), right.to_numpy(np.float64), err_msg=d)
+        else:
+            assert left.astype(str).tolist() == right.astype(str).tolist(), d
+    # the run-level tables too
+    gvh = data.gen_vs_human_by_epoch(small_run)
+    pd.testing.assert_frame_equal(gvh, A.label_agreement(reader.labels(), reader.samples()))
+    drift = data.label_drift(small_run).pivot(index="epoch", columns="modality", values="mean_abs_diff")
+    dist = A.label_distance_by_epoch(reader.labels(), reader.samples()).set_index("epoch")
+    for m in "TAV":
+        np.testing.assert_array_equal(drift[m].to_numpy(), dist[f"dist_{m}"].to_numpy())
+    c = A.conflicts(reader.samples(), reader.labels())
+    pd.testing.assert_frame_equal(data.conflict_confusion(dash), A.conflict_confusion(c))
+    dyn = A.label_dynamics(reader.labels()[lambda x: x["epoch"] >= 1])
+    carto = data.cartography(small_run, "T")
+    dt = dyn[dyn["modality"] == "T"].set_index("sample_id")
+    np.testing.assert_array_equal(carto["variability"].to_numpy(), dt.loc[carto.index, "std"].to_numpy())

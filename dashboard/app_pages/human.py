@@ -14,7 +14,8 @@ if not run.has_human:
     st.stop()
 mt = state.mtime_of(run)
 st.caption(
-    "Polarity agreement uses 3 classes with bins at ±0.1 (negative ≤ −0.1 < neutral ≤ 0.1 < positive). "
+    "Polarity agreement uses 3 classes with bins at ±0.1 (negative ≤ −0.1 < neutral ≤ 0.1 < positive), the "
+    "bins of the SIMS metrics. "
     "Train split: the generated labels; valid/test: what the unimodal heads predict."
 )
 
@@ -23,7 +24,7 @@ st.subheader("Generated labels vs human labels, per epoch (train)")
 c = st.columns(3)
 for col, metric, title in zip(
     c,
-    ("pearson", "mae", "polarity_agreement"),
+    ("pearson_r", "mae", "acc_3"),
     ("Pearson r (higher = closer)", "MAE (lower = closer)", "3-class agreement"),
     strict=True,
 ):
@@ -55,9 +56,7 @@ st.subheader("Unimodal heads vs human labels")
 split = st.radio("Split", ["valid", "test"], horizontal=True, key="human_split")
 hvh = cache.heads_vs_human(run.run_dir, mt, split)
 c = st.columns(3)
-for col, metric, title in zip(
-    c, ("pearson", "mae", "polarity_agreement"), ("Pearson r", "MAE", "3-class agreement"), strict=True
-):
+for col, metric, title in zip(c, ("pearson_r", "mae", "acc_3"), ("Pearson r", "MAE", "3-class agreement"), strict=True):
     col.plotly_chart(charts.agreement_chart(hvh, metric, f"Head {title} on {split}"), key=f"human_head_{metric}")
 part = table[table["split"] == split]
 c1, c2 = st.columns(2)

@@ -34,7 +34,7 @@ with st.sidebar:
     if run.has_human:
         min_gh = st.number_input("min |generated − human| (any modality)", 0.0, 2 * lim, 0.0, 0.05, key="samples_gh")
     min_gy = st.number_input("min |y_s − y_m| (any modality)", 0.0, 2 * lim, 0.0, 0.05, key="samples_gy")
-    flips = st.checkbox("Only samples whose generated polarity flipped", key="samples_flips")
+    flips = st.checkbox("Only samples whose generated polarity flipped (negative ↔ positive)", key="samples_flips")
     use_sel = False
     if st.session_state.get(state.SELECTED_IDS):
         use_sel = st.checkbox(
@@ -54,7 +54,7 @@ cols = [c for c in view.columns if c not in ("index",)]
 event = st.dataframe(
     view[cols], hide_index=True, width="stretch", height=380, on_select="rerun", selection_mode="single-row",
     key="samples_table",
-    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in cols if c.startswith(("y_", "gen_", "w_", "pred_", "err_", "gen_ym", "gen_human"))},
+    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in cols if c.startswith(("y_", "gen_", "w_", "pred_", "err_", "abs_err_")) and c not in ("gen_conflict", "gen_strength")},
 )  # fmt: skip
 rows = event.selection.rows if event is not None else []
 if rows:
