@@ -10,6 +10,7 @@ from selfmm.config import preset
 from selfmm.data import BatchLoader, load_mmsa
 from selfmm.model import SelfMM, TextModelNotFound, build_optimizer
 from tests.mmsa_fixture import make_mmsa_dict, write_pickle
+from tests.reference_mmsa import load_reference_model
 
 DIMS = {"text": 16, "audio": 5, "vision": 7}
 
@@ -177,49 +178,6 @@ def test_local_bert_directory_loads(tmp_path):
 # equivalence with the authors' model (MMSA 2.2.1 models/multiTask/SELF_MM.py)
 
 
-def _mmsa_self_mm_class():
-    """MMSA's SELF_MM model class, loaded by file with a BertTextEncoder that skips ``from_pretrained``."""
-    import importlib.util
-    import sys
-    import types
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("MMSA")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("the reference package MMSA is not installed: run `bash tests/reference_setup.sh`")
-    root = Path(spec.submodule_search_locations[0]) / "models"
-    pkg = "_mmsa_model_ref"
-    if f"{pkg}.models.multiTask.SELF_MM" in sys.modules:
-        return sys.modules[f"{pkg}.models.multiTask.SELF_MM"].SELF_MM
-
-    def load(name, path):
-        s = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(s)
-        sys.modules[name] = mod
-        s.loader.exec_module(mod)
-        return mod
-
-    for name, sub in ((pkg, root.parent), (f"{pkg}.models", root), (f"{pkg}.models.multiTask", root / "multiTask")):
-        m = types.ModuleType(name)
-        m.__path__ = [str(sub)]
-        sys.modules[name] = m
-    bert_mod = load(f"{pkg}.models.subNets.BertTextEncoder", root / "subNets" / "BertTextEncoder.py")
-
-    class OfflineBertTextEncoder(bert_mod.BertTextEncoder):  # the reference forward, our tiny BERT inside
-        def __init__(self, use_finetune=False, transformers="bert", pretrained=None):
-            torch.nn.Module.__init__(self)
-            from selfmm.model import tiny_bert
-
-            self.model = tiny_bert(pretrained)
-            self.use_finetune = use_finetune
-
-    subnets = types.ModuleType(f"{pkg}.models.subNets")
-    subnets.__path__ = [str(root / "subNets")]
-    subnets.BertTextEncoder = OfflineBertTextEncoder
-    sys.modules[subnets.__name__] = subnets
-    return load(f"{pkg}.models.multiTask.SELF_MM", root / "multiTask" / "SELF_MM.py").SELF_MM
-
-
 def _to_reference_name(name: str) -> str:
     for ours, ref in (("post_fusion.", "post_fusion_"), ("post_text.", "post_text_"), ("post_audio.", "post_audio_"),
                       ("post_video.", "post_video_"), ("audio_model.linear.", "audio_model.linear_1."),
@@ -235,7 +193,7 @@ def test_matches_mmsa_model_forward_and_optimizer_groups(data_paths):
     dropout draws in the same order); the reference's optimiser grouping picks the same parameters."""
     from types import SimpleNamespace
 
-    SELF_MM = _mmsa_self_mm_class()
+    SELF_MM = load_reference_model()
     cfg = small_cfg(post_text_dropout=0.3, post_audio_dropout=0.2, post_fusion_dropout=0.1, post_video_dropout=0.1)
     data, b = _batch(data_paths["unaligned"])
     torch.manual_seed(0)

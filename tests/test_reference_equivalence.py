@@ -13,11 +13,6 @@ If MMSA is missing the tests FAIL (they never skip): CI installs it.
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
-import sys
-import types
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,45 +23,7 @@ from selfmm.losses import selfmm_loss
 from selfmm.metrics import mosi_metrics, sims_metrics
 from selfmm.ulgm import ULGM
 
-PKG = "_mmsa_ref"
 NAME = {"M": "fusion", "T": "text", "A": "audio", "V": "vision"}
-
-
-def _load(modname: str, path: Path) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="module")
-def mmsa():
-    """The reference modules ``(SELF_MM class, MetricsTop class)``; fails with the fix if MMSA is absent."""
-    spec = importlib.util.find_spec("MMSA")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("the reference package MMSA is not installed: run `bash tests/reference_setup.sh`")
-    version = importlib.metadata.version("MMSA")
-    if version != "2.2.1":
-        pytest.fail(f"MMSA {version} installed, the equivalence tests need 2.2.1: run `bash tests/reference_setup.sh`")
-    root = Path(spec.submodule_search_locations[0])
-    if f"{PKG}.trains.multiTask.SELF_MM" not in sys.modules:
-        for name, sub in ((PKG, root), (f"{PKG}.trains", root / "trains"), (f"{PKG}.utils", root / "utils")):
-            pkg = types.ModuleType(name)
-            pkg.__path__ = [str(sub)]
-            sys.modules[name] = pkg
-        mt = types.ModuleType(f"{PKG}.trains.multiTask")
-        mt.__path__ = [str(root / "trains" / "multiTask")]
-        sys.modules[mt.__name__] = mt
-        metrics_mod = _load(f"{PKG}.utils.metricsTop", root / "utils" / "metricsTop.py")
-        utils = sys.modules[f"{PKG}.utils"]
-        utils.MetricsTop = metrics_mod.MetricsTop
-        utils.dict_to_str = lambda d: " ".join(f"{k}: {v:.4f}" for k, v in d.items())  # logging only
-        _load(f"{PKG}.trains.multiTask.SELF_MM", root / "trains" / "multiTask" / "SELF_MM.py")
-    return (
-        sys.modules[f"{PKG}.trains.multiTask.SELF_MM"].SELF_MM,
-        sys.modules[f"{PKG}.utils.metricsTop"].MetricsTop,
-    )
 
 
 # --------------------------------------------------------------------------------------------------------------

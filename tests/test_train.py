@@ -457,12 +457,15 @@ def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path):
 
     from safetensors.torch import load_file
 
-    from tests.test_model import _mmsa_self_mm_class, _to_reference_name
-    from tests.test_reference_equivalence import mmsa as _mmsa_fixture  # loads MMSA's trainer module by file
+    from tests.reference_mmsa import (
+        load_reference,  # loads MMSA's trainer module by file
+        load_reference_model,
+    )
+    from tests.test_model import _to_reference_name
 
     logging.getLogger("MMSA").setLevel(logging.ERROR)
-    trainer_cls = _mmsa_fixture.__wrapped__()[0]  # the fixture's plain function (fails with the fix if MMSA is absent)
-    SELF_MM = _mmsa_self_mm_class()
+    trainer_cls = load_reference()[0]  # fails with the fix if MMSA is absent
+    SELF_MM = load_reference_model()
     cfg = small_cfg(max_epochs=0, early_stop=4, update_epochs=2, seed=5)
     out = tmp_path / "ours"
     fit(cfg, pkl["human"], out, verbose=False)
