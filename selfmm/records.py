@@ -844,7 +844,7 @@ def _run_row(d: Path) -> dict:
         "error": m.get("error"),
         "dataset": r.dataset,
         "label_source": cfg.get("label_source"),
-        "seed": cfg.get("seed"),
+        "seed": cfg.get("seed", exp.get("seed")),
         "created_at": m.get("created_at"),
         "updated_at": m.get("updated_at"),
         "finished_at": m.get("finished_at"),
@@ -863,26 +863,45 @@ def _run_row(d: Path) -> dict:
     return row
 
 
-def list_runs(root: str | Path) -> pd.DataFrame:
-    """One row per run folder under ``root`` (its subfolders, and their subfolders for experiment groups).
+LIST_RUNS_MAX_DEPTH = 4  # <root>/<exp>/<variant>/seed_<n>/ is depth 3; one level to spare
+
+
+def _find_run_dirs(root: Path, max_depth: int) -> list[Path]:
+    """Run folders at depth ``<= max_depth`` below ``root`` (root = depth 0), in sorted path order. A folder that
+    looks like a run is listed and never descended into (its subfolders are its own records, and a stray
+    run.json in them is no run); hidden folders and folders that cannot be listed are skipped."""
+    found: list[Path] = []
+
+    def walk(d: Path, depth: int) -> None:
+        if _looks_like_run(d):
+            found.append(d)
+            return
+        if depth >= max_depth:
+            return
+        try:
+            children = sorted(c for c in d.iterdir() if c.is_dir() and not c.name.startswith("."))
+        except OSError:  # unreadable folder: nothing to list there
+            return
+        for c in children:
+            walk(c, depth + 1)
+
+    walk(root, 0)
+    return found
+
+
+def list_runs(root: str | Path, max_depth: int = LIST_RUNS_MAX_DEPTH) -> pd.DataFrame:
+    """One row per run folder under ``root``, searched recursively up to ``max_depth`` levels (so experiment
+    runs ``<root>/<exp>/<variant>/seed_<n>/`` are found); a run folder's own subfolders are not searched.
 
     Columns: run_id, path, status (running | finished | failed | interrupted | stale | broken), error, dataset,
-    label_source, seed, created_at, updated_at, finished_at, epochs_completed, max_epochs, best_epoch,
-    best_valid_loss, experiment, variant, schema_version, schema_warning, ``test/<metric>``. Broken folders
-    (missing/corrupt/newer run.json) are listed with status "broken" and the error. Sorted newest first.
-    ``root`` itself is listed when it is a run folder. An empty frame (with those columns) when none.
+    label_source, seed (the config's, else the experiment's), created_at, updated_at, finished_at,
+    epochs_completed, max_epochs, best_epoch, best_valid_loss, experiment, variant, schema_version,
+    schema_warning, ``test/<metric>``. Broken folders (missing/corrupt/newer run.json) are listed with status
+    "broken" and the error. Sorted newest first. ``root`` itself is listed when it is a run folder. An empty
+    frame (with those columns) when none.
     """
     root = Path(root)
-    found: list[Path] = []
-    if root.is_dir():
-        if _looks_like_run(root):
-            found.append(root)
-        else:
-            for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-                if _looks_like_run(d):
-                    found.append(d)
-                else:
-                    found += [c for c in sorted(d.iterdir()) if c.is_dir() and _looks_like_run(c)]
+    found = _find_run_dirs(root, max_depth) if root.is_dir() else []
     cols = ["run_id", "path", "status", "error", "dataset", "label_source", "seed", "created_at", "updated_at"]
     cols += ["finished_at", "epochs_completed", "max_epochs", "best_epoch", "best_valid_loss", "experiment"]
     cols += ["variant", "schema_version", "schema_warning"]

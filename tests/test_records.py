@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -252,6 +253,20 @@ def test_list_runs_with_fake_runs_and_a_broken_folder(tmp_path):
     assert "run.json: corrupt" in row.loc["d_broken", "error"]
     assert not pd.isna(row.loc["a_done", "test/MAE"])
     assert list_runs(tmp_path / "nothing_here").empty
+
+
+def test_list_runs_finds_nested_experiment_runs_only(tmp_path):
+    """Experiment runs sit three levels down (<exp>/<variant>/seed_<n>); a run folder's own subfolders and hidden
+    folders are not searched, and max_depth bounds the walk."""
+    write_fake_run(tmp_path / "flat", n=(8, 4, 4), epochs=1, representation_epochs=())
+    for variant in ("ulgm", "human"):
+        write_fake_run(tmp_path / "exp" / variant / "seed_1", n=(8, 4, 4), epochs=1, representation_epochs=())
+    write_fake_run(tmp_path / "flat" / "labels" / "stray", n=(8, 4, 4), epochs=1, representation_epochs=())
+    write_fake_run(tmp_path / ".trash" / "old", n=(8, 4, 4), epochs=1, representation_epochs=())
+    rel = lambda df: sorted(Path(p).relative_to(tmp_path).as_posix() for p in df["path"])  # noqa: E731
+    assert rel(list_runs(tmp_path)) == ["exp/human/seed_1", "exp/ulgm/seed_1", "flat"]
+    assert rel(list_runs(tmp_path, max_depth=2)) == ["flat"]
+    assert rel(list_runs(tmp_path / "exp" / "ulgm" / "seed_1")) == ["exp/ulgm/seed_1"]  # root is a run itself
 
 
 def test_fake_run_metrics_match_its_own_records(tmp_path):
