@@ -88,8 +88,8 @@ def page_steps(run, run_dir: Path, runs_root: Path) -> dict[str, Callable[[], ob
         table = data.sample_table(run, last)
         train = table[table["split"] == "train"]
         cm = data.confusion3(train["y_T"].to_numpy(), train["gen_T"].to_numpy())
-        figs = [charts.agreement_chart(gvh, m, m) for m in ("pearson", "mae", "polarity_agreement")]
-        figs += [charts.agreement_chart(hvh, m, m) for m in ("pearson", "mae", "polarity_agreement")]
+        figs = [charts.agreement_chart(gvh, m, m) for m in ("pearson_r", "mae", "acc_3", "acc_2")]
+        figs += [charts.agreement_chart(hvh, m, m) for m in ("pearson_r", "mae", "acc_3", "acc_2")]
         figs += [charts.gen_vs_human_scatter(train, "T", "gen", last), charts.confusion_heatmap(cm, "", "", "")]
         return figs
 

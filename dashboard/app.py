@@ -15,9 +15,14 @@ st.set_page_config(page_title="Self-MM runs", page_icon="📈", layout="wide")
 state.init_state(sys.argv[1:])
 
 _HERE = Path(__file__).parent
+# Streamlit serves a default page at "/" only, never at its url_path: a hidden default page at the root that
+# forwards to the Overview keeps "/" working and makes every page, Overview included, reachable by its url_path.
+overview = st.Page("app_pages/overview.py", title="Overview", url_path="overview")
+home = st.Page(lambda: None, title="Self-MM runs", url_path="home", default=True, visibility="hidden")
 pages = {
     "Run": [
-        st.Page("app_pages/overview.py", title="Overview", url_path="overview", default=True),
+        home,
+        overview,
         st.Page("app_pages/samples.py", title="Samples", url_path="samples"),
     ],
     "Self-MM labels": [
@@ -31,5 +36,8 @@ if (_HERE / "app_pages" / "compare.py").is_file():
     pages["Runs"] = [st.Page("app_pages/compare.py", title="Compare runs", url_path="compare")]
 
 page = st.navigation(pages)
+if page is home:
+    # keep ?run=...&sample=... (a deep link to "/"); switch_page would clear them otherwise
+    st.switch_page(overview, query_params=st.query_params.to_dict())
 state.run_picker()
 page.run()

@@ -61,7 +61,8 @@ def projections_by_id(run_dir: str, pmtime: float) -> pd.DataFrame | None:
     return data.index_projections(projections(run_dir, pmtime))
 
 
-@st.cache_data(max_entries=_N, show_spinner=False)
+@st.cache_data(ttl=5, max_entries=_N, show_spinner=False)
 def runs(root: str, mtime: float) -> pd.DataFrame:
-    """The runs table; ``mtime`` is the root folder's, so new run folders show up."""
+    """The runs table. ``mtime`` is the root folder's, so a new top-level run folder shows up at once; runs
+    nested deeper (experiments) and status changes (running -> finished) show up within the 5 s ttl."""
     return data.list_runs(root)

@@ -20,6 +20,10 @@ CATEGORICAL = ("split", "human_conflict", "gen_conflict", "human_strength", "gen
 LABEL_UNIT = "sentiment score"
 
 
+HEAD_ORDER = ("total", "M", "T", "A", "V")  # panel order of the training curves: fusion head first, as in the paper
+MAX_UNIT_TICKS = 12  # up to this many epochs, tick every epoch (else Plotly's own integer steps)
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str, legend: str | None = None, height: int = 380) -> go.Figure:
     fig.update_layout(
         title=title, height=height, margin=dict(l=60, r=20, t=60, b=50), legend_title_text=legend or "",
@@ -27,7 +31,29 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, legend: str | None = Non
     )  # fmt: skip
     fig.update_xaxes(title_text=x)
     fig.update_yaxes(title_text=y)
+    if x == "epoch":
+        _integer_epoch_ticks(fig)
     return fig
+
+
+def _integer_epoch_ticks(fig: go.Figure) -> None:
+    """Epochs are integers: on a short axis Plotly's automatic ticks land on 1.5, 2.5 ..., so tick every epoch
+    when the span is small (longer axes get integer steps from Plotly already)."""
+    xs = []
+    for t in fig.data:
+        try:
+            x = np.asarray(t.x if getattr(t, "x", None) is not None else [], dtype=float)
+        except (TypeError, ValueError):  # a categorical axis: nothing to do
+            return
+        xs.append(x[np.isfinite(x)])
+    xs = [x for x in xs if len(x)]
+    if not xs:
+        return
+    lo, hi = min(float(x.min()) for x in xs), max(float(x.max()) for x in xs)
+    if hi - lo <= MAX_UNIT_TICKS:
+        fig.update_xaxes(tick0=0, dtick=1)
+    else:
+        fig.update_xaxes(tickformat="d")
 
 
 def empty_figure(message: str) -> go.Figure:
@@ -47,9 +73,10 @@ def training_curves(curves: pd.DataFrame, metric: str, best_epoch: int | None = 
     epoch (lowest valid loss) is a dashed vertical line in every panel."""
     if curves is None or len(curves) == 0:
         return empty_figure(f"No '{metric}' values recorded yet")
-    heads = list(dict.fromkeys(curves["head"]))
+    present = list(dict.fromkeys(curves["head"]))
+    heads = [h for h in HEAD_ORDER if h in present] + [h for h in present if h not in HEAD_ORDER]
     fig = make_subplots(rows=1, cols=len(heads), subplot_titles=[MOD_NAMES.get(h, h) for h in heads],
-                        shared_yaxes=False, horizontal_spacing=0.06)  # fmt: skip
+                        shared_yaxes=False, horizontal_spacing=0.07)  # fmt: skip
     shown = set()
     for c, head in enumerate(heads, start=1):
         sub = curves[curves["head"] == head]
@@ -66,6 +93,9 @@ def training_curves(curves: pd.DataFrame, metric: str, best_epoch: int | None = 
             fig.add_vline(x=best_epoch, line_dash="dash", line_color="crimson", row=1, col=c)
     title = f"{metric} per epoch" + (f" (best epoch {best_epoch}, red dashed)" if best_epoch is not None else "")
     _layout(fig, title, "epoch", metric, "split", height=340)
+    # one y title, on the first panel: on the others it would sit on the previous panel's best-epoch line
+    for c in range(2, len(heads) + 1):
+        fig.update_yaxes(title_text=None, row=1, col=c)
     return fig
 
 
@@ -73,21 +103,32 @@ def training_curves(curves: pd.DataFrame, metric: str, best_epoch: int | None = 
 # sample drill-down
 
 
+def _reference_line(epochs: pd.Series, y: float, name: str, color: str, dash: str) -> go.Scatter:
+    """A horizontal reference (a human label) as a legend entry spanning the recorded epochs: an annotation
+    next to the plot collides with the legend and with the tick labels."""
+    x = [int(epochs.min()), int(epochs.max())] if len(epochs) else [0, 1]
+    return go.Scatter(x=x, y=[y, y], mode="lines", name=name, line=dict(color=color, dash=dash, width=1.5),
+                      hovertemplate=f"{name} %{{y:.3f}}<extra></extra>")  # fmt: skip
+
+
+def _finite(v) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+
 def label_trajectory(labels: pd.DataFrame, info: dict) -> go.Figure:
     """A sample's generated T/A/V labels across epochs (solid), with its human labels as dotted reference lines
-    in the same colour and y_m as a grey dashed line."""
+    in the same colour ("human T" ...) and y_m (the human multimodal label) as a grey dashed line."""
     fig = go.Figure()
     for m in ("T", "A", "V"):
         if f"gen_{m}" in labels.columns:
             fig.add_trace(go.Scatter(x=labels["epoch"], y=labels[f"gen_{m}"], mode="lines+markers",
                                      name=f"generated {m}", line=dict(color=MOD_COLORS[m])))  # fmt: skip
+    for m in ("T", "A", "V"):
         h = info.get(f"y_{m}")
-        if h is not None and not (isinstance(h, float) and np.isnan(h)):
-            fig.add_hline(y=float(h), line_dash="dot", line_color=MOD_COLORS[m],
-                          annotation_text=f"human {m}", annotation_position="right")  # fmt: skip
-    fig.add_hline(y=float(info["y_m"]), line_dash="dash", line_color=MOD_COLORS["M"],
-                  annotation_text="y_m", annotation_position="left")  # fmt: skip
-    return _layout(fig, "Generated unimodal labels (lines: human labels)", "epoch", f"label ({LABEL_UNIT})",
+        if _finite(h):
+            fig.add_trace(_reference_line(labels["epoch"], float(h), f"human {m}", MOD_COLORS[m], "dot"))
+    fig.add_trace(_reference_line(labels["epoch"], float(info["y_m"]), "y_m (human M)", MOD_COLORS["M"], "dash"))
+    return _layout(fig, "Generated unimodal labels (dotted: human labels)", "epoch", f"label ({LABEL_UNIT})",
                    "label", height=320)  # fmt: skip
 
 
@@ -102,15 +143,15 @@ def weight_trajectory(labels: pd.DataFrame) -> go.Figure:
 
 
 def prediction_trajectory(preds: pd.DataFrame, info: dict) -> go.Figure:
-    """A sample's head predictions across epochs, with y_m as a dashed reference."""
+    """A sample's head predictions across epochs, with y_m (and the human unimodal labels when known) as
+    dashed / dotted references."""
     fig = go.Figure()
     for m in ("M", "T", "A", "V"):
         if f"pred_{m}" in preds.columns:
             fig.add_trace(go.Scatter(x=preds["epoch"], y=preds[f"pred_{m}"], mode="lines+markers",
                                      name=f"ŷ_{m}", line=dict(color=MOD_COLORS[m])))  # fmt: skip
-    fig.add_hline(y=float(info["y_m"]), line_dash="dash", line_color=MOD_COLORS["M"],
-                  annotation_text="y_m", annotation_position="left")  # fmt: skip
-    return _layout(fig, "Head predictions", "epoch", f"prediction ({LABEL_UNIT})", "head", height=300)
+    fig.add_trace(_reference_line(preds["epoch"], float(info["y_m"]), "y_m (human M)", MOD_COLORS["M"], "dash"))
+    return _layout(fig, "Head predictions (dashed: y_m)", "epoch", f"prediction ({LABEL_UNIT})", "head", height=300)
 
 
 def positions_chart(proj_epoch: pd.DataFrame, positions: pd.DataFrame, sample_id: str) -> go.Figure:
@@ -118,7 +159,7 @@ def positions_chart(proj_epoch: pd.DataFrame, positions: pd.DataFrame, sample_id
     mods = [m for m in ("T", "A", "V", "M", "all") if m in set(proj_epoch["modality"])]
     if not mods:
         return empty_figure("No projection recorded for this run")
-    fig = make_subplots(rows=1, cols=len(mods), subplot_titles=[MOD_NAMES[m] for m in mods])
+    fig = make_subplots(rows=1, cols=len(mods), subplot_titles=[MOD_NAMES[m] for m in mods], horizontal_spacing=0.03)
     for c, m in enumerate(mods, start=1):
         sub = proj_epoch[proj_epoch["modality"] == m]
         fig.add_trace(go.Scattergl(x=sub["x"], y=sub["y"], mode="markers", name="samples", showlegend=c == 1,
@@ -126,8 +167,14 @@ def positions_chart(proj_epoch: pd.DataFrame, positions: pd.DataFrame, sample_id
         p = positions[positions["modality"] == m]
         fig.add_trace(go.Scatter(x=p["x"], y=p["y"], mode="markers", name=sample_id, showlegend=c == 1,
                                  marker=dict(size=14, color="crimson", symbol="star")), row=1, col=c)  # fmt: skip
-    return _layout(fig, "Where this sample sits in each modality's projection", "component 1", "component 2",
-                   "", height=300)  # fmt: skip
+    _layout(fig, "Where this sample sits in each modality's projection", "", "", "", height=300)
+    # projection coordinates have no unit and each panel has its own map: no tick labels, no axis titles between
+    # the panels (they collided with the next panel), one note on the first
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_xaxes(title_text="component 1 →", row=1, col=1)
+    fig.update_yaxes(title_text="component 2 →", row=1, col=1)
+    return fig
 
 
 # ==============================================================================================================
@@ -151,8 +198,9 @@ def label_distribution(quantiles: pd.DataFrame, modality: str) -> go.Figure:
             marker_color=MOD_COLORS[modality],
         )  # fmt: skip
     )
-    return _layout(fig, f"Generated {modality} labels per epoch (box: quartiles, whiskers: min–max)", "epoch",
-                   f"generated label ({LABEL_UNIT})", "modality")  # fmt: skip
+    # the box/whisker legend is in the page's caption: a longer title is cut off in a half-width column
+    return _layout(fig, f"Generated {modality} labels per epoch", "epoch", f"generated label ({LABEL_UNIT})",
+                   "modality")  # fmt: skip
 
 
 def drift_chart(drift: pd.DataFrame, column: str = "mean_abs_diff") -> go.Figure:
@@ -175,12 +223,19 @@ def _scatter_traces(df: pd.DataFrame, x: str, y: str, color: str, hover: str, si
     if vals is not None and (color in CATEGORICAL or not pd.api.types.is_numeric_dtype(vals)):
         for cat in sorted(vals.astype(str).unique()):
             sub = df[vals.astype(str) == cat]
-            traces.append(go.Scattergl(x=sub[x], y=sub[y], mode="markers", name=cat, marker=dict(size=size),
+            marker = (
+                dict(size=size, color=SPLIT_COLORS[cat])
+                if color == "split" and cat in SPLIT_COLORS
+                else dict(size=size)
+            )
+            traces.append(go.Scattergl(x=sub[x], y=sub[y], mode="markers", name=cat, marker=marker,
                                        customdata=sub[["sample_id"]].to_numpy(), hovertemplate=hover))  # fmt: skip
     else:
         marker = dict(size=size)
         if vals is not None:
-            marker.update(color=vals, colorscale="RdBu", showscale=True, colorbar=dict(title=dict(text=color)))
+            # a thin outline: on the diverging scale values near 0 are white and vanish on the white background
+            marker.update(color=vals, colorscale="RdBu", showscale=True, colorbar=dict(title=dict(text=color)),
+                          line=dict(width=0.5, color="#9a9a9a"))  # fmt: skip
             if color.startswith(("y_", "gen_", "pred_")):
                 lim = float(np.nanmax(np.abs(vals))) if len(vals) and np.isfinite(vals).any() else 1.0
                 marker.update(cmin=-lim, cmax=lim)
@@ -209,14 +264,13 @@ AGREEMENT_LABELS = {
     "acc_2": "2-class agreement (fraction)",
     "acc_3": "3-class agreement (fraction)",
 }
-# names used before the columns came from selfmm.analysis.agreement (kept so older callers keep working)
-_AGREEMENT_ALIASES = {"pearson": "pearson_r", "polarity_agreement": "acc_3"}
 
 
 def agreement_chart(agree: pd.DataFrame, metric: str, title: str) -> go.Figure:
     """``metric`` (a column of :func:`selfmm.analysis.agreement_frame`: pearson_r | mae | acc_2 | acc_3) per
-    epoch, one line per modality."""
-    metric = _AGREEMENT_ALIASES.get(metric, metric)
+    epoch, one line per modality. Raises KeyError naming the columns for any other ``metric``."""
+    if metric not in agree.columns:
+        raise KeyError(f"agreement_chart: no column {metric!r}; expected one of {sorted(AGREEMENT_LABELS)}")
     fig = go.Figure()
     for m in dict.fromkeys(agree["modality"]):
         d = agree[agree["modality"] == m]

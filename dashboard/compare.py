@@ -18,7 +18,6 @@ widgets to them and tests can call them with hand-built tables:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -34,8 +33,6 @@ MODALITY_NAMES = {"M": "multimodal", "T": "text", "A": "audio", "V": "vision"}
 MANIFEST = "run.json"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
-# Folders inside a run folder: never descend into them when looking for nested runs.
-_RUN_SUBDIRS = {"labels", "predictions", "centers", "representations", "projections", "weights"}
 
 
 class CompareError(ValueError):
@@ -57,60 +54,40 @@ class ReaderLike(Protocol):
 # discovery and experiments
 
 
-def discover_runs(root: str | os.PathLike, max_depth: int = 4) -> pd.DataFrame:
-    """All run folders (folders holding ``run.json``) at depth ``<= max_depth`` below ``root``.
+def discover_runs(root: str | os.PathLike, max_depth: int | None = None) -> pd.DataFrame:
+    """All run folders at depth ``<= max_depth`` below ``root``, found by the app's one discovery
+    (:func:`dashboard.data.list_runs` over :func:`selfmm.records.list_runs`), in this module's shape.
 
-    Unlike a flat listing, this finds experiment runs nested as ``<exp>/<variant>/seed_<n>/``. It reads only
-    ``run.json`` (cheap); a manifest that cannot be parsed is listed with its ``error``.
-
-    Returns one row per run, sorted by ``label``, with columns: ``label`` (path relative to root, ``/``-joined),
-    ``run_dir`` (absolute str), ``run_id``, ``status``, ``dataset``, ``epochs_completed``, ``experiment``,
-    ``variant``, ``seed`` (nullable Int64), ``mtime`` (float, of run.json), ``error`` (str or None).
+    Returns one row per run, sorted by ``label``, with columns: ``label`` (path relative to root, ``/``-joined;
+    the sidebar's run key), ``run_dir`` (absolute str), ``run_id``, ``status`` ("broken" for a folder that
+    cannot be opened), ``dataset``, ``epochs_completed``, ``experiment``, ``variant``, ``seed`` (nullable Int64), ``mtime`` (float, of
+    run.json), ``error`` (str for a folder that cannot be opened, else None; a failed run's own error message
+    is not an error here: it can still be compared).
     """
-    root = Path(root)
+    from dashboard import data
+
     cols = ["label", "run_dir", "run_id", "status", "dataset", "epochs_completed", "experiment", "variant", "seed"]
     cols += ["mtime", "error"]
-    if not root.is_dir():
+    runs = data.list_runs(root, max_depth)
+    if runs.empty:
         return pd.DataFrame(columns=cols)
-    rows = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        depth = len(here.relative_to(root).parts)
-        if MANIFEST in filenames:
-            rows.append(_manifest_row(root, here))
-            dirnames[:] = [d for d in dirnames if d not in _RUN_SUBDIRS]
-        if depth >= max_depth:
-            dirnames[:] = []
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-    df = pd.DataFrame(rows, columns=cols)
-    df["seed"] = df["seed"].astype("Int64")
-    return df.sort_values("label", kind="stable").reset_index(drop=True)
-
-
-def _manifest_row(root: Path, run_dir: Path) -> dict:
-    path = run_dir / MANIFEST
-    label = run_dir.relative_to(root).as_posix()
-    row = {"label": label if label != "." else run_dir.name, "run_dir": str(run_dir.resolve())}
-    try:
-        row["mtime"] = path.stat().st_mtime
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict):
-            raise ValueError("top level is not a JSON object")
-    except (OSError, ValueError) as exc:
-        row["error"] = f"{path}: unreadable run.json ({exc}); delete the folder or re-run the training"
-        return row
-    exp = manifest.get("experiment") or {}
-    row.update(
-        run_id=manifest.get("run_id"),
-        status=manifest.get("status"),
-        dataset=(manifest.get("dataset") or {}).get("name") or (manifest.get("config") or {}).get("dataset"),
-        epochs_completed=manifest.get("epochs_completed"),
-        experiment=exp.get("name"),
-        variant=exp.get("variant"),
-        seed=exp.get("seed", (manifest.get("config") or {}).get("seed")),
-        error=None,
+    broken = runs["status"].astype(str) == "broken"
+    df = pd.DataFrame(
+        {
+            "label": runs["key"].astype(str),
+            "run_dir": runs["run_dir"].astype(str),
+            "run_id": runs["run_id"].where(~broken, None),
+            "status": runs["status"].astype(str),
+            "dataset": runs["dataset"].where(~broken, None).replace("", None),
+            "epochs_completed": runs["epochs_completed"],
+            "experiment": runs["experiment"],
+            "variant": runs["variant"],
+            "seed": pd.to_numeric(runs["seed"], errors="coerce").astype("Int64"),
+            "mtime": runs["mtime"].astype(float),
+            "error": runs["error"].where(broken, None),
+        }
     )
-    return row
+    return df[cols].sort_values("label", kind="stable").reset_index(drop=True)
 
 
 def experiment_dir(run_dir: str | os.PathLike, manifest: Mapping) -> Path | None:

@@ -67,28 +67,29 @@ def runs_root_from(
     return Path(default)
 
 
-def list_runs(root: Path | str) -> pd.DataFrame:
-    """One row per run folder under ``root`` (:func:`selfmm.records.list_runs`, newest first) plus ``key`` (the
-    folder's path relative to ``root``, e.g. ``demo-sims`` or ``exp1/ulgm``: what the picker and the URL use),
-    ``run_dir`` and ``mtime`` (of run.json). Broken folders are listed with status "broken" and their error.
-    An empty frame (same columns) for a missing or empty ``root``."""
+def list_runs(root: Path | str, max_depth: int | None = None) -> pd.DataFrame:
+    """One row per run folder under ``root``, found by :func:`selfmm.records.list_runs` (the one run discovery:
+    recursive, so experiment runs ``<exp>/<variant>/seed_<n>`` are listed; newest first), plus ``key`` (the
+    folder's path relative to ``root``, ``/``-joined, e.g. ``demo-sims`` or ``exp1/ulgm/seed_1111``: what the
+    picker and the URL use), ``run_dir`` (absolute) and ``mtime`` (of run.json). Broken folders are listed with
+    status "broken" and their error. An empty frame (same columns) for a missing or empty ``root``."""
     from selfmm import records
 
     root = Path(root)
     base = ["key", "run_id", "run_dir", "status", "error", "mtime"]
     if not root.is_dir():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in base})
-    df = records.list_runs(root)
+    depth = records.LIST_RUNS_MAX_DEPTH if max_depth is None else max_depth
+    df = records.list_runs(root, max_depth=depth)
     if df is None or len(df) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in base})
     df = df.copy()
-    df["run_dir"] = df["path"].astype(str)
-    keys = []
-    for p in df["run_dir"]:
-        rel = Path(p).resolve().relative_to(root.resolve()) if Path(p).resolve() != root.resolve() else None
-        keys.append(rel.as_posix() if rel is not None else Path(p).name)
-    df["key"] = keys
-    df["mtime"] = [_mtime(Path(p) / "run.json") for p in df["run_dir"]]
+    resolved_root = root.resolve()
+    dirs = [Path(p).resolve() for p in df["path"].astype(str)]
+    df["run_dir"] = [str(d) for d in dirs]
+    # root itself may be a run folder: its key is then its own name
+    df["key"] = [d.relative_to(resolved_root).as_posix() if d != resolved_root else d.name for d in dirs]
+    df["mtime"] = [_mtime(d / "run.json") for d in dirs]
     return df[base + [c for c in df.columns if c not in base]].reset_index(drop=True)
 
 
@@ -525,6 +526,34 @@ def filter_samples(table: pd.DataFrame, f: SampleFilter) -> pd.DataFrame:
     return table[mask]
 
 
+SORT_DEFAULT = "split, index"  # the table's natural order (train, valid, test; then the split's row index)
+
+
+def sort_samples(table: pd.DataFrame, by: str = SORT_DEFAULT, descending: bool = False) -> pd.DataFrame:
+    """The (filtered) sample table sorted by column ``by`` (stable; missing values last in both directions), or
+    in its natural order for :data:`SORT_DEFAULT`. The CSV export uses the same order as the screen."""
+    if by == SORT_DEFAULT or by not in table.columns:
+        return table
+    return table.sort_values(by, ascending=not descending, kind="stable", na_position="last")
+
+
+def sort_choices(table: pd.DataFrame) -> list[str]:
+    """Columns the Samples table can be sorted by: the natural order first, then every column but raw_text."""
+    return [SORT_DEFAULT] + [c for c in table.columns if c not in ("raw_text", "index")]
+
+
+def conflict_strength_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Train samples per conflict strength (the strongest over the conflicting modalities: "strong" = opposite
+    polarity to M, "weak" = neutral against polar), human vs generated: ``strength, human, generated``."""
+    tr = _train_rows(table)
+    levels = ["none", "weak", "strong"]
+    out = pd.DataFrame({"strength": levels})
+    for src, col in (("human", "human_strength"), ("generated", "gen_strength")):
+        counts = tr[col].astype(str).value_counts() if col in tr.columns else pd.Series(dtype=int)
+        out[src] = [int(counts.get(lv, 0)) for lv in levels]
+    return out
+
+
 def sample_detail(run: RunData, sample_id: str) -> dict:
     """Everything the drill-down shows for one sample, by row lookup (O(epochs)).
 
@@ -680,6 +709,14 @@ COLOR_CHOICES = (
 )  # fmt: skip
 
 
+def color_choices(table: pd.DataFrame) -> list[str]:
+    """Every column of :func:`sample_table` a projection can be coloured by: the common ones of
+    :data:`COLOR_CHOICES` first (those present), then all other columns except identifiers and text."""
+    first = [c for c in COLOR_CHOICES if c == "split" or c in table.columns]
+    rest = [c for c in table.columns if c not in first and c not in ("sample_id", "index", "raw_text")]
+    return first + rest
+
+
 def load_projections(run_dir: Path | str, method: str | None = None) -> pd.DataFrame | None:
     """projections/<method>.parquet as one frame (or None when none were computed)."""
     from selfmm import records
@@ -706,7 +743,12 @@ def projection_view(proj: pd.DataFrame, table: pd.DataFrame, epoch: int, modalit
     out = pd.DataFrame({"sample_id": sub["sample_id"].to_numpy(), "split": sub["split"].to_numpy(),
                         "x": sub["x"].to_numpy(np.float32), "y": sub["y"].to_numpy(np.float32)})  # fmt: skip
     if color in table.columns and color != "split":
-        out["color"] = table[color].reindex(out["sample_id"]).to_numpy()
+        col = table[color].reindex(out["sample_id"])
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            # nullable integer columns (sign_flips, settle_epoch: <NA> outside train) -> float with NaN for Plotly
+            out["color"] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            out["color"] = col.astype(str).to_numpy()
     else:
         out["color"] = out["split"]
     return out

@@ -20,7 +20,10 @@ RUN_ID = "run_id"  # str: the picked run's key (folder path relative to the runs
 SAMPLE_ID = "sample_id"  # str | None: the sample opened in the drill-down
 SELECTED_IDS = "selected_ids"  # list[str] | None: a box/lasso/cartography selection that filters the table
 EPOCH = "epoch"  # int | None: the epoch shown by the epoch-dependent pages (None = last)
+EMBED_EPOCH = "embeddings_epoch_value"  # int | None: the Embeddings page's representation epoch (its own)
 _URL_READ = "_url_read"  # bool: the deep link was read for this session
+LOADED_MTIME = "_loaded_run_mtime"  # float: mtime of run.json when require_run loaded the current run
+LIVE_REFRESH_S = 5  # how often the Overview polls a run that is still training
 
 QP_RUN, QP_SAMPLE = "run", "sample"
 
@@ -32,6 +35,7 @@ def init_state(argv: list[str] | None = None) -> None:
     st.session_state.setdefault(SAMPLE_ID, None)
     st.session_state.setdefault(SELECTED_IDS, None)
     st.session_state.setdefault(EPOCH, None)
+    st.session_state.setdefault(EMBED_EPOCH, None)
     if not st.session_state.get(_URL_READ):
         st.session_state[_URL_READ] = True
         qp = st.query_params
@@ -71,6 +75,7 @@ def run_picker() -> None:
             set_sample(None)
             st.session_state[SELECTED_IDS] = None
             st.session_state[EPOCH] = None
+            st.session_state[EMBED_EPOCH] = None
 
         st.selectbox("Run", keys, key=RUN_ID, format_func=lambda k: f"{k} ({status.get(k, '?')})",
                      on_change=_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
@@ -129,8 +134,10 @@ def require_run() -> data.RunData:
     if str(row["status"].iloc[0]) == "broken":
         st.error(f"Run `{row['key'].iloc[0]}` cannot be opened: {row['error'].iloc[0]}")
         st.stop()
+    mtime = data.run_mtime(run_dir)
+    st.session_state[LOADED_MTIME] = mtime
     try:
-        run = cache.run_data(run_dir, data.run_mtime(run_dir))
+        run = cache.run_data(run_dir, mtime)
     except data.DashboardDataError as exc:
         st.error(str(exc))
         st.stop()
@@ -155,18 +162,29 @@ def mtime_of(run: data.RunData) -> float:
     return data.run_mtime(run.run_dir)
 
 
-def epoch_slider(run: data.RunData, key: str, label: str = "Epoch", epochs=None) -> int:
-    """An epoch slider over ``epochs`` (default: the run's label epochs); its value also becomes ``EPOCH``."""
+def epoch_slider(
+    run: data.RunData, key: str, label: str = "Epoch", epochs=None, value_key: str = EPOCH, help: str | None = None
+) -> int:
+    """An epoch slider over ``epochs`` (default: the run's label epochs) whose value is kept in the plain
+    session-state variable ``value_key`` (default ``EPOCH``, shared by the label pages; the Embeddings page
+    passes its own, since representation epochs are a different, usually sparser, set).
+
+    The slider starts at the recorded epoch nearest to ``value_key`` (the last when unset). With a single
+    recorded epoch there is nothing to choose: a caption says so and ``value_key`` is left alone, so a run
+    with one representation epoch cannot move the other pages' epoch."""
     epochs = [int(e) for e in (run.label_epochs if epochs is None else epochs)]
+    if not epochs:
+        st.caption(f"{label}: none recorded yet")
+        return 0
+    want = st.session_state.get(value_key)
     if len(epochs) == 1:
         st.caption(f"{label}: {epochs[0]} (the only recorded epoch)")
-        st.session_state[EPOCH] = epochs[0]
         return epochs[0]
-    want = st.session_state.get(EPOCH)
     if key not in st.session_state or st.session_state[key] not in epochs:
+        # Streamlit drops a widget's state when its page is left: restore it from the kept value
         st.session_state[key] = data.nearest_epoch(epochs, want)
-    value = st.select_slider(label, options=epochs, key=key)
-    st.session_state[EPOCH] = int(value)
+    value = st.select_slider(label, options=epochs, key=key, help=help)
+    st.session_state[value_key] = int(value)
     return int(value)
 
 

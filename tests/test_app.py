@@ -87,6 +87,14 @@ def test_samples_epoch_filter_and_drilldown(runs_root):
     assert "1** of 50 samples match" in texts(at.markdown)
     df = at.dataframe[0].value
     assert len(df) == 1 and df["split"].iloc[0] == "valid"
+    # sorting: the valid split by y_m, descending, then ascending (the table and its CSV share the order)
+    at.text_input(key="samples_text").input("").run()
+    at.selectbox(key="samples_sort").select("y_m").run()
+    at.toggle(key="samples_sort_desc").set_value(True).run()
+    ym = at.dataframe[0].value["y_m"].tolist()
+    assert len(ym) == 10 and ym == sorted(ym, reverse=True) and ym != sorted(ym)
+    at.toggle(key="samples_sort_desc").set_value(False).run()
+    assert at.dataframe[0].value["y_m"].tolist() == sorted(ym)
     # open a train sample (as a row click does): drill-down with raw text and 3-4 charts
     at.session_state["sample_id"] = "video_0001$_$1"
     at.run()
@@ -123,13 +131,36 @@ def test_dynamics_and_embeddings_interactions(runs_root):
     at.selectbox(key="embeddings_modality").select("all").run()
     at.selectbox(key="embeddings_color").select("human_conflict").run()
     at.select_slider(key="embeddings_epoch").set_value(1).run()
-    assert not at.exception and at.session_state["epoch"] == 1
+    # the representation epoch is the page's own: the label pages' shared epoch is untouched
+    assert not at.exception and at.session_state["embeddings_epoch_value"] == 1 and at.session_state["epoch"] is None
+    assert any("at epoch 1" in str(c.proto.spec) for c in at.get("plotly_chart"))
     # a box/lasso selection (set as the chart would) filters the Samples table
     at.session_state["selected_ids"] = ["video_0001$_$1", "video_0001$_$2"]
     at.run()
     assert "2** selected samples" in texts(at.markdown)
     at.switch_page("app_pages/samples.py").run()
     assert "2** of 50 samples match" in texts(at.markdown)
+
+
+def test_single_representation_epoch_leaves_the_shared_epoch_alone(runs_root):
+    """mosi-nohuman recorded representations at epoch 3 only: visiting Embeddings must not move the epoch that
+    Samples (and the other label pages) show."""
+    at = app(runs_root, "mosi-nohuman")
+    at.switch_page("app_pages/samples.py").run()
+    at.select_slider(key="samples_epoch").set_value(1).run()
+    at.switch_page("app_pages/embeddings.py").run()
+    assert not at.exception and "Representation epoch: 3 (the only recorded epoch)" in texts(at.caption)
+    assert at.session_state["epoch"] == 1
+    at.switch_page("app_pages/samples.py").run()
+    assert not at.exception and at.select_slider(key="samples_epoch").value == 1
+
+
+def test_conflicts_page_strength_table(runs_root):
+    at = app(runs_root)
+    at.switch_page("app_pages/conflicts.py").run()
+    strength = at.dataframe[0].value
+    assert strength["strength"].tolist() == ["none", "weak", "strong"]
+    assert strength["human"].sum() == strength["generated"].sum() == 30  # every train sample counted once
 
 
 def test_human_page_controls(runs_root):
@@ -154,6 +185,8 @@ def test_edge_case_runs_show_messages(runs_root, run_id, kind, needle):
     at = app(runs_root, run_id)
     assert not at.exception
     assert needle in texts(getattr(at, kind)), texts(getattr(at, kind))
+    # live refresh (a polling fragment) only while the run is training
+    assert ("Live: checking for new epochs" in texts(at.caption)) == (run_id == "live")
     for page in PAGES[1:]:
         at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception, (run_id, page)

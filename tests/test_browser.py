@@ -38,13 +38,17 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
-TIMEOUT_MS = 30_000
+# generous: under a full-suite run on 2 cores a rerun plus a Plotly redraw has taken more than 30 s. Waits are on
+# explicit conditions, so a generous limit costs nothing when the machine is idle.
+TIMEOUT_MS = 90_000
 
 _MISSING = None
 try:
     from playwright.sync_api import Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - exercised only on a machine without playwright
     _MISSING = "the `playwright` Python package (pip install -r requirements.txt)"
+else:
+    expect.set_options(timeout=TIMEOUT_MS)  # every expect(...) waits as long as the page and locator waits
 if _MISSING is None and not CHROMIUM.exists():
     _MISSING = f"Chromium at {CHROMIUM} (apt-get install chromium, or set SELFMM_CHROMIUM to a Chromium binary)"
 
@@ -105,7 +109,9 @@ def server(runs_root):
     env = dict(os.environ, SELFMM_RUNS_DIR=str(runs_root), PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py")]
     cmd += ["--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"]
-    cmd += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    # no file watcher and no rerun-on-save: a file written elsewhere in the repo during the run (another test, a
+    # formatter) must not rerun the app under the browser's feet
+    cmd += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -156,8 +162,10 @@ def page(browser, server):
 
 
 def wait_for_app_run(page: Page) -> None:
-    """Wait until the script has finished and every element rendered (Streamlit's own e2e recipe)."""
-    page.wait_for_timeout(250)  # past widget debounce, so we do not see the previous run's notRunning
+    """Wait until the script has finished and every element rendered (Streamlit's own e2e recipe). The short
+    pause gets past the widget debounce so the previous run's notRunning is not mistaken for this one's; callers
+    that change the view then wait for the expected content itself (an explicit condition, never a sleep)."""
+    page.wait_for_timeout(150)
     page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(state="attached")
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached")
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=TIMEOUT_MS)
@@ -200,6 +208,7 @@ def wait_for_chart_text(page: Page, text: str) -> None:
         """(t) => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle, "
                   + "[data-testid='stPlotlyChart'] .annotation-text")].some((e) => e.textContent.includes(t))""",
         arg=text,
+        timeout=TIMEOUT_MS,
     )
 
 
@@ -269,37 +278,60 @@ def test_page_renders(page, name, nav, title, min_charts):
 def test_epoch_slider_updates_the_view(page):
     """Human page: the epoch slider redraws the scatter for the chosen epoch (End = last epoch 4, Home = epoch 0).
 
-    The epoch is shared between pages (another page may have set it), hence End first rather than assuming 4."""
+    The epoch is shared between pages (another page may have set it), hence End first rather than assuming 4.
+    Each step waits for explicit conditions: the slider's value, then the redrawn chart title."""
     go_to(page, "Generated vs human")
     slider = page.get_by_test_id("stMain").get_by_test_id("stSlider").first.get_by_role("slider")
     for key, epoch in (("End", 4), ("Home", 0)):
         slider.focus()
         page.keyboard.press(key)
+        expect(slider).to_have_attribute("aria-valuetext", str(epoch))
+        wait_for_chart_text(page, f"Generated vs human T label at epoch {epoch}")
         wait_for_app_run(page)
         assert_healthy(page)
-        wait_for_chart_text(page, f"Generated vs human T label at epoch {epoch}")
         stale = [t for t in chart_texts(page) if "label at epoch" in t and not t.endswith(f"epoch {epoch}")]
         assert not stale, f"charts not redrawn for epoch {epoch}: {stale}"
 
 
 def test_compare_page_selects_two_seeds(page):
-    """Compare page: adding the experiment's two seeds draws the A-vs-B scatter of generated labels."""
+    """Compare page: adding the experiment's two seeds draws the A-vs-B scatter of generated labels. After every
+    change the test waits for the multiselect's tags to show it (the page reruns and redraws the widget)."""
     go_to(page, "Compare runs")
     expect(page.get_by_text("Select a second run")).to_be_visible()
     box = page.get_by_test_id("stMultiSelect").first
+    tags = box.locator("[data-tag]")
+    expect(tags).to_have_count(1)  # the sidebar's run
     box.get_by_role("button", name="Remove demo-sims").click()  # the sidebar's run is not in the experiment
+    expect(tags).to_have_count(0)
     wait_for_app_run(page)
-    field = box.get_by_role("combobox")
-    for label in ("exp/ulgm/seed_1111", "exp/ulgm/seed_1112"):
+    for n, label in enumerate(("exp/ulgm/seed_1111", "exp/ulgm/seed_1112"), start=1):
+        field = box.get_by_role("combobox")
+        field.click()
         field.fill(label)
         page.get_by_role("option", name=label, exact=True).click()
+        expect(tags.filter(has_text=label)).to_have_count(1)
+        expect(tags).to_have_count(n)
         wait_for_app_run(page)
     page.keyboard.press("Escape")
-    expect(box.locator("[data-tag]")).to_have_count(2)
-    assert_healthy(page)
+    expect(tags).to_have_count(2)
     wait_for_chart_text(page, "T (text): r = ")
+    wait_for_app_run(page)
+    assert_healthy(page)
     expect(page.get_by_text("Experiment results")).to_be_visible()
     shot(page, "compare_two_seeds")
+
+
+def test_every_page_is_reachable_by_its_url_path(server, page):
+    """`/overview` (the default page) and `/` both open the Overview; a link to any page by url_path works."""
+    open_page(page, f"{server}/overview?run=exp/ulgm/seed_1111")
+    expect(page.get_by_test_id("stHeading").filter(has_text="Run overview").first).to_be_visible()
+    picker = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Run")
+    expect(picker).to_have_value("exp/ulgm/seed_1111 (finished)")  # a nested experiment run, picked by the link
+    open_page(page, f"{server}/?run=demo-sims")
+    page.wait_for_url(re.compile(r"/overview\?run=demo-sims$"))
+    expect(page.get_by_test_id("stHeading").filter(has_text="Run overview").first).to_be_visible()
+    open_page(page, f"{server}/conflicts?run=demo-sims")
+    expect(page.get_by_test_id("stHeading").filter(has_text="Modality conflicts").first).to_be_visible()
 
 
 def test_deep_link_opens_the_sample(server, page, runs_root):

@@ -34,26 +34,44 @@ def test_training_curves_panels_and_best_epoch(run):
     assert len(vlines) == 2  # one per panel
     assert d["layout"]["xaxis"]["title"]["text"] == "epoch" and d["layout"]["yaxis"]["title"]["text"] == "MAE"
     assert "best epoch 2" in d["layout"]["title"]["text"]
+    assert d["layout"]["xaxis"]["dtick"] == 1  # epochs 1..2: a tick per epoch, never 1.5
+    assert not d["layout"]["yaxis2"]["title"].get("text")  # the y title only once, left of the first panel
     assert (
         "No 'MAE'"
         in charts.training_curves(pd.DataFrame(columns=["head"]), "MAE").to_dict()["layout"]["annotations"][0]["text"]
     )
 
 
+def test_training_curves_order_heads_m_t_a_v():
+    rows = [(e, "valid", h, 0.1 * e) for h in ("A", "M", "T", "V") for e in (1, 2, 3)]
+    curves = pd.DataFrame(rows, columns=["epoch", "split", "head", "value"])  # alphabetical, as curves_frame sorts
+    d = charts.training_curves(curves, "MAE", best_epoch=3).to_dict()
+    titles = [a["text"] for a in d["layout"]["annotations"]]
+    assert titles == ["M (multimodal)", "T (text)", "A (audio)", "V (vision)"]
+    assert [t["xaxis"] for t in d["data"]] == ["x", "x2", "x3", "x4"]
+    assert [round(float(arr(t["y"])[0]), 3) for t in d["data"]] == [0.1] * 4
+
+
 def test_sample_trajectories(run):
     d = data.sample_detail(run, "tr1")
     fig = charts.label_trajectory(d["labels"], d["info"]).to_dict()
-    assert [t["name"] for t in fig["data"]] == ["generated T", "generated A", "generated V"]
+    names = [t["name"] for t in fig["data"]]
+    assert names == ["generated T", "generated A", "generated V", "human T", "human A", "human V", "y_m (human M)"]
     assert list(arr(fig["data"][0]["y"])) == pytest.approx([-0.6, -0.5, 0.2])
-    hlines = sorted(round(s["y0"], 3) for s in fig["layout"]["shapes"])
-    assert hlines == sorted([0.4, -0.6, -0.8, -0.6])  # human T/A/V + y_m
+    # references are legend entries spanning the epochs (no annotation to collide with the legend)
+    refs = {t["name"]: (list(arr(t["x"])), list(arr(t["y"]))) for t in fig["data"][3:]}
+    assert refs["human T"][1] == pytest.approx([0.4, 0.4]) and refs["human A"][1] == pytest.approx([-0.6, -0.6])
+    assert refs["human V"][1] == pytest.approx([-0.8, -0.8]) and refs["y_m (human M)"][1] == pytest.approx([-0.6] * 2)
+    assert refs["human T"][0] == [0, 2] and fig["data"][3]["line"]["dash"] == "dot"
+    assert not fig["layout"].get("annotations") and fig["layout"]["xaxis"]["dtick"] == 1
     assert fig["layout"]["yaxis"]["title"]["text"].startswith("label")
     w = charts.weight_trajectory(d["labels"]).to_dict()
     assert [t["name"] for t in w["data"]] == ["w_T", "w_A", "w_V"] and w["layout"]["yaxis"]["title"]["text"] == (
         "weight (0–1)"
     )
     p = charts.prediction_trajectory(d["predictions"], d["info"]).to_dict()
-    assert len(p["data"]) == 4 and list(arr(p["data"][0]["x"])) == [1, 2]
+    assert len(p["data"]) == 5 and list(arr(p["data"][0]["x"])) == [1, 2]
+    assert p["data"][4]["name"] == "y_m (human M)" and p["layout"]["xaxis"]["dtick"] == 1  # no epoch 1.5
 
 
 def test_dynamics_charts(run):
@@ -61,6 +79,7 @@ def test_dynamics_charts(run):
     box = charts.label_distribution(q, "T").to_dict()
     assert box["data"][0]["type"] == "box" and list(arr(box["data"][0]["median"])) == pytest.approx([0.2, 0.175, 0.2])
     assert box["layout"]["xaxis"]["title"]["text"] == "epoch"
+    assert box["layout"]["title"]["text"] == "Generated T labels per epoch"  # short enough for a half-width column
     drift = charts.drift_chart(data.label_drift(run)).to_dict()
     assert [t["name"] for t in drift["data"]] == ["T (text)", "A (audio)", "V (vision)"]
     assert list(arr(drift["data"][0]["y"])) == pytest.approx([0.0, 0.0875, 0.375])
@@ -82,6 +101,8 @@ def test_human_and_conflict_charts(run):
     assert arr(hm["data"][0]["z"]).sum() == 4 and hm["layout"]["yaxis"]["title"]["text"] == "human"
     ag = charts.agreement_chart(data.gen_vs_human_by_epoch(run), "mae", "MAE").to_dict()
     assert len(ag["data"]) == 3 and ag["layout"]["yaxis"]["title"]["text"] == "MAE (label units)"
+    with pytest.raises(KeyError, match="pearson_r"):  # the pre-analysis names are gone
+        charts.agreement_chart(data.gen_vs_human_by_epoch(run), "pearson", "r")
     bars = charts.conflict_counts_chart(data.conflict_counts(table)).to_dict()
     assert [t["name"] for t in bars["data"]] == ["human labels", "generated labels"]
     assert bars["layout"]["yaxis"]["title"]["text"] == "train samples (count)"
@@ -92,8 +113,20 @@ def test_embedding_scatter_categorical_and_numeric():
                          "y": [1.0, 0.0, 1.0], "color": ["train", "test", "train"]})  # fmt: skip
     cat = charts.embedding_scatter(view, "split", "title").to_dict()
     assert [t["name"] for t in cat["data"]] == ["test", "train"]
+    assert [t["marker"]["color"] for t in cat["data"]] == [charts.SPLIT_COLORS["test"], charts.SPLIT_COLORS["train"]]
     assert [c[0] for c in cat["data"][1]["customdata"]] == ["a", "c"]
     assert cat["layout"]["dragmode"] == "lasso" and cat["layout"]["legend"]["title"]["text"] == "split"
     num = charts.embedding_scatter(view.assign(color=[0.5, -1.0, 0.2]), "y_m", "t").to_dict()
     assert len(num["data"]) == 1 and num["data"][0]["marker"]["cmin"] == -1.0
     assert num["layout"]["xaxis"]["title"]["text"] == "component 1 (a.u.)"
+
+
+def test_positions_chart_titles_only_on_the_first_panel():
+    proj = pd.DataFrame({"modality": ["T", "T", "A", "A"], "x": [0.0, 1.0, 2.0, 3.0], "y": [1.0, 0.0, 1.0, 0.0],
+                         "sample_id": ["a", "b", "a", "b"]})  # fmt: skip
+    pos = pd.DataFrame({"modality": ["T", "A"], "x": [1.0, 3.0], "y": [0.0, 0.0]})
+    d = charts.positions_chart(proj, pos, "b").to_dict()
+    assert [a["text"] for a in d["layout"]["annotations"]] == ["T (text)", "A (audio)"]
+    assert d["layout"]["yaxis"]["title"]["text"] == "component 2 →" and not d["layout"]["yaxis2"]["title"].get("text")
+    stars = [t for t in d["data"] if t["name"] == "b"]
+    assert [list(arr(t["x"])) for t in stars] == [[1.0], [3.0]]

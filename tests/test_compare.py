@@ -82,7 +82,8 @@ def test_discover_runs_finds_flat_and_nested_runs_and_lists_broken(tmp_path):
     assert runs.loc[runs["label"] == "sims-a", "seed"].item() == 7  # from config when not an experiment
     assert runs.loc[runs["label"] == "exp1/ulgm/seed_1112", "variant"].item() == "ulgm"
     err = runs.loc[runs["label"] == "broken", "error"].item()
-    assert "broken/run.json" in err and "unreadable" in err
+    assert "broken/run.json" in err and "corrupt manifest" in err
+    assert runs.loc[runs["label"] == "broken", "status"].item() == "broken"
     assert runs["error"].isna().sum() == 5
     # too shallow a search does not reach the seed folders
     assert C.discover_runs(tmp_path, max_depth=2)["label"].tolist() == ["broken", "sims-a"]
@@ -347,6 +348,10 @@ def test_compare_page_apptest(exp_root):
     at = _app(exp_root)
     at.run()
     assert not at.exception
+    # the sidebar lists the experiment's nested runs too (one discovery for the picker and this page)
+    opts = {o.rsplit(" (", 1)[0] for o in at.selectbox(key="run_id").options}  # shown as "<key> (<status>)"
+    assert opts == {"solo", "exp/ulgm/seed_1", "exp/ulgm/seed_2", "exp/human/seed_1", "exp/human/seed_2"}
+    at.selectbox(key="run_id").select("solo").run()
     at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     assert at.title[0].value == "Compare runs"

@@ -80,10 +80,12 @@ def test_list_runs_and_default(tmp_path):
     assert data.pick_default_run(data.list_runs(tmp_path)) is None
     build_small_run(tmp_path / "older")
     build_small_run(tmp_path / "grp" / "newer")
+    build_small_run(tmp_path / "exp" / "ulgm" / "seed_1")  # an experiment run, three levels down
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "run.json").write_text("{not json")
     runs = data.list_runs(tmp_path)
-    assert set(runs["key"]) == {"older", "grp/newer", "broken"}
+    assert set(runs["key"]) == {"older", "grp/newer", "exp/ulgm/seed_1", "broken"}
+    assert runs.loc[runs["key"] == "exp/ulgm/seed_1", "run_dir"].item() == str((tmp_path / "exp/ulgm/seed_1").resolve())
     assert runs.loc[runs["key"] == "broken", "status"].item() == "broken"
     assert "corrupt" in runs.loc[runs["key"] == "broken", "error"].item()
     assert data.pick_default_run(runs) == runs["key"].iloc[0]
@@ -306,3 +308,31 @@ def test_dashboard_and_analysis_agree(small_run):
     carto = data.cartography(small_run, "T")
     dt = dyn[dyn["modality"] == "T"].set_index("sample_id")
     np.testing.assert_array_equal(carto["variability"].to_numpy(), dt.loc[carto.index, "std"].to_numpy())
+
+
+def test_sorting_strength_counts_and_colour_choices(small_run):
+    table = data.sample_table(small_run, 2)
+    assert data.sort_samples(table, data.SORT_DEFAULT) is table
+    got = data.sort_samples(table, "gen_T", descending=True)["sample_id"].tolist()
+    # gen_T at epoch 2 = 0.5, 0.2, -0.2, 0.2 (tr0..tr3); ties keep their order; no generated label (NaN) last
+    assert got == ["tr0", "tr1", "tr3", "tr2", "va0", "va1", "te0", "te1"]
+    got = data.sort_samples(table, "gen_T")["sample_id"].tolist()
+    assert got == ["tr2", "tr1", "tr3", "tr0", "va0", "va1", "te0", "te1"]
+    assert data.sort_choices(table)[0] == data.SORT_DEFAULT and "raw_text" not in data.sort_choices(table)
+    # csv keeps the sorted order
+    csv = pd.read_csv(io.BytesIO(data.csv_bytes(data.sort_samples(table, "gen_T", True))))
+    assert csv["sample_id"].tolist()[:4] == ["tr0", "tr1", "tr3", "tr2"]
+
+    # strength: human tr0 none, tr1 strong (T +0.4 vs M -0.6), tr2 weak, tr3 strong (T -0.2 vs M +0.4);
+    # generated at epoch 2: tr0 none, tr1 strong (T +0.2 vs -0.6), tr2 weak (T -0.2, A +0.3 vs 0.0), tr3 none
+    sc = data.conflict_strength_counts(table)
+    assert sc.to_dict("list") == {"strength": ["none", "weak", "strong"], "human": [1, 1, 2], "generated": [2, 1, 1]}
+
+    choices = data.color_choices(table)
+    assert choices[:3] == ["split", "y_m", "y_T"] and "sign_flips" in choices and "settle_epoch_T" in choices
+    assert not {"sample_id", "index", "raw_text"} & set(choices)
+    proj = pd.DataFrame({"epoch": 2, "modality": "T", "sample_id": ["tr1", "va0"], "split": ["train", "valid"],
+                         "x": [0.0, 1.0], "y": [1.0, 0.0]})  # fmt: skip
+    v = data.projection_view(proj, table, 2, "T", "sign_flips")  # nullable Int64 with <NA> outside train
+    assert v["color"].dtype == np.float64 and v["color"].iloc[0] == table.loc["tr1", "sign_flips"]
+    assert np.isnan(v["color"].iloc[1])

@@ -24,9 +24,10 @@ def _runs_root() -> str:
 _mtime = data.run_mtime
 
 
-@st.cache_data(ttl=10, max_entries=8, show_spinner=False)
+@st.cache_data(ttl=5, max_entries=8, show_spinner=False)
 def _runs(root: str) -> pd.DataFrame:
-    # New run folders appear without any file we could key on, hence a short ttl instead of an mtime key.
+    # The sidebar's discovery (selfmm.records.list_runs) in this page's shape. Nested run folders appear without
+    # any file we could key on, hence a short ttl instead of an mtime key.
     return C.discover_runs(root)
 
 

@@ -15,7 +15,11 @@ st.caption(
 epoch = state.epoch_slider(run, key="conflicts_epoch")
 table = cache.sample_table(run.run_dir, mt, epoch)
 counts = data.conflict_counts(table)
-st.plotly_chart(charts.conflict_counts_chart(counts), key="conflicts_counts")
+c1, c2 = st.columns([3, 1])
+c1.plotly_chart(charts.conflict_counts_chart(counts), key="conflicts_counts")
+c2.markdown("**How strongly** (train samples)")
+c2.dataframe(data.conflict_strength_counts(table), hide_index=True, width="stretch")
+c2.caption("strong: some modality has the opposite polarity to M; weak: only neutral-vs-polar disagreements.")
 if not run.has_human:
     st.info("This dataset has no human unimodal labels: only the generated conflicts are shown.")
     st.stop()

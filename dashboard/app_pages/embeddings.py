@@ -56,12 +56,22 @@ mods = [m for m in ("T", "A", "V", "M", "all") if m in set(proj["modality"])]
 modality = c2.selectbox("Representation", mods, key="embeddings_modality", format_func=lambda m: charts.MOD_NAMES[m])
 color = c3.selectbox(
     "Colour by",
-    [c for c in data.COLOR_CHOICES if c == "split" or c in cache.sample_table(run.run_dir, mt, None).columns],
+    data.color_choices(cache.sample_table(run.run_dir, mt, None)),
     key="embeddings_color",
+    help="Any column of the Samples table: human (y_*) or generated (gen_*) labels, subtask weights (w_*), "
+    "predictions (pred_*), errors, conflict categories, split ...",
 )
 sub = proj[proj["method"] == method]
 epochs = sorted(int(e) for e in sub["epoch"].unique())
-epoch = state.epoch_slider(run, key="embeddings_epoch", label="Representation epoch", epochs=epochs)
+epoch = state.epoch_slider(
+    run,
+    key="embeddings_epoch",
+    label="Representation epoch",
+    epochs=epochs,
+    value_key=state.EMBED_EPOCH,
+    help="Epochs whose representations were recorded (record_representations). The map is shared: every epoch is "
+    "projected with the one fitted on the last, so points can be followed across epochs.",
+)
 table = cache.sample_table(run.run_dir, mt, epoch)
 view = data.projection_view(sub, table, epoch, modality, color)
 event = st.plotly_chart(

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, data, state
+from dashboard import charts, data, state
 
 st.title("Run overview")
 run = state.require_run()
@@ -21,14 +21,25 @@ with st.expander("About Self-MM's generated labels and weights"):
 c1, c2 = st.columns([1, 1])
 with c1:
     st.subheader("Run")
-    st.dataframe(data.manifest_summary(run), hide_index=True, width="stretch")
+    # height="content": every row visible (created / updated / git / error are at the bottom)
+    st.dataframe(
+        data.manifest_summary(run),
+        hide_index=True,
+        width="stretch",
+        height="content",
+        column_config={"field": st.column_config.TextColumn(width="small")},
+    )
 with c2:
     st.subheader("Final test metrics")
     tm = data.test_metrics_table(run)
     if len(tm):
         st.caption(f"Best model (epoch {run.best_epoch}, lowest validation loss) on the test split, multimodal head.")
         st.dataframe(
-            tm, hide_index=True, width="stretch", column_config={"value": st.column_config.NumberColumn(format="%.4f")}
+            tm,
+            hide_index=True,
+            width="stretch",
+            height="content",
+            column_config={"value": st.column_config.NumberColumn(format="%.4f")},
         )
     else:
         st.info("No test metrics yet: they are written when training finishes.")
@@ -52,14 +63,19 @@ st.caption(
 )
 
 
-@st.fragment(run_every="5s" if run.status == "running" else None)
+@st.fragment(run_every=state.LIVE_REFRESH_S if run.status == "running" else None)
 def _curves() -> None:
-    # re-read through the cache: its key (the mtime of run.json) moves with every committed epoch
-    live = cache.run_data(run.run_dir, data.run_mtime(run.run_dir)) if run.status == "running" else run
-    curves = data.curves_frame(live.metrics, metric)
-    st.plotly_chart(charts.training_curves(curves, metric, live.best_epoch), key="overview_curves")
-    if live.status == "running":
-        st.caption(f"Live: refreshing every 5 s ({len([e for e in live.epochs if e > 0])} epochs committed).")
+    if run.status == "running" and data.run_mtime(run.run_dir) != st.session_state.get(state.LOADED_MTIME):
+        # a new epoch was committed (or the run ended): rerun the whole page so the manifest, the test metrics,
+        # the sidebar's status and the curves all move together; the cache key (run.json's mtime) has moved too
+        st.rerun(scope="app")
+    curves = data.curves_frame(run.metrics, metric)
+    st.plotly_chart(charts.training_curves(curves, metric, run.best_epoch), key="overview_curves")
+    if run.status == "running":
+        st.caption(
+            f"Live: checking for new epochs every {state.LIVE_REFRESH_S} s "
+            f"({len([e for e in run.epochs if e > 0])} epoch(s) committed so far)."
+        )
 
 
 _curves()

@@ -9,9 +9,11 @@ run = state.require_run()
 mt = state.mtime_of(run)
 
 st.caption(
-    "One row per sample at the chosen epoch. Generated labels (gen_*) and subtask weights (w_*) exist for the "
-    "train split only. Filter on the left, click a row to open the sample below. Conflict = the modalities "
-    "whose 3-class polarity (bins at ±0.1) differs from M."
+    "One row per sample at the chosen epoch. Generated labels (`gen_T|A|V`) and subtask weights (`w_T|A|V`) exist "
+    "for the train split only; `pred_*` are the heads' predictions, `err_M` = |pred_M − y_m|, `gen_ym_max` = the "
+    "largest |y_s − y_m|, `gen_human_max` = the largest |generated − human|. Filter in the sidebar, sort below or "
+    "by clicking a column header, click a row to open the sample. Conflict = the modalities whose 3-class "
+    "polarity (bins at ±0.1) differs from M."
 )
 epoch = state.epoch_slider(run, key="samples_epoch")
 table = cache.sample_table(run.run_dir, mt, epoch)
@@ -49,6 +51,12 @@ f = data.SampleFilter(
     ids=tuple(st.session_state[state.SELECTED_IDS]) if use_sel else None,
 )  # fmt: skip
 view = data.filter_samples(table, f)
+c_sort, c_dir = st.columns([3, 1])
+sort_by = c_sort.selectbox(
+    "Sort by", data.sort_choices(table), key="samples_sort", help="The CSV download keeps this order."
+)
+descending = c_dir.toggle("Descending", key="samples_sort_desc", disabled=sort_by == data.SORT_DEFAULT)
+view = data.sort_samples(view, sort_by, descending)
 st.markdown(f"**{len(view)}** of {len(table)} samples match.")
 cols = [c for c in view.columns if c not in ("index",)]
 event = st.dataframe(
