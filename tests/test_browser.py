@@ -11,6 +11,7 @@ install: a browser suite that skips silently is a suite that never runs. Deselec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -100,13 +101,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(runs_root):
-    """`streamlit run dashboard/app.py` on a free port; yields the base URL; stdout goes to a temp file (a PIPE
-    that nobody reads can fill up and block the server)."""
+@contextlib.contextmanager
+def streamlit_server(runs_root: Path | None):
+    """`streamlit run dashboard/app.py` on a free port; yields the base URL. ``runs_root=None`` starts it exactly
+    as the README does, with no runs folder given (the app then opens the shipped ``checkpoints/``). Its output
+    goes to a temp file (a PIPE that nobody reads can fill up and block the server)."""
     port = _free_port()
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="streamlit-", delete=False)  # noqa: SIM115
-    env = dict(os.environ, SELFMM_RUNS_DIR=str(runs_root), PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("SELFMM_RUNS_DIR", None)
+    if runs_root is not None:
+        env["SELFMM_RUNS_DIR"] = str(runs_root)
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py")]
     cmd += ["--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"]
     # no file watcher and no rerun-on-save: a file written elsewhere in the repo during the run (another test, a
@@ -138,6 +143,12 @@ def server(runs_root):
             proc.wait(timeout=5)
         log.close()
         os.unlink(log.name)
+
+
+@pytest.fixture(scope="module")
+def server(runs_root):
+    with streamlit_server(runs_root) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -346,3 +357,46 @@ def test_deep_link_opens_the_sample(server, page, runs_root):
     assert page.get_by_test_id("stPlotlyChart").count() >= 2  # label + weight trajectories (+ predictions)
     assert f"sample={sid}" in page.url.replace("%24", "$")  # the URL keeps the deep link
     shot(page, "samples_deep_link")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the front door: the README's `streamlit run dashboard/app.py`, no runs folder given, on the shipped demo run
+
+
+@pytest.mark.timeout(300)
+def test_shipped_demo_opens_by_default_and_every_page_renders(browser):
+    """With no argument and no ``SELFMM_RUNS_DIR`` the app opens ``checkpoints/demo-sims`` (the committed run, 2,281
+    samples, UMAP projections): every page renders on it, and a sample whose human T label disagrees with M opens
+    with its charts. Screenshots: ``artifacts/screenshots/shipped_demo_<page>.png``."""
+    import pandas as pd
+
+    samples = pd.read_parquet(REPO / "checkpoints" / "demo-sims" / "samples.parquet")
+    train = samples[samples["split"] == "train"]
+    conflict = train[(train["y_T"] * train["y_m"] < 0) & (train["y_m"].abs() >= 0.4)]
+    assert len(conflict), "the demo has no clip whose human T label opposes M"
+    sid = str(conflict["sample_id"].iloc[0])
+
+    with streamlit_server(None) as base:
+        ctx = browser.new_context(viewport=VIEWPORT)
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            open_page(page, base)
+            picker = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Run")
+            expect(picker).to_have_value("demo-sims (finished)")
+            expect(page.get_by_test_id("stSidebar").get_by_text("checkpoints")).to_be_visible()
+            for name, nav, title, min_charts in PAGES:
+                go_to(page, nav)
+                expect(page.get_by_test_id("stHeading").filter(has_text=title).first).to_be_visible()
+                if min_charts:
+                    expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_attached()
+                if name == "embeddings":  # the demo ships UMAP projections, not only PCA
+                    wait_for_chart_text(page, "UMAP of")
+                shot(page, f"shipped_demo_{name}")
+            open_page(page, f"{base}/samples?run=demo-sims&sample={sid}")
+            expect(page.get_by_test_id("stHeading").filter(has_text=f"Sample {sid}")).to_be_visible()
+            wait_for_chart_text(page, "Generated unimodal labels")
+            assert page.get_by_test_id("stPlotlyChart").count() >= 3  # labels, weights, predictions (+ positions)
+            shot(page, "shipped_demo_sample")
+        finally:
+            ctx.close()
