@@ -7,7 +7,7 @@ A comparison is keyed by a *run label*: the run folder's path relative to the ru
 Functions here take plain objects (``RunReader``-like readers, DataFrames, paths) so that the page only wires
 widgets to them and tests can call them with hand-built tables:
 
-- :func:`discover_runs` finds run folders at any depth below the root;
+- :func:`runs_frame` / :func:`discover_runs` list run folders at any depth below the root;
 - :func:`experiment_dir`, :func:`experiment_members` group runs of one experiment;
 - :func:`metric_table` is one row per run: best epoch, best valid loss, test metrics;
 - :func:`curves_long` / :func:`overlay_curves` overlay per-epoch curves of several runs;
@@ -27,6 +27,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from dashboard import data
 
 UNIMODAL = ("T", "A", "V")
 MODALITY_NAMES = {"M": "multimodal", "T": "text", "A": "audio", "V": "vision"}
@@ -54,21 +56,18 @@ class ReaderLike(Protocol):
 # discovery and experiments
 
 
-def discover_runs(root: str | os.PathLike, max_depth: int | None = None) -> pd.DataFrame:
-    """All run folders at depth ``<= max_depth`` below ``root``, found by the app's one discovery
-    (:func:`dashboard.data.list_runs` over :func:`selfmm.records.list_runs`), in this module's shape.
+def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table of :func:`dashboard.data.list_runs` (the app's one discovery, over
+    :func:`selfmm.records.list_runs`; the sidebar's cached table) in this module's shape.
 
     Returns one row per run, sorted by ``label``, with columns: ``label`` (path relative to root, ``/``-joined;
     the sidebar's run key), ``run_dir`` (absolute str), ``run_id``, ``status`` ("broken" for a folder that
-    cannot be opened), ``dataset``, ``epochs_completed``, ``experiment``, ``variant``, ``seed`` (nullable Int64), ``mtime`` (float, of
-    run.json), ``error`` (str for a folder that cannot be opened, else None; a failed run's own error message
-    is not an error here: it can still be compared).
+    cannot be opened), ``dataset``, ``epochs_completed``, ``experiment``, ``variant``, ``seed`` (nullable Int64),
+    ``mtime`` (float, of run.json), ``error`` (str for a folder that cannot be opened, else None; a failed run's
+    own error message is not an error here: it can still be compared).
     """
-    from dashboard import data
-
     cols = ["label", "run_dir", "run_id", "status", "dataset", "epochs_completed", "experiment", "variant", "seed"]
     cols += ["mtime", "error"]
-    runs = data.list_runs(root, max_depth)
     if runs.empty:
         return pd.DataFrame(columns=cols)
     broken = runs["status"].astype(str) == "broken"
@@ -88,6 +87,12 @@ def discover_runs(root: str | os.PathLike, max_depth: int | None = None) -> pd.D
         }
     )
     return df[cols].sort_values("label", kind="stable").reset_index(drop=True)
+
+
+def discover_runs(root: str | os.PathLike, max_depth: int | None = None) -> pd.DataFrame:
+    """All run folders at depth ``<= max_depth`` below ``root`` (:func:`dashboard.data.list_runs`), as
+    :func:`runs_frame`."""
+    return runs_frame(data.list_runs(root, max_depth))
 
 
 def experiment_dir(run_dir: str | os.PathLike, manifest: Mapping) -> Path | None:

@@ -24,13 +24,6 @@ def _runs_root() -> str:
 _mtime = data.run_mtime
 
 
-@st.cache_data(ttl=5, max_entries=8, show_spinner=False)
-def _runs(root: str) -> pd.DataFrame:
-    # The sidebar's discovery (selfmm.records.list_runs) in this page's shape. Nested run folders appear without
-    # any file we could key on, hence a short ttl instead of an mtime key.
-    return C.discover_runs(root)
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def _manifest_and_metrics(run_dir: str, mtime: float) -> tuple[dict, str, list[int], pd.DataFrame]:
     r = RunReader(run_dir)
@@ -74,7 +67,7 @@ def _current_run_dir(runs: pd.DataFrame) -> str | None:
 
 st.title("Compare runs")
 root = _runs_root()
-runs = _runs(root)
+runs = C.runs_frame(state.runs_table())  # the sidebar's cached discovery, not a second walk
 ok = runs[runs["error"].isna()] if not runs.empty else runs
 if ok.empty:
     st.info(f"No runs under `{root}`. Train one with `python -m selfmm train ... --out {root}/<name>`.")
