@@ -143,8 +143,7 @@ def weight_trajectory(labels: pd.DataFrame) -> go.Figure:
 
 
 def prediction_trajectory(preds: pd.DataFrame, info: dict) -> go.Figure:
-    """A sample's head predictions across epochs, with y_m (and the human unimodal labels when known) as
-    dashed / dotted references."""
+    """A sample's head predictions across epochs, with y_m (the human multimodal label) as a dashed reference."""
     fig = go.Figure()
     for m in ("M", "T", "A", "V"):
         if f"pred_{m}" in preds.columns:
