@@ -61,7 +61,7 @@ def page_steps(run, run_dir: Path, runs_root: Path) -> dict[str, Callable[[], ob
     """One callable per page, replaying that page's data preparation (and figure building) for the last epoch."""
     from dashboard import charts, data
     from dashboard import compare as C
-    from selfmm.records import RunReader
+    from selfmm.runs.reader import RunReader
 
     last = int(run.label_epochs[-1])
 
@@ -153,7 +153,7 @@ def sample_switch(run, proj_by_id, sample_ids: list[str]) -> Callable[[], object
 
 def bench(name: str, root: Path) -> list[str]:
     from dashboard import data
-    from selfmm.fake_run import write_fake_run
+    from selfmm.testing import write_fake_run
 
     dataset, n, epochs, human, rep = SIZES[name]
     runs_root = root / name

@@ -12,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from selfmm.fake_run import write_fake_run
-from selfmm.records import EPOCH_FILES, RunReader
+from selfmm.runs.layout import EPOCH_FILES
+from selfmm.runs.reader import RunReader
+from selfmm.testing import write_fake_run
 
 SIZES = {"sims": (1368, 456, 457), "mosei": (16326, 1871, 4659)}
 

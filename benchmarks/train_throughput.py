@@ -42,7 +42,7 @@ def run(data: Path, epochs: int, device: str, out: Path, record: str) -> dict:
     t0 = time.perf_counter()
     res = fit(cfg, data, out, verbose=False, timer=timer)
     total = time.perf_counter() - t0
-    from selfmm.records import RunReader
+    from selfmm.runs.reader import RunReader
 
     n_train = RunReader(out).manifest["dataset"]["n_train"]
     return {"seconds": dict(timer.seconds), "wall": total, "epochs": res["epochs"], "n_train": n_train}

@@ -42,7 +42,7 @@ class CompareError(ValueError):
 
 
 class ReaderLike(Protocol):
-    """The part of ``selfmm.records.RunReader`` this module uses."""
+    """The part of ``selfmm.runs.reader.RunReader`` this module uses."""
 
     manifest: dict
     epochs: list[int]
@@ -58,7 +58,7 @@ class ReaderLike(Protocol):
 
 def runs_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs table of :func:`dashboard.data.list_runs` (the app's one discovery, over
-    :func:`selfmm.records.list_runs`; the sidebar's cached table) in this module's shape.
+    :func:`selfmm.runs.discovery.list_runs`; the sidebar's cached table) in this module's shape.
 
     Returns one row per run, sorted by ``label``, with columns: ``label`` (path relative to root, ``/``-joined;
     the sidebar's run key), ``run_dir`` (absolute str), ``run_id``, ``status`` ("broken" for a folder that

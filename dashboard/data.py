@@ -68,19 +68,19 @@ def runs_root_from(
 
 
 def list_runs(root: Path | str, max_depth: int | None = None) -> pd.DataFrame:
-    """One row per run folder under ``root``, found by :func:`selfmm.records.list_runs` (the one run discovery:
+    """One row per run folder under ``root``, found by :func:`selfmm.runs.discovery.list_runs` (the one run discovery:
     recursive, so experiment runs ``<exp>/<variant>/seed_<n>`` are listed; newest first), plus ``key`` (the
     folder's path relative to ``root``, ``/``-joined, e.g. ``demo-sims`` or ``exp1/ulgm/seed_1111``: what the
     picker and the URL use), ``run_dir`` (absolute) and ``mtime`` (of run.json). Broken folders are listed with
     status "broken" and their error. An empty frame (same columns) for a missing or empty ``root``."""
-    from selfmm import records
+    from selfmm.runs.discovery import LIST_RUNS_MAX_DEPTH, list_runs
 
     root = Path(root)
     base = ["key", "run_id", "run_dir", "status", "error", "mtime"]
     if not root.is_dir():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in base})
-    depth = records.LIST_RUNS_MAX_DEPTH if max_depth is None else max_depth
-    df = records.list_runs(root, max_depth=depth)
+    depth = LIST_RUNS_MAX_DEPTH if max_depth is None else max_depth
+    df = list_runs(root, max_depth=depth)
     if df is None or len(df) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in base})
     df = df.copy()
@@ -187,7 +187,7 @@ def _read(what: str, run_dir: Path, fn):
 
 def load_run(run_dir: Path | str) -> RunData:
     """Read a run folder and pivot its tables. Raises :class:`DashboardDataError` with a readable message."""
-    from selfmm import records
+    from selfmm.runs.reader import RunReader
 
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file():
@@ -196,7 +196,7 @@ def load_run(run_dir: Path | str) -> RunData:
             "Pick another run, or point the dashboard at the folder that holds run folders (--runs DIR)."
         )
     try:
-        reader = records.RunReader(run_dir)
+        reader = RunReader(run_dir)
     except Exception as exc:  # RunError: corrupt/missing run.json, newer schema
         raise DashboardDataError(f"Cannot open run {run_dir.name}: {exc}") from exc
 
@@ -238,11 +238,11 @@ def _read_epoch_columns(run_dir: Path, kind: str, epochs: list[int], columns: li
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from selfmm import records
+    from selfmm.runs import layout
 
     tables = []
     for e in epochs:
-        path = records.epoch_path(run_dir, kind, e)
+        path = layout.epoch_path(run_dir, kind, e)
         try:
             t = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
         except (OSError, pa.ArrowException) as exc:
@@ -719,10 +719,10 @@ def color_choices(table: pd.DataFrame) -> list[str]:
 
 def load_projections(run_dir: Path | str, method: str | None = None) -> pd.DataFrame | None:
     """projections/<method>.parquet as one frame (or None when none were computed)."""
-    from selfmm import records
+    from selfmm.runs.reader import RunReader
 
     try:
-        df = records.RunReader(run_dir).projections(method)
+        df = RunReader(run_dir).projections(method)
     except Exception as exc:  # noqa: BLE001
         raise DashboardDataError(
             f"Could not read projections of {run_dir}: {exc}. Delete the projections/ folder and recompute them."

@@ -5,7 +5,7 @@ Pure numpy/pandas (no torch, no I/O). Two layers:
 - **Array layer** (what the dashboard calls on :class:`dashboard.data.RunData`): functions over 1-D ``(N,)``
   vectors and wide ``(N, E)`` arrays, rows = samples, columns = epochs, NaN = "not recorded" (e.g. valid/test rows
   of generated labels). Vectorised over both axes: no Python loop over samples or epochs.
-- **Frame layer** (for researchers and scripts on :class:`selfmm.records.RunReader` frames): thin wrappers that
+- **Frame layer** (for researchers and scripts on :class:`selfmm.runs.reader.RunReader` frames): thin wrappers that
   pivot the long frames into those arrays (joined on ``sample_id``, never on position) and call the array layer.
 
   - ``samples``: ``reader.samples()``: sample_id, split, index, raw_text, y_m, [y_T, y_A, y_V];

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 MODALITIES = ("M", "T", "A", "V")  # M = multimodal (fusion) head
 UNIMODAL = ("T", "A", "V")
 LABEL_SOURCES = ("ulgm", "human", "multimodal")
+SPLITS = ("train", "valid", "test")
 
 
 class ConfigError(ValueError):

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from selfmm import records
 from selfmm.config import UNIMODAL, SelfMMConfig, apply_overrides, preset
+from selfmm.runs import layout
+from selfmm.runs.reader import RunError, RunReader
+from selfmm.runs.writer import annotate_run
 
 DEFAULT_OUT = "checkpoints/demo-sims"
 DEFAULT_DATA = "data/demo-sims.pkl"
@@ -62,7 +64,7 @@ DEMO_OVERRIDES: dict = {
 
 # What the shipped demo does without (paths relative to the run folder): the resume state (optimizer, RNG,
 # counters) and the model weights. The dashboard reads neither; `python -m selfmm demo` recreates both.
-PRUNED = (f"{records.WEIGHTS_DIR}",)
+PRUNED = (f"{layout.WEIGHTS_DIR}",)
 
 
 class DemoError(RuntimeError):
@@ -120,7 +122,7 @@ def label_figures(run_dir: str | Path, epoch: int | None = None) -> dict:
 
     Raises DemoError when the run has no ground-truth (human) unimodal labels.
     """
-    reader = records.RunReader(run_dir)
+    reader = RunReader(run_dir)
     if not reader.has_human_unimodal:
         raise DemoError(f"{run_dir}: the dataset has no unimodal labels (regression_labels_T/A/V) to compare with")
     epoch = reader.epochs[-1] if epoch is None else int(epoch)
@@ -174,20 +176,8 @@ def prune(run_dir: str | Path, paths: tuple[str, ...] = PRUNED) -> dict:
             p.unlink()
             removed.append(rel)
     info = {"pruned": removed, "pruned_bytes": n}
-    _update_manifest(run_dir, {"demo": {**_manifest(run_dir).get("demo", {}), **info}})
+    annotate_run(run_dir, demo={**RunReader(run_dir).manifest.get("demo", {}), **info})
     return info
-
-
-def _manifest(run_dir: Path) -> dict:
-    return records.RunReader(run_dir).manifest
-
-
-def _update_manifest(run_dir: Path, changes: dict) -> None:
-    """Add keys to a finished run's run.json (atomic rewrite; the writer is done with it)."""
-    m = _manifest(run_dir)
-    m.update(changes)
-    m["updated_at"] = records.now_iso()
-    records.write_json_atomic(run_dir / records.RUN_JSON, m)
 
 
 def format_figures(fig: dict) -> str:
@@ -222,16 +212,16 @@ def run_demo(
     """Generate the data, train, prune and measure. Returns ``{"run_dir", "seconds", "synth_seconds",
     "train_seconds", "size_bytes", "epochs", "figures", "pruned"}``.
 
-    ``force`` deletes an existing run in ``out`` first (otherwise that is a :class:`records.RunError`).
+    ``force`` deletes an existing run in ``out`` first (otherwise that is a :class:`RunError`).
     """
     from selfmm.train import fit
 
     out, data = Path(out), Path(data)
     cfg = demo_config(overrides)
-    if (out / records.RUN_JSON).exists():
+    if (out / layout.RUN_JSON).exists():
         if not force:
-            raise records.RunError(
-                f"{out / records.RUN_JSON}: a run is already there; pass --force to replace it or choose another --out"
+            raise RunError(
+                f"{out / layout.RUN_JSON}: a run is already there; pass --force to replace it or choose another --out"
             )
         shutil.rmtree(out)
     log = print if verbose else (lambda *a, **k: None)
@@ -255,7 +245,7 @@ def run_demo(
         "figures": fig,
         **pruned,
     }  # fmt: skip
-    _update_manifest(out, {"demo": demo_info})
+    annotate_run(out, demo=demo_info)
     log("")
     log(format_figures(fig))
     log(

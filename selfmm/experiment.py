@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from selfmm import records
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
+from selfmm.runs import layout
+from selfmm.runs.reader import RunReader
 from selfmm.train import USER_ERRORS, apply_threads, fit, parse_seeds, summarize
 
 
@@ -40,7 +41,7 @@ def parse_variants(text: str) -> list[str]:
 
 def label_correlation(run_dir: str | Path) -> dict[str, float]:
     """Pearson r per unimodal head between the last epoch's training labels and the human labels ({} if none)."""
-    r = records.RunReader(run_dir)
+    r = RunReader(run_dir)
     if not r.has_human_unimodal or not r.epochs:
         return {}
     lab = r.labels(r.epochs[-1]).set_index("index").sort_index()
@@ -85,11 +86,11 @@ def run_experiment(
     res = pd.concat(frames, ignore_index=True)
     first = ["variant", "metric", "scale", "mean", "std", "n"]
     res = res[first + [c for c in res.columns if c not in first]]
-    tmp = out / ("results.csv" + records.TMP_SUFFIX)
+    tmp = out / ("results.csv" + layout.TMP_SUFFIX)
     res.to_csv(tmp, index=False)
     os.replace(tmp, out / "results.csv")
     md = results_markdown(res, f"Label-source experiment {name!r}: {cfg.dataset}, seeds {seeds}")
-    tmp = out / ("results.md" + records.TMP_SUFFIX)
+    tmp = out / ("results.md" + layout.TMP_SUFFIX)
     tmp.write_text(md, encoding="utf-8")
     os.replace(tmp, out / "results.md")
     if verbose:

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from selfmm.records import SPLITS, RunError, RunReader, write_projections
+from selfmm.config import SPLITS
+from selfmm.runs.reader import RunError, RunReader
+from selfmm.runs.writer import write_projections
 
 METHODS = ("umap", "pca")
 PROJECTED = ("M", "T", "A", "V", "all")

@@ -1,7 +1,7 @@
 """Self-MM training loop (reference §4.1), resumable and recorded epoch by epoch into a run folder.
 
 ``fit(cfg, data_path, out_dir)`` trains until early stopping on the validation loss, reloads the best weights,
-tests them and returns the final metrics. Every epoch it records (via :class:`selfmm.records.RunWriter`) the
+tests them and returns the final metrics. Every epoch it records (via :class:`selfmm.runs.writer.RunWriter`) the
 epoch-end unimodal labels of every training sample, the loss weights each sample's batch used, the head
 predictions on train (from the training forward pass), valid and test, the ULGM centres, the metrics and, per
 ``cfg.record_representations``, the ULGM features and encoder outputs.
@@ -43,12 +43,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from selfmm import records
-from selfmm.config import MODALITIES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
+from selfmm.config import MODALITIES, SPLITS, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
 from selfmm.data import BatchLoader, DataError, MMSAData, load_mmsa
 from selfmm.losses import selfmm_loss
 from selfmm.metrics import regression_metrics
 from selfmm.model import SelfMM, TextModelNotFound, build_optimizer
+from selfmm.runs import layout
+from selfmm.runs.io import file_sha256, write_json_atomic
+from selfmm.runs.provenance import env_info
+from selfmm.runs.reader import RunError, RunReader
+from selfmm.runs.writer import RunWriter
 from selfmm.ulgm import ULGM
 
 BEST_EPS = 1e-6  # a new best needs val_loss <= best - 1e-6 (reference)
@@ -125,7 +129,7 @@ def _save_module(module: torch.nn.Module, path: Path) -> None:
     """safetensors, atomically (``*.tmp`` then ``os.replace``); ``save_model`` handles shared tensors."""
     from safetensors.torch import save_model
 
-    tmp = path.with_name(path.name + records.TMP_SUFFIX)
+    tmp = path.with_name(path.name + layout.TMP_SUFFIX)
     save_model(module, str(tmp))
     os.replace(tmp, path)
 
@@ -135,11 +139,11 @@ def _load_module(module: torch.nn.Module, path: Path) -> None:
 
     missing, unexpected = load_model(module, str(path), strict=True)
     if missing or unexpected:  # pragma: no cover - strict=True raises first
-        raise records.RunError(f"{path}: missing {missing} / unexpected {unexpected}; the weights do not match")
+        raise RunError(f"{path}: missing {missing} / unexpected {unexpected}; the weights do not match")
 
 
 def _torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + records.TMP_SUFFIX)
+    tmp = path.with_name(path.name + layout.TMP_SUFFIX)
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -394,7 +398,7 @@ def _pred_frame(split, name: str, pred: dict) -> pd.DataFrame:
 
 
 def _dataset_info(data: MMSAData, path: Path) -> dict:
-    return {"path": str(path.resolve()), "sha256": records.file_sha256(path), "size_bytes": path.stat().st_size}
+    return {"path": str(path.resolve()), "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
 
 
 def _ulgm_for(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, device: torch.device) -> ULGM:
@@ -424,7 +428,7 @@ class _LastState:
     """weights/last: written as weights/last.new, swapped in, the previous kept as last.prev until the commit."""
 
     def __init__(self, run_dir: Path):
-        self.last = records.weights_dir(run_dir, records.LAST_DIR)
+        self.last = layout.weights_dir(run_dir, layout.LAST_DIR)
         self.new = self.last.with_name(self.last.name + NEW_SUFFIX)
         self.prev = self.last.with_name(self.last.name + PREV_SUFFIX)
 
@@ -432,11 +436,11 @@ class _LastState:
         if self.new.exists():
             shutil.rmtree(self.new)
         self.new.mkdir(parents=True)
-        _save_module(model, self.new / records.MODEL_FILE)
-        _save_module(ulgm, self.new / records.ULGM_FILE)
-        _torch_save(optimizer.state_dict(), self.new / records.OPTIMIZER_FILE)
-        _torch_save(_rng_state(gen), self.new / records.RNG_FILE)
-        records.write_json_atomic(self.new / records.STATE_FILE, state)
+        _save_module(model, self.new / layout.MODEL_FILE)
+        _save_module(ulgm, self.new / layout.ULGM_FILE)
+        _torch_save(optimizer.state_dict(), self.new / layout.OPTIMIZER_FILE)
+        _torch_save(_rng_state(gen), self.new / layout.RNG_FILE)
+        write_json_atomic(self.new / layout.STATE_FILE, state)
         if self.prev.exists():
             shutil.rmtree(self.prev)
         if self.last.exists():
@@ -452,7 +456,7 @@ class _LastState:
         if self.new.exists():
             shutil.rmtree(self.new)
         for d in (self.last, self.prev):
-            f = d / records.STATE_FILE
+            f = d / layout.STATE_FILE
             if f.is_file() and json.loads(f.read_text())["epoch"] == epoch:
                 return d
         return None
@@ -497,9 +501,9 @@ def fit(
     """
     data_path, out_dir = Path(data_path), Path(out_dir)
     log = print if verbose else (lambda *a, **k: None)
-    resuming = resume and (out_dir / records.RUN_JSON).is_file()
+    resuming = resume and (out_dir / layout.RUN_JSON).is_file()
     if resuming:
-        m = records.RunReader(out_dir).manifest
+        m = RunReader(out_dir).manifest
         _check_resume_config(out_dir, m.get("config") or {}, cfg)
         done, best_epoch = int(m.get("epochs_completed") or 0), int((m.get("best") or {}).get("epoch") or 0)
         # a finished run continues only when the new settings would not have stopped it (a larger max_epochs)
@@ -508,9 +512,9 @@ def fit(
             log(f"{out_dir}: already finished; nothing to resume")
             return {"run_dir": str(out_dir), "status": "finished", "epochs": done, "best": m.get("best"),
                     "test": m.get("test")}  # fmt: skip
-    elif (out_dir / records.RUN_JSON).exists():
-        raise records.RunError(
-            f"{out_dir / records.RUN_JSON}: this folder already holds a run; pass --resume to continue it or choose "
+    elif (out_dir / layout.RUN_JSON).exists():
+        raise RunError(
+            f"{out_dir / layout.RUN_JSON}: this folder already holds a run; pass --resume to continue it or choose "
             "a new --out folder"
         )
 
@@ -522,28 +526,28 @@ def fit(
     ulgm = _ulgm_for(cfg, data, model, device)
     optimizer = build_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
-    train, valid, test = (data.splits[s] for s in records.SPLITS)
+    train, valid, test = (data.splits[s] for s in SPLITS)
     loaders = {
         "train": BatchLoader(train, cfg.batch_size, True, gen, cfg.text_mode),
         "valid": BatchLoader(valid, cfg.batch_size, False, None, cfg.text_mode),
         "test": BatchLoader(test, cfg.batch_size, False, None, cfg.text_mode),
     }
     last = _LastState(out_dir)
-    best_dir = records.weights_dir(out_dir, records.BEST_DIR)
+    best_dir = layout.weights_dir(out_dir, layout.BEST_DIR)
 
     if resuming:
         saved_sha = (m.get("dataset") or {}).get("sha256")
-        if saved_sha and saved_sha != records.file_sha256(data_path):
-            raise records.RunError(
+        if saved_sha and saved_sha != file_sha256(data_path):
+            raise RunError(
                 f"{out_dir}: resuming with {data_path}, whose sha256 differs from the data this run was trained on "
                 f"({(m.get('dataset') or {}).get('path')}); pass the same --data or start a new run folder"
             )
-        writer = records.RunWriter(out_dir, resume=True)
+        writer = RunWriter(out_dir, resume=True)
         writer.update_manifest(config=cfg.to_dict(), **({"experiment": experiment} if experiment else {}))
     else:
-        writer = records.RunWriter(out_dir, resume=False)
+        writer = RunWriter(out_dir, resume=False)
         info = {**_dataset_info(data, data_path), **data.summary()}
-        env = records.env_info(str(device))
+        env = env_info(str(device))
         writer.start(config=cfg.to_dict(), dataset=info, samples=_samples_frame(data), env=env, experiment=experiment)
 
     state = {"epoch": 0, "best_epoch": 0, "best_valid_loss": math.inf, "best_valid_metrics": None, "n_steps": 0}
@@ -551,21 +555,21 @@ def fit(
     if done > 0:
         src = last.find(done)
         if src is None:
-            raise records.RunError(
+            raise RunError(
                 f"{out_dir}: run.json says {done} epochs are complete but weights/last holds no matching state; "
                 "the folder is damaged: start a new run"
             )
-        _load_module(model, src / records.MODEL_FILE)
-        _load_module(ulgm, src / records.ULGM_FILE)
-        optimizer.load_state_dict(torch.load(src / records.OPTIMIZER_FILE, weights_only=True, map_location=device))
-        _set_rng_state(torch.load(src / records.RNG_FILE, weights_only=True), gen)
-        state = json.loads((src / records.STATE_FILE).read_text())
+        _load_module(model, src / layout.MODEL_FILE)
+        _load_module(ulgm, src / layout.ULGM_FILE)
+        optimizer.load_state_dict(torch.load(src / layout.OPTIMIZER_FILE, weights_only=True, map_location=device))
+        _set_rng_state(torch.load(src / layout.RNG_FILE, weights_only=True), gen)
+        state = json.loads((src / layout.STATE_FILE).read_text())
         if src != last.last:  # killed between the swap and the commit: make the committed state "last" again
             if last.last.exists():
                 shutil.rmtree(last.last)
             os.replace(src, last.last)
         log(f"resuming {out_dir} after epoch {done}")
-    elif not records.epoch_path(out_dir, "labels", 0).exists():
+    elif not layout.epoch_path(out_dir, "labels", 0).exists():
         snap = ulgm.snapshot()
         writer.write_epoch(0, labels=_labels_frame(train, 0, snap["labels"], None), predictions=None,
                            centers=None, representations=None, metrics=[])  # fmt: skip
@@ -640,8 +644,8 @@ def fit(
                 state.update(best_epoch=epoch, best_valid_loss=sel, best_valid_metrics=_valid_m(rows))
                 best = {"epoch": epoch, "valid_loss": ev["valid"].loss, "valid_metrics": state["best_valid_metrics"]}
                 best_dir.mkdir(parents=True, exist_ok=True)
-                _save_module(model, best_dir / records.MODEL_FILE)
-                _save_module(ulgm, best_dir / records.ULGM_FILE)
+                _save_module(model, best_dir / layout.MODEL_FILE)
+                _save_module(ulgm, best_dir / layout.ULGM_FILE)
             state["epoch"] = epoch
             last.save(model, ulgm, optimizer, gen, state)
             _maybe_kill(epoch, "save")
@@ -660,7 +664,7 @@ def fit(
         # reload the best weights and test them
         if best is None:
             raise RuntimeError("no epoch was trained (max_epochs reached before the first epoch?)")
-        _load_module(model, best_dir / records.MODEL_FILE)
+        _load_module(model, best_dir / layout.MODEL_FILE)
         ev_test = evaluate(model, loaders["test"], device)
         test_metrics = {"loss": ev_test.loss, **regression_metrics(cfg.dataset, ev_test.pred["M"], test.y_m)}
         test_metrics = {k: float(v) for k, v in test_metrics.items()}
@@ -712,12 +716,12 @@ def _valid_m(rows: list[dict]) -> dict:
     return {k[len("pred_M/") :]: v[k] for k in v if k.startswith("pred_M/")}
 
 
-def _drop_provisional_reps(writer: records.RunWriter, cfg: SelfMMConfig, epoch: int) -> None:
+def _drop_provisional_reps(writer: RunWriter, cfg: SelfMMConfig, epoch: int) -> None:
     """first_last / every:N: the previous epoch's representations were kept only in case it was the last one."""
     prev = epoch - 1
     if prev < 1 or _rep_policy(cfg, prev) or cfg.record_representations in ("all", "none"):
         return
-    path = records.epoch_path(writer.run_dir, "representations", prev)
+    path = layout.epoch_path(writer.run_dir, "representations", prev)
     kept = [e for e in writer.manifest.get("representation_epochs", []) if e != prev]
     writer.update_manifest(representation_epochs=kept)
     path.unlink(missing_ok=True)
@@ -763,7 +767,7 @@ def _config(args) -> SelfMMConfig:
     return apply_overrides(cfg, extra) if extra else cfg
 
 
-USER_ERRORS = (ConfigError, DataError, TextModelNotFound, records.RunError)
+USER_ERRORS = (ConfigError, DataError, TextModelNotFound, RunError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -837,7 +841,7 @@ def markdown_table(df: pd.DataFrame, title: str) -> str:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + records.TMP_SUFFIX)
+    tmp = path.with_name(path.name + layout.TMP_SUFFIX)
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
@@ -855,7 +859,7 @@ def run_seeds(cfg: SelfMMConfig, data, out, seeds: list[int], text_model_path=No
                 verbose=verbose)  # fmt: skip
         results[s] = r["test"]
     df = summarize(results)
-    tmp = out / ("results.csv" + records.TMP_SUFFIX)
+    tmp = out / ("results.csv" + layout.TMP_SUFFIX)
     df.to_csv(tmp, index=False)
     os.replace(tmp, out / "results.csv")
     md = markdown_table(df, f"Self-MM {cfg.dataset}, test metrics of the best epoch, seeds {seeds}")

@@ -6,7 +6,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from selfmm.fake_run import write_fake_run
+from selfmm.testing import write_fake_run
 
 APP = "../dashboard/app.py"  # relative to this file
 PAGES = ["overview", "samples", "dynamics", "human", "conflicts", "embeddings"]

@@ -70,7 +70,7 @@ def _browser_requirements():
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory) -> Path:
     """Two SIMS-like runs with human unimodal labels (seeds 1111 and 1112 of one experiment) + a flat run."""
-    from selfmm.fake_run import write_fake_run
+    from selfmm.testing import write_fake_run
 
     root = tmp_path_factory.mktemp("browser_runs")
     write_fake_run(root / "demo-sims", dataset="sims", n=(48, 16, 16), epochs=4, human=True, seed=0)

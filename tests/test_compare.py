@@ -25,7 +25,7 @@ def _write_manifest(run_dir: Path, **extra) -> Path:
 
 
 class FakeReader:
-    """Stands in for selfmm.records.RunReader: manifest, epochs, metrics(), labels(epochs=)."""
+    """Stands in for selfmm.runs.reader.RunReader: manifest, epochs, metrics(), labels(epochs=)."""
 
     def __init__(self, manifest: dict, metrics: pd.DataFrame | None = None, labels: pd.DataFrame | None = None):
         self.manifest = manifest
@@ -277,7 +277,7 @@ def test_results_load_and_wide(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# real run folders (selfmm.fake_run) and the page
+# real run folders (selfmm.testing) and the page
 
 
 def _tag_experiment(run_dir: Path, name: str, variant: str, seed: int) -> None:
@@ -291,7 +291,7 @@ def _tag_experiment(run_dir: Path, name: str, variant: str, seed: int) -> None:
 @pytest.fixture(scope="module")
 def exp_root(tmp_path_factory) -> Path:
     """runs root: a flat run + experiment `exp` with variants ulgm/human × seeds 1, 2 (nested 3 levels deep)."""
-    from selfmm.fake_run import write_fake_run
+    from selfmm.testing import write_fake_run
 
     root = tmp_path_factory.mktemp("compare_runs")
     write_fake_run(root / "solo", n=(30, 10, 10), epochs=3, seed=5, representation_epochs=())
@@ -309,7 +309,7 @@ def exp_root(tmp_path_factory) -> Path:
 
 @pytest.mark.timeout(60)
 def test_functions_on_real_run_folders(exp_root):
-    from selfmm.records import RunReader
+    from selfmm.runs.reader import RunReader
 
     runs = C.discover_runs(exp_root)
     assert len(runs) == 5 and runs["error"].isna().all()

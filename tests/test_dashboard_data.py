@@ -9,7 +9,8 @@ import pytest
 
 from dashboard import data
 from selfmm import analysis as A
-from selfmm import records
+from selfmm.runs.reader import RunReader
+from selfmm.runs.writer import RunWriter
 
 Y_M = [0.8, -0.6, 0.0, 0.4]
 HUMAN = {"T": [0.6, 0.4, 0.0, -0.2], "A": [0.8, -0.6, 0.2, 0.4], "V": [1.0, -0.8, 0.0, 0.4]}
@@ -22,7 +23,7 @@ W = {e: {m: list(np.tanh(np.abs(np.subtract(GEN[e][m], Y_M)))) for m in "TAV"} f
 
 
 def build_small_run(run_dir: Path, *, status: str = "finished", human: bool = True, epochs: int = 2) -> Path:
-    """Write the hand-built run with selfmm.records.RunWriter."""
+    """Write the hand-built run with selfmm.runs.writer.RunWriter."""
     ids = {"train": [f"tr{i}" for i in range(4)], "valid": ["va0", "va1"], "test": ["te0", "te1"]}
     rows = []
     for split, lst in ids.items():
@@ -33,7 +34,7 @@ def build_small_run(run_dir: Path, *, status: str = "finished", human: bool = Tr
                 for m in "TAV":
                     row[f"y_{m}"] = HUMAN[m][i] if split == "train" else [0.4, 0.2][i]
             rows.append(row)
-    w = records.RunWriter(run_dir)
+    w = RunWriter(run_dir)
     ds = {"name": "sims", "n_train": 4, "n_valid": 2, "n_test": 2, "has_human_unimodal": human, "label_range": 1.0}
     w.start(config={"dataset": "sims", "seed": 1}, dataset=ds, samples=pd.DataFrame(rows), env={}, git={})
     lab0 = {"sample_id": ids["train"], "index": range(4)}
@@ -230,7 +231,7 @@ def test_curves_and_overview_tables(small_run):
 
 
 def test_projections_and_selection(tmp_path):
-    from selfmm.fake_run import write_fake_run
+    from selfmm.testing import write_fake_run
 
     run_dir = write_fake_run(tmp_path / "f", n=(8, 4, 4), epochs=2, representation_epochs=(1, 2))
     run = data.load_run(run_dir)
@@ -279,7 +280,7 @@ def test_running_and_older_schema(tmp_path):
 
 def test_dashboard_and_analysis_agree(small_run):
     """The dashboard's per-sample table and selfmm.analysis on the RunReader frames give identical values."""
-    reader = records.RunReader(small_run.run_dir)
+    reader = RunReader(small_run.run_dir)
     ref = A.sample_table(reader.samples(), reader.labels(), reader.predictions(), epoch=2).set_index("sample_id")
     dash = data.sample_table(small_run, 2)
     assert list(dash.index) == list(ref.index)

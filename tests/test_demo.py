@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selfmm import demo, records
-from selfmm.config import UNIMODAL
+from selfmm import demo
+from selfmm.config import SPLITS, UNIMODAL
+from selfmm.runs import layout
+from selfmm.runs.reader import RunReader
+from selfmm.runs.writer import RunWriter
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_RUN = REPO / demo.DEFAULT_OUT
@@ -22,15 +25,15 @@ DEMO_RUN = REPO / demo.DEFAULT_OUT
 
 
 @pytest.fixture(scope="module")
-def reader() -> records.RunReader:
-    assert (DEMO_RUN / records.RUN_JSON).is_file(), f"{DEMO_RUN}: no demo run; create it with `python -m selfmm demo`"
-    return records.RunReader(DEMO_RUN)
+def reader() -> RunReader:
+    assert (DEMO_RUN / layout.RUN_JSON).is_file(), f"{DEMO_RUN}: no demo run; create it with `python -m selfmm demo`"
+    return RunReader(DEMO_RUN)
 
 
 def test_committed_demo_reads_with_current_schema(reader):
     m = reader.manifest
     assert reader.status == "finished"
-    assert m["schema_version"] == records.SCHEMA_VERSION
+    assert m["schema_version"] == layout.SCHEMA_VERSION
     assert reader.schema_warning is None
     assert m["epochs_completed"] >= 3
     assert reader.epochs == list(range(m["epochs_completed"] + 1))  # epoch 0 (initial labels) to the last
@@ -42,8 +45,8 @@ def test_committed_demo_reads_with_current_schema(reader):
     x = reader.representations(reps[-1], split="train")
     assert x["train/feat_T"].shape == (m["dataset"]["n_train"], m["config"]["post_text_dim"])
     # pruned for shipping: the weights are gone, and run.json says so
-    assert not (DEMO_RUN / records.WEIGHTS_DIR).exists()
-    assert m["demo"]["pruned"] == [records.WEIGHTS_DIR]
+    assert not (DEMO_RUN / layout.WEIGHTS_DIR).exists()
+    assert m["demo"]["pruned"] == [layout.WEIGHTS_DIR]
     assert demo.folder_bytes(DEMO_RUN) < 12 * 2**20
 
 
@@ -120,11 +123,11 @@ def _mini_run(run_dir: Path) -> None:
     y_t = np.array([-1, 0, 0.5, 0.5], np.float32)
     ids = [f"video_0001$_${i}" for i in range(4)]
     rows = []
-    for split in records.SPLITS:
+    for split in SPLITS:
         rows.append(pd.DataFrame({"sample_id": [f"{split}_{i}" for i in range(4)] if split != "train" else ids,
                                   "split": split, "index": np.arange(4), "raw_text": "x", "y_m": y_m,
                                   "y_T": y_t, "y_A": y_m, "y_V": -y_m}))  # fmt: skip
-    w = records.RunWriter(run_dir)
+    w = RunWriter(run_dir)
     w.start(config={"dataset": "sims"}, dataset={"has_human_unimodal": True, "n_train": 4}, samples=pd.concat(rows))
     gen = {"T": np.array([-1, -0.2, 0.5, 0.6], np.float32), "A": y_m, "V": y_m}
     for e, lab in ((0, {m: y_m for m in UNIMODAL}), (1, gen)):
@@ -133,8 +136,8 @@ def _mini_run(run_dir: Path) -> None:
         d.update({f"weight_{m}": np.zeros(4, np.float32) for m in UNIMODAL})
         w.write_epoch(e, labels=pd.DataFrame(d), predictions=None, centers=None, representations=None, metrics=[])
         w.commit_epoch(e)
-    (run_dir / records.WEIGHTS_DIR / records.LAST_DIR).mkdir(parents=True)
-    (run_dir / records.WEIGHTS_DIR / records.LAST_DIR / records.STATE_FILE).write_text("{}" + " " * 98)
+    (run_dir / layout.WEIGHTS_DIR / layout.LAST_DIR).mkdir(parents=True)
+    (run_dir / layout.WEIGHTS_DIR / layout.LAST_DIR / layout.STATE_FILE).write_text("{}" + " " * 98)
     w.finish("finished")
 
 
@@ -160,11 +163,11 @@ def test_prune_records_what_it_removed(tmp_path):
     run = tmp_path / "run"
     _mini_run(run)
     info = demo.prune(run)
-    assert info == {"pruned": [records.WEIGHTS_DIR], "pruned_bytes": 100}
-    assert not (run / records.WEIGHTS_DIR).exists()
-    m = json.loads((run / records.RUN_JSON).read_text())
+    assert info == {"pruned": [layout.WEIGHTS_DIR], "pruned_bytes": 100}
+    assert not (run / layout.WEIGHTS_DIR).exists()
+    m = json.loads((run / layout.RUN_JSON).read_text())
     assert m["demo"] == info and m["status"] == "finished"
-    assert records.RunReader(run).epochs == [0, 1]  # still a readable run
+    assert RunReader(run).epochs == [0, 1]  # still a readable run
     assert demo.prune(run)["pruned"] == []  # idempotent
 
 
@@ -188,11 +191,11 @@ def test_demo_main_smoke(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert "r(gen,y_s)" in printed and "MiB" in printed
-    r = records.RunReader(out)
+    r = RunReader(out)
     assert r.status == "finished" and r.epochs == [0, 1, 2]
     assert r.representation_epochs == [1, 2]
     assert r.projections("pca") is not None
-    assert not (out / records.WEIGHTS_DIR).exists()
+    assert not (out / layout.WEIGHTS_DIR).exists()
     m = r.manifest
     assert m["config"]["max_epochs"] == 2 and m["config"]["text_model"] == "tiny"
     assert m["demo"]["synth"]["signal"] == demo.DEMO_SIGNAL

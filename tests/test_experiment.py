@@ -11,7 +11,7 @@ import torch
 
 from selfmm.config import ConfigError
 from selfmm.experiment import main, parse_variants
-from selfmm.records import RunReader
+from selfmm.runs.reader import RunReader
 from tests.mmsa_fixture import make_mmsa_dict, write_pickle
 
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from selfmm import projection
-from selfmm.records import RunError, RunReader, RunWriter
+from selfmm.runs.reader import RunError, RunReader
+from selfmm.runs.writer import RunWriter
 
 N = {"train": 4, "valid": 2, "test": 2}
 DIMS = {"M": 3, "T": 2, "A": 2, "V": 2}

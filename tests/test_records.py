@@ -10,9 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selfmm import records
-from selfmm.fake_run import write_fake_run
-from selfmm.records import RunError, RunReader, RunWriter, list_runs
+from selfmm.runs import layout
+from selfmm.runs.discovery import list_runs
+from selfmm.runs.io import file_sha256
+from selfmm.runs.provenance import env_info, git_info, now_iso
+from selfmm.runs.reader import RunError, RunReader
+from selfmm.runs.writer import RunWriter, annotate_run
+from selfmm.testing import write_fake_run
 
 N = {"train": 5, "valid": 3, "test": 2}
 
@@ -154,7 +158,7 @@ def test_kill_and_resume_neither_duplicates_nor_loses_epochs(run):
     _write(w, 2, rng)
     w.commit_epoch(2)
     _write(w, 3, rng, reps=True)  # killed after writing epoch 3, before its commit
-    with open(w.run_dir / records.METRICS_JSONL, "a") as f:
+    with open(w.run_dir / layout.METRICS_JSONL, "a") as f:
         f.write('{"epoch": 3, "spl')
     (w.run_dir / "labels" / "epoch_0004.parquet.tmp").write_bytes(b"half")
 
@@ -173,8 +177,51 @@ def test_kill_and_resume_neither_duplicates_nor_loses_epochs(run):
     m = r.metrics()
     assert list(m["epoch"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert len(r.manifest["resumed_at"]) == 1 and r.manifest["test"] == {"MAE": 0.5}
-    lines = (w.run_dir / records.METRICS_JSONL).read_text().splitlines()
+    lines = (w.run_dir / layout.METRICS_JSONL).read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 1, 1, 2, 2, 2, 3, 3, 3]  # torn line removed on disk
+
+
+def test_labels_extra_round_trip_and_commit(run):
+    """The optional generator table: ids filled from samples.parquet, rows sorted, floats stored float32, ints kept;
+    invisible until its epoch is committed and removed by a resume like every per-epoch file."""
+    w, rng = run
+    extra = pd.DataFrame({"index": [4, 0, 2, 1, 3], "p_neg": np.linspace(0, 1, 5), "cls": np.array([2, 0, 1, 1, 0])})
+    w.write_epoch(2, labels=None, predictions=None, centers=None, representations=None, metrics=[], labels_extra=extra)
+    r = RunReader(w.run_dir)
+    assert r.labels_extra() is None and r.labels_extra_epochs == []
+    w.commit_epoch(2)
+    df = RunReader(w.run_dir).labels_extra()
+    assert list(df.columns) == ["epoch", "split", "sample_id", "index", "p_neg", "cls"]
+    assert list(df["index"]) == [0, 1, 2, 3, 4] and set(df["split"]) == {"train"} and set(df["epoch"]) == {2}
+    assert list(df["sample_id"]) == [f"train_vid$_${k}" for k in range(5)]
+    assert df["p_neg"].dtype == np.float32 and df["cls"].dtype == np.int64
+    np.testing.assert_allclose(df["p_neg"], [0.25, 0.75, 0.5, 1.0, 0.0])  # index 0 had p_neg 0.25
+    assert list(df["cls"]) == [0, 1, 1, 0, 2]
+    _write(w, 3, rng)
+    w.write_epoch(3, labels=None, predictions=None, centers=None, representations=None, metrics=[], labels_extra=extra)
+    RunWriter(w.run_dir, resume=True)  # killed before committing epoch 3
+    assert not layout.epoch_path(w.run_dir, "labels_extra", 3).exists()
+    assert RunReader(w.run_dir).labels_extra_epochs == [2]
+    for bad, msg in [
+        (extra.drop(columns="index"), "needs an 'index' column"),
+        (extra.assign(name="x"), "store numbers only"),
+        (extra.assign(sample_id="wrong"), "misaligned"),
+    ]:
+        with pytest.raises(RunError, match=msg):
+            w.write_epoch(3, labels=None, predictions=None, centers=None, representations=None, metrics=[],
+                          labels_extra=bad)  # fmt: skip
+
+
+def test_annotate_run_adds_keys_to_a_finished_run_only(run):
+    w, _ = run
+    with pytest.raises(RunError, match="still running"):
+        annotate_run(w.run_dir, demo={"a": 1})
+    w.finish("finished")
+    with pytest.raises(RunError, match=r"may not set \['epochs_completed'\]"):
+        annotate_run(w.run_dir, epochs_completed=9)
+    annotate_run(w.run_dir, demo={"a": 1})
+    m = RunReader(w.run_dir).manifest
+    assert m["demo"] == {"a": 1} and m["epochs_completed"] == 1 and m["status"] == "finished"
 
 
 def test_new_writer_refuses_existing_run_and_bad_status(run):
@@ -186,7 +233,7 @@ def test_new_writer_refuses_existing_run_and_bad_status(run):
 
 
 def _edit_manifest(run_dir, **kv):
-    path = run_dir / records.RUN_JSON
+    path = run_dir / layout.RUN_JSON
     m = json.loads(path.read_text())
     m.update(kv)
     path.write_text(json.dumps(m))
@@ -200,7 +247,7 @@ def test_status_stale_and_running(run):
     assert RunReader(d).status == "stale"
     _edit_manifest(d, host="another-host", updated_at="2000-01-01T00:00:00+00:00")
     assert RunReader(d).status == "stale"
-    _edit_manifest(d, updated_at=records.now_iso())
+    _edit_manifest(d, updated_at=now_iso())
     assert RunReader(d).status == "running"
     _edit_manifest(d, status="failed")
     assert RunReader(d).status == "failed"
@@ -208,7 +255,7 @@ def test_status_stale_and_running(run):
 
 def test_schema_newer_refused_older_warned(run):
     w, _ = run
-    _edit_manifest(w.run_dir, schema_version=records.SCHEMA_VERSION + 1)
+    _edit_manifest(w.run_dir, schema_version=layout.SCHEMA_VERSION + 1)
     with pytest.raises(RunError, match="newer selfmm.*upgrade selfmm"):
         RunReader(w.run_dir)
     with pytest.raises(RunError, match="newer selfmm"):
@@ -227,13 +274,13 @@ def test_corrupt_and_missing_files(run, tmp_path):
     (d / "labels" / "epoch_0001.parquet").write_bytes(b"not parquet")
     with pytest.raises(RunError, match=r"epoch_0001.parquet: corrupt Parquet"):
         RunReader(d).labels()
-    lines = (d / records.METRICS_JSONL).read_text().splitlines()
-    (d / records.METRICS_JSONL).write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
+    lines = (d / layout.METRICS_JSONL).read_text().splitlines()
+    (d / layout.METRICS_JSONL).write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
     with pytest.raises(RunError, match="metrics.jsonl: line 2"):
         RunReader(d).metrics()
-    (d / records.METRICS_JSONL).write_text("\n".join(lines) + '\n{"epoch": 1, "sp')
+    (d / layout.METRICS_JSONL).write_text("\n".join(lines) + '\n{"epoch": 1, "sp')
     assert len(RunReader(d).metrics()) == 3  # truncated last line ignored
-    (d / records.RUN_JSON).write_text('{"schema_version": 1, "status": ')
+    (d / layout.RUN_JSON).write_text('{"schema_version": 1, "status": ')
     with pytest.raises(RunError, match="run.json: corrupt manifest"):
         RunReader(d)
 
@@ -292,11 +339,11 @@ def test_fake_run_metrics_match_its_own_records(tmp_path):
 def test_helpers(tmp_path):
     p = tmp_path / "x.txt"
     p.write_bytes(b"abc")
-    assert records.file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    env = records.env_info("cpu")
+    assert file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    env = env_info("cpu")
     assert env["numpy"] == np.__version__ and env["device"] == "cpu" and env["torch"]
-    assert records.git_info(tmp_path) == {"sha": None, "dirty": None}
-    assert records.epoch_path("R", "labels", 3).as_posix() == "R/labels/epoch_0003.parquet"
+    assert git_info(tmp_path) == {"sha": None, "dirty": None}
+    assert layout.epoch_path("R", "labels", 3).as_posix() == "R/labels/epoch_0003.parquet"
 
 
 @pytest.mark.timeout(60)
@@ -305,7 +352,8 @@ def test_no_torch_import():
     import sys
 
     code = (
-        "import sys, selfmm.records, selfmm.analysis, selfmm.projection, selfmm.fake_run; "
+        "import sys, selfmm.runs.writer, selfmm.runs.reader, selfmm.runs.discovery, selfmm.analysis, selfmm.projection, "
+        "selfmm.testing; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from selfmm import records
 from selfmm.config import ConfigError, preset
 from selfmm.data import BatchLoader, DataError, load_mmsa
 from selfmm.model import SelfMM, build_optimizer
-from selfmm.records import RunReader
+from selfmm.runs import layout
+from selfmm.runs.reader import RunError, RunReader
 from selfmm.train import fit, main, parse_seeds, seeds_main, summarize, train_epoch
 from selfmm.ulgm import ULGM
 from tests.mmsa_fixture import make_mmsa_dict, write_pickle
@@ -333,7 +333,7 @@ def test_resume_after_max_epochs_is_bit_identical(pkl, tmp_path, reference_run):
     assert RunReader(out).status == "finished"
     with pytest.raises(ConfigError, match="batch_size"):
         fit(small_cfg(max_epochs=4, batch_size=8), pkl["human"], out, resume=True, verbose=False)
-    with pytest.raises(records.RunError, match="sha256 differs"):
+    with pytest.raises(RunError, match="sha256 differs"):
         fit(small_cfg(max_epochs=4), pkl["nohuman"], out, resume=True, verbose=False)
     res = fit(small_cfg(max_epochs=4), pkl["human"], out, resume=True, verbose=False)
     assert res["epochs"] == 4
@@ -361,11 +361,11 @@ def test_resume_after_sigkill_is_bit_identical(pkl, tmp_path, reference_run, kil
 
 def test_rng_state_roundtrip_weights_only(ulgm_run):
     out, _ = ulgm_run
-    rng = torch.load(out / records.WEIGHTS_DIR / "last" / records.RNG_FILE, weights_only=True)
+    rng = torch.load(out / layout.WEIGHTS_DIR / "last" / layout.RNG_FILE, weights_only=True)
     assert {"torch", "shuffle", "numpy_keys", "python_state"} <= set(rng)
-    opt = torch.load(out / records.WEIGHTS_DIR / "last" / records.OPTIMIZER_FILE, weights_only=True)
+    opt = torch.load(out / layout.WEIGHTS_DIR / "last" / layout.OPTIMIZER_FILE, weights_only=True)
     assert [g["name"] for g in opt["param_groups"]] == ["bert_decay", "bert_no_decay", "audio", "video", "other"]
-    state = json.loads((out / records.WEIGHTS_DIR / "last" / records.STATE_FILE).read_text())
+    state = json.loads((out / layout.WEIGHTS_DIR / "last" / layout.STATE_FILE).read_text())
     assert state["epoch"] == 3 and state["n_steps"] == 9  # 6 batches / update_epochs 2 = 3 steps per epoch
 
 

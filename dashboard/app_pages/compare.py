@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard import compare as C
 from dashboard import data, state
-from selfmm.records import RunError, RunReader
+from selfmm.runs.reader import RunError, RunReader
 
 
 def _runs_root() -> str:

@@ -1,4 +1,4 @@
-"""A complete, plausible run folder written through :class:`selfmm.records.RunWriter`, without torch or training.
+"""A complete, plausible run folder written through :class:`selfmm.runs.writer.RunWriter`, without torch or training.
 
 For dashboard tests, demos and the record-size benchmark. The numbers mimic Self-MM's dynamics (reference §2.5):
 generated labels equal y_m at epochs 0 and 1, then move toward a hidden per-modality truth with the momentum
@@ -16,16 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from selfmm.config import UNIMODAL, preset
-from selfmm.records import SPLITS, RunWriter, env_info, epoch_path
-
-try:
-    from selfmm.metrics import regression_metrics
-except ImportError:  # pragma: no cover - only while selfmm.metrics is not written yet
-
-    def regression_metrics(dataset, pred, true):  # type: ignore[no-redef]
-        return {"MAE": float(np.mean(np.abs(np.asarray(pred, np.float64) - np.asarray(true, np.float64))))}
-
+from selfmm.config import SPLITS, UNIMODAL, preset
+from selfmm.metrics import regression_metrics
+from selfmm.runs.layout import METRICS_JSONL, epoch_path
+from selfmm.runs.provenance import env_info
+from selfmm.runs.writer import RunWriter
 
 STATUSES = ("finished", "running", "killed", "failed", "interrupted")
 
@@ -239,7 +234,7 @@ def write_fake_run(
         err = "RuntimeError: fake failure for tests" if status == "failed" else None
         writer.finish(status, best=best, error=err)
     elif status == "killed":
-        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(run_dir / METRICS_JSONL, "a", encoding="utf-8") as f:
             f.write(f'{{"epoch": {n_commit + 1}, "split": "tra')  # torn append of a killed process
         tmp = epoch_path(run_dir, "labels", n_commit + 1)
         tmp.with_name(tmp.name + ".tmp").write_bytes(b"PAR1 half-written")

@@ -1,0 +1,267 @@
+"""Read-only access to a run folder: :class:`RunReader` and :class:`RunError`.
+
+Readers show only epochs ``<= epochs_completed`` (the commit marker in run.json), so a run being written or
+killed mid-epoch reads as its last committed epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from selfmm.config import SPLITS
+from selfmm.runs.layout import (
+    LABEL_COLUMNS,
+    METRICS_JSONL,
+    PREDICTION_COLUMNS,
+    PROJECTIONS_DIR,
+    RUN_JSON,
+    SAMPLES_PARQUET,
+    SCHEMA_VERSION,
+    SPLIT_ORDER,
+    STALE_AFTER_S,
+    epoch_path,
+    epochs_on_disk,
+    projection_path,
+)
+from selfmm.runs.provenance import parse_time, pid_alive
+
+
+class RunError(RuntimeError):
+    """A run folder is missing, corrupt, too new, or used wrongly; the message names the file and the fix."""
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """run.json of ``run_dir`` as a dict; RunError when missing, corrupt or written by a newer schema."""
+    path = run_dir / RUN_JSON
+    if not path.is_file():
+        raise RunError(
+            f"{path}: not found. This folder is not a run (or the run never started); point at a folder written by "
+            "`python -m selfmm train`."
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunError(
+            f"{path}: corrupt manifest ({e}). Restore it from a backup or delete the run folder {run_dir}."
+        ) from None
+    if not isinstance(manifest, dict):
+        raise RunError(f"{path}: expected a JSON object, got {type(manifest).__name__}; delete the run folder.")
+    version = manifest.get("schema_version", 0)
+    if not isinstance(version, int):
+        raise RunError(f"{path}: schema_version={version!r} is not an integer; the manifest is corrupt.")
+    if version > SCHEMA_VERSION:
+        raise RunError(
+            f"{path}: written by a newer selfmm (schema_version {version} > {SCHEMA_VERSION}); upgrade selfmm "
+            "(git pull && pip install -e .) to read this run."
+        )
+    return manifest
+
+
+class RunReader:
+    """Read-only view of a run folder, a snapshot taken at construction (create a new one to refresh).
+
+    Attributes: ``manifest`` (run.json), ``status`` (running | finished | failed | interrupted | stale),
+    ``epochs`` (committed epochs with a label file, 0 included), ``representation_epochs``, ``schema_warning``
+    (None, or a sentence when the run was written by an older schema). Nothing is cached between calls.
+    Errors are :class:`RunError` naming the file and the fix.
+    """
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.manifest = read_manifest(self.run_dir)
+        version = self.manifest.get("schema_version", 0)
+        self.schema_warning: str | None = None
+        if version < SCHEMA_VERSION:
+            self.schema_warning = (
+                f"{self.run_dir / RUN_JSON}: written with schema_version {version} (this selfmm reads "
+                f"{SCHEMA_VERSION}); some views may be missing. Retrain to get every record."
+            )
+        done = self.manifest.get("epochs_completed", 0)
+        self.epochs_completed: int = int(done) if isinstance(done, int | float) else 0
+        self.epochs: list[int] = [e for e in epochs_on_disk(self.run_dir, "labels") if e <= self.epochs_completed]
+        self.prediction_epochs: list[int] = [
+            e for e in epochs_on_disk(self.run_dir, "predictions") if e <= self.epochs_completed
+        ]
+        self.labels_extra_epochs: list[int] = [
+            e for e in epochs_on_disk(self.run_dir, "labels_extra") if e <= self.epochs_completed
+        ]
+        on_disk = set(epochs_on_disk(self.run_dir, "representations"))
+        listed = self.manifest.get("representation_epochs") or sorted(on_disk)
+        self.representation_epochs: list[int] = [e for e in listed if e in on_disk and e <= self.epochs_completed]
+        self.status: str = self._status()
+
+    def _status(self) -> str:
+        status = self.manifest.get("status", "running")
+        if status != "running":
+            return str(status)
+        if self.manifest.get("host") == socket.gethostname():
+            return "running" if pid_alive(self.manifest.get("pid")) else "stale"
+        updated = parse_time(self.manifest.get("updated_at"))
+        return "stale" if updated is None or time.time() - updated > STALE_AFTER_S else "running"
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id") or self.run_dir.name)
+
+    @property
+    def dataset(self) -> str:
+        """Dataset name (mosi | mosei | sims | simsv2) from the config, else the dataset block."""
+        cfg = self.manifest.get("config") or {}
+        return str(cfg.get("dataset") or (self.manifest.get("dataset") or {}).get("name") or "")
+
+    @property
+    def has_human_unimodal(self) -> bool:
+        return bool((self.manifest.get("dataset") or {}).get("has_human_unimodal", False))
+
+    # -- tables --------------------------------------------------------------------------------------------
+    def _read_parquet(self, path: Path, columns=None) -> pa.Table:
+        try:
+            return pq.read_table(path, columns=columns)
+        except FileNotFoundError:
+            raise RunError(f"{path}: missing; the run folder is incomplete (copy it again or retrain).") from None
+        except (OSError, pa.ArrowException) as e:
+            raise RunError(f"{path}: corrupt Parquet ({e}); delete the file or retrain the run.") from None
+
+    def metrics(self) -> pd.DataFrame:
+        """metrics.jsonl as a frame, committed epochs only, sorted by (epoch, split train/valid/test).
+
+        Columns: epoch (int32), split (str), time_s, loss, loss_M.., and ``<what>/<metric>`` floats (NaN where a
+        line lacks the key). A truncated last line (a killed append) is ignored; a corrupt line elsewhere raises.
+        """
+        path = self.run_dir / METRICS_JSONL
+        if not path.exists():
+            return pd.DataFrame({"epoch": pd.Series(dtype=np.int32), "split": pd.Series(dtype="str")})
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = []
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                if i == len(lines) - 1:
+                    continue
+                raise RunError(f"{path}: line {i + 1} is not JSON; delete that line (or the run).") from None
+            if isinstance(row, dict) and isinstance(row.get("epoch"), int) and row["epoch"] <= self.epochs_completed:
+                rows.append(row)
+        df = pd.DataFrame(rows)
+        if df.empty:
+            return pd.DataFrame({"epoch": pd.Series(dtype=np.int32), "split": pd.Series(dtype="str")})
+        df["epoch"] = df["epoch"].astype(np.int32)
+        df["split"] = df["split"].astype("str")
+        rank = df["split"].map(SPLIT_ORDER).fillna(len(SPLITS)).to_numpy()
+        df = df.iloc[np.lexsort((rank, df["epoch"].to_numpy()))].reset_index(drop=True)
+        return df
+
+    def samples(self) -> pd.DataFrame:
+        """samples.parquet: sample_id, split, index (int32), raw_text, y_m (float32), [y_T, y_A, y_V] (float32);
+        sorted by split (train, valid, test) then index."""
+        return self._read_parquet(self.run_dir / SAMPLES_PARQUET).to_pandas()
+
+    def _select(self, available: list[int], epochs) -> list[int]:
+        if epochs is None:
+            return list(available)
+        wanted = [int(epochs)] if isinstance(epochs, int | np.integer) else [int(e) for e in epochs]
+        missing = [e for e in wanted if e not in available]
+        if missing:
+            raise RunError(f"{self.run_dir}: epochs {missing} are not committed; available: {available}")
+        return wanted
+
+    def _read_epochs(self, kind: str, epochs: list[int]) -> pa.Table | None:
+        tables = [self._read_parquet(epoch_path(self.run_dir, kind, e)) for e in epochs]
+        if not tables:
+            return None
+        return pa.concat_tables(tables)
+
+    def labels(self, epochs: int | list[int] | None = None) -> pd.DataFrame:
+        """Generated unimodal labels, long: one row per (epoch, train sample), sorted by (epoch, index).
+
+        Columns: epoch, index (int32), sample_id (str), label_T/A/V (epoch-end labels, float32), weight_T/A/V
+        (the tanh weights that epoch's loss used, float32). epochs: one epoch, a list, or None (all committed).
+        """
+        table = self._read_epochs("labels", self._select(self.epochs, epochs))
+        if table is None:
+            cols = {c: pd.Series(dtype="str" if c == "sample_id" else np.float32) for c in LABEL_COLUMNS}
+            return pd.DataFrame(cols).astype({"epoch": np.int32, "index": np.int32})
+        return table.to_pandas()
+
+    def labels_extra(self, epochs: int | list[int] | None = None) -> pd.DataFrame | None:
+        """Generator-specific per-sample table (``labels_extra/``), long: one row per (epoch, sample), sorted by
+        (epoch, split, index). Columns: epoch, split, sample_id, index, then the generator's columns (documented
+        in checkpoints/README.md). None when the run's label generator writes none."""
+        if not self.labels_extra_epochs and epochs is None:
+            return None
+        table = self._read_epochs("labels_extra", self._select(self.labels_extra_epochs, epochs))
+        return None if table is None else table.to_pandas()
+
+    def predictions(self, epochs: int | list[int] | None = None, split: str | None = None) -> pd.DataFrame:
+        """Head outputs, long: one row per (epoch, split, sample), sorted by (epoch, split, index).
+
+        Columns: epoch, split, sample_id, index, pred_M/T/A/V (float32). split: "train" | "valid" | "test" | None.
+        """
+        table = self._read_epochs("predictions", self._select(self.prediction_epochs, epochs))
+        if table is None:
+            cols = {
+                c: pd.Series(dtype="str" if c in ("split", "sample_id") else np.float32) for c in PREDICTION_COLUMNS
+            }
+            return pd.DataFrame(cols).astype({"epoch": np.int32, "index": np.int32})
+        if split is not None:
+            if split not in SPLITS:
+                raise RunError(f"predictions(split={split!r}): expected one of {', '.join(SPLITS)}")
+            table = table.filter(pc.equal(table["split"], split))
+        return table.to_pandas()
+
+    def centers(self, epoch: int) -> dict:
+        """{"M"|"T"|"A"|"V": {"pos": np.ndarray (d,), "neg": np.ndarray (d,)}} at the end of ``epoch``."""
+        path = epoch_path(self.run_dir, "centers", epoch)
+        if epoch > self.epochs_completed or not path.exists():
+            raise RunError(f"{path}: no centres for epoch {epoch} (committed epochs: {self.epochs})")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise RunError(f"{path}: corrupt JSON ({e}); delete the file or retrain.") from None
+        return {m: {k: np.asarray(v, dtype=np.float32) for k, v in c.items()} for m, c in raw.items()}
+
+    def representations(self, epoch: int, split: str | None = None) -> dict[str, np.ndarray]:
+        """Stored features as float32: keys ``"<split>/<name>"`` (name: feat_M/T/A/V, enc_T/A/V) -> (N_split, d),
+        rows in the split's index order (row i = samples with that split and index i). ``split`` keeps only
+        that split's keys (still full keys). Raises RunError when the epoch has no representations."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import safe_open
+
+        path = epoch_path(self.run_dir, "representations", epoch)
+        if epoch not in self.representation_epochs:
+            raise RunError(f"{path}: no representations for epoch {epoch}; available: {self.representation_epochs}")
+        try:
+            with safe_open(str(path), framework="np") as f:
+                keys = [k for k in f.keys() if split is None or k.startswith(split + "/")]
+                return {k: f.get_tensor(k).astype(np.float32) for k in keys}
+        except (OSError, SafetensorError) as e:
+            raise RunError(f"{path}: corrupt safetensors ({e}); delete the file or retrain.") from None
+
+    def projection_methods(self) -> list[str]:
+        d = self.run_dir / PROJECTIONS_DIR
+        return sorted(p.stem for p in d.glob("*.parquet")) if d.is_dir() else []
+
+    def projections(self, method: str | None = None) -> pd.DataFrame | None:
+        """2-D positions: epoch, split, sample_id, index, modality (M/T/A/V/all), method, x, y (float32).
+
+        method: "umap" | "pca" | None (every method present, concatenated). None when nothing was computed.
+        """
+        methods = [method] if method is not None else self.projection_methods()
+        paths = [projection_path(self.run_dir, m) for m in methods]
+        paths = [p for p in paths if p.exists()]
+        if not paths:
+            return None
+        table = pa.concat_tables([self._read_parquet(p) for p in paths])
+        df = table.to_pandas()
+        return df[df["epoch"] <= self.epochs_completed].reset_index(drop=True)

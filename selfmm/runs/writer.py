@@ -1,0 +1,403 @@
+"""The writer of a run folder, used by the training loop: :class:`RunWriter`, plus :func:`write_projections`.
+
+Commit protocol: an epoch's files are written first (each atomically, ``*.tmp`` then ``os.replace``), then its
+metrics lines are appended, then the training loop saves ``weights/last/``, then :meth:`RunWriter.commit_epoch`
+rewrites run.json with ``epochs_completed = e``. Readers show only epochs ``<= epochs_completed``; a resumed
+writer deletes everything later, so a killed run resumes without duplicating or losing an epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from selfmm.config import SPLITS
+from selfmm.runs.io import (
+    append_metrics,
+    typed_table,
+    write_json_atomic,
+    write_parquet_atomic,
+    write_safetensors_atomic,
+    write_text_atomic,
+)
+from selfmm.runs.layout import (
+    EPOCH_FILES,
+    FINAL_STATUSES,
+    HUMAN_COLUMNS,
+    LABEL_COLUMNS,
+    METRICS_JSONL,
+    PREDICTION_COLUMNS,
+    RUN_JSON,
+    SAMPLES_PARQUET,
+    SCHEMA_VERSION,
+    SPLIT_ORDER,
+    TMP_SUFFIX,
+    epoch_path,
+    epochs_on_disk,
+    projection_path,
+)
+from selfmm.runs.provenance import env_info, git_info, now_iso
+from selfmm.runs.reader import RunError, read_manifest
+
+
+class RunWriter:
+    """Writes one run folder for the training loop (see the module docstring for the commit protocol).
+
+    Fresh: ``RunWriter(dir)`` then :meth:`start`. Resume: ``RunWriter(dir, resume=True)`` (no ``start``): reads
+    run.json, sets status "running" with this pid/host, and deletes metrics lines and per-epoch files of epochs
+    after ``epochs_completed`` (a killed epoch is redone from scratch).
+    """
+
+    def __init__(self, run_dir: str | Path, resume: bool = False):
+        self.run_dir = Path(run_dir)
+        self.manifest: dict = {}
+        self._ids: dict[str, np.ndarray] = {}  # split -> sample_id by index, for alignment checks
+        self._rep_epochs_written: set[int] = set()
+        if resume:
+            self._resume()
+        elif (self.run_dir / RUN_JSON).exists():
+            raise RunError(
+                f"{self.run_dir / RUN_JSON}: this folder already holds a run; pass resume=True to continue it "
+                "or choose a new output folder."
+            )
+
+    # -- paths ---------------------------------------------------------------------------------------------
+    @property
+    def epochs_completed(self) -> int:
+        return int(self.manifest.get("epochs_completed", 0))
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def start(
+        self,
+        *,
+        config: dict,
+        dataset: dict,
+        samples: pd.DataFrame,
+        env: dict | None = None,
+        experiment: dict | None = None,
+        git: dict | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Write samples.parquet and the first run.json (status running, epochs_completed 0).
+
+        samples: one row per sample of every split: sample_id, split, index, raw_text, y_m and, when the dataset
+        has human unimodal labels, y_T, y_A, y_V. Any row order; stored sorted by (split, index).
+        env / git default to :func:`env_info` / :func:`git_info`.
+        """
+        if self.manifest:
+            raise RunError(f"{self.run_dir}: start() called twice (or on a resumed writer)")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cols = {"sample_id": pa.string(), "split": pa.string(), "index": pa.int32(), "raw_text": pa.string()}
+        cols["y_m"] = pa.float32()
+        human = [c for c in HUMAN_COLUMNS if c in samples.columns]
+        if human and len(human) != 3:
+            raise RunError(f"samples: has {human} but not all of {list(HUMAN_COLUMNS)}; pass all three or none")
+        cols.update({c: pa.float32() for c in human})
+        bad = set(samples["split"].astype(str)) - set(SPLITS) if "split" in samples else set()
+        if bad:
+            raise RunError(f"samples: unknown split names {sorted(bad)}; expected {list(SPLITS)}")
+        table = typed_table(samples, cols, f"{self.run_dir / SAMPLES_PARQUET}")
+        df = table.to_pandas()
+        order = np.lexsort((df["index"].to_numpy(), df["split"].map(SPLIT_ORDER).to_numpy()))
+        table = table.take(pa.array(order))
+        self._set_ids(table.to_pandas())
+        write_parquet_atomic(self.run_dir / SAMPLES_PARQUET, table)
+        now = now_iso()
+        self.manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id or self.run_dir.name,
+            "status": "running",
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "error": None,
+            "config": config,
+            "dataset": dataset,
+            "env": env if env is not None else env_info(config.get("device") if isinstance(config, dict) else None),
+            "git": git if git is not None else git_info(),
+            "epochs_completed": 0,
+            "representation_epochs": [],
+            "best": None,
+            "test": None,
+        }
+        if experiment is not None:
+            self.manifest["experiment"] = experiment
+        (self.run_dir / METRICS_JSONL).touch()
+        self._write_manifest()
+
+    def _set_ids(self, samples: pd.DataFrame) -> None:
+        self._ids = {}
+        for split, g in samples.groupby("split", sort=False):
+            idx = g["index"].to_numpy()
+            if len(np.unique(idx)) != len(idx) or (len(idx) and (idx.min() != 0 or idx.max() != len(idx) - 1)):
+                raise RunError(f"samples: split {split!r} index must be 0..N-1 without gaps or duplicates")
+            ids = np.empty(len(idx), dtype=object)
+            ids[idx] = g["sample_id"].to_numpy(dtype=object)
+            self._ids[str(split)] = ids
+
+    def _resume(self) -> None:
+        self.manifest = read_manifest(self.run_dir)
+        if self.manifest.get("schema_version", 0) != SCHEMA_VERSION:
+            raise RunError(
+                f"{self.run_dir / RUN_JSON}: schema_version {self.manifest.get('schema_version')} differs from "
+                f"{SCHEMA_VERSION}; resume it with the selfmm version that wrote it, or start a new run."
+            )
+        samples_path = self.run_dir / SAMPLES_PARQUET
+        try:
+            self._set_ids(pq.read_table(samples_path, columns=["sample_id", "split", "index"]).to_pandas())
+        except (OSError, pa.ArrowException) as e:
+            raise RunError(f"{samples_path}: unreadable ({e}); this run cannot be resumed, start a new one.") from None
+        done = self.epochs_completed
+        for kind in EPOCH_FILES:
+            for e in epochs_on_disk(self.run_dir, kind):
+                if e > done:
+                    epoch_path(self.run_dir, kind, e).unlink()
+        for p in self.run_dir.rglob("*" + TMP_SUFFIX):
+            p.unlink()
+        self._truncate_metrics(done)
+        self.manifest["representation_epochs"] = [
+            e for e in self.manifest.get("representation_epochs", []) if e <= done
+        ]
+        self.manifest.update(status="running", pid=os.getpid(), host=socket.gethostname(), finished_at=None, error=None)
+        self.manifest.setdefault("resumed_at", []).append(now_iso())
+        self._write_manifest()
+
+    def _truncate_metrics(self, done: int) -> None:
+        path = self.run_dir / METRICS_JSONL
+        if not path.exists():
+            path.touch()
+            return
+        keep = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the torn last line of a killed append
+            if isinstance(row, dict) and int(row.get("epoch", 10**9)) <= done:
+                keep.append(line + "\n")
+        write_text_atomic(path, "".join(keep))
+
+    def _write_manifest(self) -> None:
+        self.manifest["updated_at"] = now_iso()
+        write_json_atomic(self.run_dir / RUN_JSON, self.manifest)
+
+    def update_manifest(self, **fields) -> None:
+        """Set top-level run.json keys (e.g. ``dataset``, ``experiment``) and rewrite it atomically."""
+        self._require_started()
+        self.manifest.update(fields)
+        self._write_manifest()
+
+    def heartbeat(self) -> None:
+        """Rewrite run.json with a fresh ``updated_at`` (long epochs: shows the run is alive across hosts)."""
+        self._require_started()
+        self._write_manifest()
+
+    def _require_started(self) -> None:
+        if not self.manifest:
+            raise RunError(f"{self.run_dir}: call start() first (or open with resume=True)")
+
+    # -- epochs --------------------------------------------------------------------------------------------
+    def _check_epoch(self, epoch: int) -> None:
+        self._require_started()
+        done = self.epochs_completed
+        if not (epoch > done or (epoch == 0 and done == 0)):
+            raise RunError(
+                f"{self.run_dir}: epoch {epoch} is already committed (epochs_completed={done}); epochs are written "
+                "in increasing order, a resumed run continues at epochs_completed + 1"
+            )
+
+    def _check_alignment(self, df: pd.DataFrame, split: str, what: str) -> None:
+        ids = self._ids.get(split)
+        if ids is None:
+            raise RunError(f"{what}: split {split!r} has no samples in samples.parquet")
+        idx = df["index"].to_numpy()
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(ids)):
+            raise RunError(f"{what}: {split} index out of range 0..{len(ids) - 1}")
+        if len(np.unique(idx)) != len(idx):
+            raise RunError(f"{what}: duplicate {split} index values")
+        given = df["sample_id"].to_numpy(dtype=object)
+        if not np.array_equal(ids[idx], given):
+            k = int(np.flatnonzero(ids[idx] != given)[0])
+            raise RunError(
+                f"{what}: {split} row with index {idx[k]} has sample_id {given[k]!r} but samples.parquet says "
+                f"{ids[idx[k]]!r}; labels/predictions are misaligned with ids"
+            )
+
+    def write_epoch(
+        self,
+        epoch: int,
+        *,
+        labels: pd.DataFrame | None,
+        predictions: pd.DataFrame | None,
+        centers: dict | None,
+        representations: dict[str, np.ndarray] | None,
+        metrics: list[dict],
+        labels_extra: pd.DataFrame | None = None,
+    ) -> None:
+        """Write epoch ``epoch``'s files, then append its metrics lines. Invisible to readers until committed.
+
+        labels: train rows, columns sample_id, index, label_T/A/V, weight_T/A/V (``epoch`` optional).
+        predictions: columns split, sample_id, index, pred_M/T/A/V (``epoch`` optional).
+        centers: {"M"|"T"|"A"|"V": {"pos": (d,), "neg": (d,)}} (lists or arrays).
+        representations: {"<split>/<name>": (N_split, d)} with rows in split index order; stored float16.
+        metrics: one dict per split with at least ``split``; ``epoch`` is set to ``epoch``.
+        labels_extra: optional generator-specific table (``labels_extra/epoch_NNNN.parquet``): column ``index``
+        plus any generator columns; ``split`` defaults to "train" and ``sample_id`` is filled from samples.parquet
+        when absent. Numeric columns are stored as they come (floats as float32).
+        Rows may come in any order: they are checked against samples.parquet (index -> sample_id) and sorted.
+        """
+        self._check_epoch(epoch)
+        if labels is not None:
+            self._write_labels(epoch, labels)
+        if predictions is not None:
+            self._write_predictions(epoch, predictions)
+        if labels_extra is not None:
+            self._write_labels_extra(epoch, labels_extra)
+        if centers is not None:
+            out = {}
+            for m, c in centers.items():
+                out[str(m)] = {k: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for k, v in c.items()}
+            write_json_atomic(epoch_path(self.run_dir, "centers", epoch), out)
+        if representations:
+            self._write_representations(epoch, representations)
+        rows = []
+        for r in metrics:
+            if "split" not in r:
+                raise RunError(f"{self.run_dir / METRICS_JSONL}: every metrics row needs a 'split' key")
+            rows.append({"epoch": int(epoch), **{k: v for k, v in r.items() if k != "epoch"}})
+        append_metrics(self.run_dir / METRICS_JSONL, rows)
+
+    def _write_labels(self, epoch: int, labels: pd.DataFrame) -> None:
+        where = str(epoch_path(self.run_dir, "labels", epoch))
+        labels = labels.assign(epoch=epoch)
+        self._check_alignment(labels, "train", where)
+        typ = {c: pa.float32() for c in LABEL_COLUMNS[3:]}
+        table = typed_table(labels, {"epoch": pa.int32(), "sample_id": pa.string(), "index": pa.int32(), **typ}, where)
+        table = table.take(pa.array(np.argsort(labels["index"].to_numpy(), kind="stable")))
+        write_parquet_atomic(where, table)
+
+    def _split_sorted(self, df: pd.DataFrame, cols: dict[str, pa.DataType], where: str) -> pa.Table:
+        """Typed table of a multi-split frame, checked against samples.parquet, sorted by (split, index)."""
+        if "split" not in df:
+            raise RunError(f"{where}: missing column 'split'")
+        splits = df["split"].astype(str).to_numpy()
+        for s in np.unique(splits):
+            self._check_alignment(df[splits == s], str(s), where)
+        table = typed_table(df, cols, where)
+        rank = np.array([SPLIT_ORDER[s] for s in splits])
+        return table.take(pa.array(np.lexsort((df["index"].to_numpy(), rank))))
+
+    def _write_predictions(self, epoch: int, predictions: pd.DataFrame) -> None:
+        where = str(epoch_path(self.run_dir, "predictions", epoch))
+        cols = {"epoch": pa.int32(), "split": pa.string(), "sample_id": pa.string(), "index": pa.int32()}
+        cols.update({c: pa.float32() for c in PREDICTION_COLUMNS[4:]})
+        write_parquet_atomic(where, self._split_sorted(predictions.assign(epoch=epoch), cols, where))
+
+    def _write_labels_extra(self, epoch: int, extra: pd.DataFrame) -> None:
+        where = str(epoch_path(self.run_dir, "labels_extra", epoch))
+        if "index" not in extra:
+            raise RunError(f"{where}: labels_extra needs an 'index' column (train-split rows)")
+        extra = extra.assign(epoch=epoch)
+        if "split" not in extra:
+            extra = extra.assign(split="train")
+        if "sample_id" not in extra:
+            ids = self._ids.get("train", np.empty(0, dtype=object))
+            idx = extra["index"].to_numpy()
+            if len(idx) and (idx.min() < 0 or idx.max() >= len(ids)):
+                raise RunError(f"{where}: train index out of range 0..{len(ids) - 1}")
+            extra = extra.assign(sample_id=ids[idx])
+        cols = {"epoch": pa.int32(), "split": pa.string(), "sample_id": pa.string(), "index": pa.int32()}
+        for c in extra.columns:
+            if c in cols:
+                continue
+            if not isinstance(c, str):
+                raise RunError(f"{where}: column name {c!r} is not a string")
+            kind = extra[c].dtype.kind
+            if kind not in "biuf":
+                raise RunError(f"{where}: column {c!r} has dtype {extra[c].dtype}; store numbers only")
+            cols[c] = pa.float32() if kind == "f" else pa.from_numpy_dtype(extra[c].dtype)
+        write_parquet_atomic(where, self._split_sorted(extra, cols, where))
+
+    def _write_representations(self, epoch: int, representations: dict[str, np.ndarray]) -> None:
+        where = epoch_path(self.run_dir, "representations", epoch)
+        arrays = {}
+        for key, arr in representations.items():
+            split, _, name = key.partition("/")
+            arr = np.asarray(arr)
+            if split not in self._ids or not name or arr.ndim != 2 or arr.shape[0] != len(self._ids[split]):
+                n = len(self._ids.get(split, ()))
+                raise RunError(f"{where}: key {key!r} shape {arr.shape}: expected '<split>/<name>' -> ({n}, d)")
+            arrays[key] = arr.astype(np.float16)
+        meta = {"epoch": str(epoch), "schema_version": str(SCHEMA_VERSION), "sample_order": "samples.parquet:index"}
+        write_safetensors_atomic(where, arrays, meta)
+        self._rep_epochs_written.add(epoch)
+
+    def commit_epoch(self, epoch: int, *, best: dict | None = None) -> None:
+        """Make epoch ``epoch`` visible: run.json gets ``epochs_completed = epoch`` (call after weights/last)."""
+        self._check_epoch(epoch)
+        self.manifest["epochs_completed"] = int(epoch)
+        if epoch in self._rep_epochs_written or epoch_path(self.run_dir, "representations", epoch).exists():
+            reps = set(self.manifest.get("representation_epochs", [])) | {int(epoch)}
+            self.manifest["representation_epochs"] = sorted(reps)
+        if best is not None:
+            self.manifest["best"] = best
+        self._write_manifest()
+
+    def finish(
+        self, status: str, *, test: dict | None = None, best: dict | None = None, error: str | None = None
+    ) -> None:
+        """Final run.json: status finished | failed | interrupted, ``finished_at``, optional test/best/error."""
+        self._require_started()
+        if status not in FINAL_STATUSES:
+            raise RunError(f"finish(status={status!r}): expected one of {', '.join(FINAL_STATUSES)}")
+        self.manifest.update(status=status, finished_at=now_iso())
+        if test is not None:
+            self.manifest["test"] = test
+        if best is not None:
+            self.manifest["best"] = best
+        if error is not None:
+            self.manifest["error"] = error
+        self._write_manifest()
+
+
+def write_projections(run_dir: str | Path, method: str, df: pd.DataFrame) -> Path:
+    """Write ``RUN/projections/<method>.parquet`` atomically with typed columns; returns the path."""
+    path = projection_path(run_dir, method)
+    cols = {"epoch": pa.int32(), "split": pa.string(), "sample_id": pa.string(), "index": pa.int32()}
+    cols.update({"modality": pa.string(), "method": pa.string(), "x": pa.float32(), "y": pa.float32()})
+    write_parquet_atomic(path, typed_table(df, cols, str(path)))
+    return path
+
+
+# keys only the writer's lifecycle sets; annotate_run refuses them
+PROTOCOL_KEYS = frozenset(
+    {"schema_version", "run_id", "status", "pid", "host", "epochs_completed", "representation_epochs", "best", "test"}
+)
+
+
+def annotate_run(run_dir: str | Path, **fields) -> dict:
+    """Add top-level keys (e.g. ``demo``) to the run.json of a run that is no longer written, atomically.
+
+    For tools that post-process a finished run. Refuses a run with status "running" and the keys the commit
+    protocol owns (:data:`PROTOCOL_KEYS`). Returns the new manifest.
+    """
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    bad = sorted(set(fields) & PROTOCOL_KEYS)
+    if bad:
+        raise RunError(f"{run_dir / RUN_JSON}: annotate_run may not set {bad}; only RunWriter writes them")
+    if manifest.get("status") == "running":
+        raise RunError(f"{run_dir / RUN_JSON}: the run is still running; annotate it after it has finished")
+    manifest.update(fields)
+    manifest["updated_at"] = now_iso()
+    write_json_atomic(run_dir / RUN_JSON, manifest)
+    return manifest
