@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up a fresh machine and run the whole test suite (the README's test command; CI runs exactly this).
-#  - Python packages from requirements.txt (torch is pinned to the CPU build 2.13.0), selfmm in editable mode;
+#  - Python packages from requirements.txt (runtime; torch is pinned to the CPU build 2.13.0) and
+#    requirements-test.txt (test tools), selfmm in editable mode;
 #  - the reference package MMSA 2.2.1 for the equivalence tests (tests/reference_setup.sh);
 #  - Debian's chromium and a CJK font for the browser tests (needs root or sudo; skipped if already present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
-python -m pip install -q -r requirements.txt
+python -m pip install -q -r requirements.txt -r requirements-test.txt
 python -m pip install -q --no-deps -e .
 bash tests/reference_setup.sh
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from selfmm.config import UNIMODAL, SelfMMConfig, apply_overrides, preset
+from selfmm.metrics import pearson
 from selfmm.runs import layout
 from selfmm.runs.reader import RunError, RunReader
 from selfmm.runs.writer import annotate_run
@@ -102,16 +103,6 @@ def make_data(
         lengths={**DEMO_LENGTHS, **(lengths or {})},
         text_dim=DEMO_TEXT_DIM,
     )
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r of two (N,) arrays; NaN when either is constant or N < 2."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.size < 2:
-        return float("nan")
-    a, b = a - a.mean(), b - b.mean()
-    den = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
 def label_figures(run_dir: str | Path, epoch: int | None = None) -> dict:
@@ -328,7 +319,6 @@ __all__ = [
     "label_figures",
     "main",
     "make_data",
-    "pearson",
     "prune",
     "run_demo",
 ]

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
+from selfmm.metrics import pearson
 from selfmm.runs import layout
 from selfmm.runs.reader import RunReader
 from selfmm.train import USER_ERRORS, apply_threads, fit, parse_seeds, summarize
@@ -49,7 +50,7 @@ def label_correlation(run_dir: str | Path) -> dict[str, float]:
     out = {}
     for m in UNIMODAL:
         x, y = lab[f"label_{m}"].to_numpy(np.float64), s.loc[lab.index, f"y_{m}"].to_numpy(np.float64)
-        out[f"label_r_{m}"] = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
+        out[f"label_r_{m}"] = pearson(x, y)
     return out
 
 

@@ -15,3 +15,15 @@ def mmsa():
     from tests.reference_mmsa import load_reference
 
     return load_reference()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors on a shared 2-core box: one intra-op thread is ~5x faster than two fighting for cores.
+    Training test modules use it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

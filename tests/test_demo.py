@@ -12,6 +12,7 @@ import pytest
 
 from selfmm import demo
 from selfmm.config import SPLITS, UNIMODAL
+from selfmm.metrics import pearson
 from selfmm.runs import layout
 from selfmm.runs.reader import RunReader
 from selfmm.runs.writer import RunWriter
@@ -109,14 +110,6 @@ def test_dashboard_loads_the_demo(reader):
 # helpers, against hand-computed values
 
 
-def test_pearson_hand_computed():
-    # x = [1, 2, 3], y = [2, 4, 7]: dx = [-1, 0, 1], dy = [-7/3, -1/3, 8/3]; sum dx*dy = 5, |dx|^2 = 2,
-    # |dy|^2 = (49 + 1 + 64) / 9 = 114/9  ->  r = 5 / sqrt(2 * 114 / 9) = 15 / sqrt(228)
-    assert demo.pearson(np.array([1, 2, 3]), np.array([2, 4, 7])) == pytest.approx(15 / np.sqrt(228), abs=1e-12)
-    assert demo.pearson(np.array([1, 2, 3]), np.array([3, 2, 1])) == pytest.approx(-1.0)
-    assert np.isnan(demo.pearson(np.array([1.0, 1.0]), np.array([0.0, 1.0])))
-
-
 def _mini_run(run_dir: Path) -> None:
     """A 4-sample run with known labels: y_m = [-1, -.5, .5, 1], y_T = [-1, 0, .5, .5], gen_T = [-1, -.2, .5, .6]."""
     y_m = np.array([-1, -0.5, 0.5, 1], np.float32)
@@ -153,7 +146,7 @@ def test_label_figures_hand_computed(tmp_path):
     # y_T differs from y_m on rows 1 and 3: both generated labels are closer to y_T; the deviations
     # gen - y_m = [.3, -.4] and y_T - y_m = [.5, -.5] are perfectly correlated
     assert t["n_diff"] == 2 and t["closer"] == 1.0 and t["r_delta"] == pytest.approx(1.0)
-    assert t["r_gen"] == pytest.approx(demo.pearson([-1, -0.2, 0.5, 0.6], [-1, 0, 0.5, 0.5]), abs=1e-6)
+    assert t["r_gen"] == pytest.approx(pearson([-1, -0.2, 0.5, 0.6], [-1, 0, 0.5, 0.5]), abs=1e-6)
     assert t["r_gen"] > t["r_ym"]
     assert fig["A"]["r_gen"] == pytest.approx(1.0) and fig["A"]["n_diff"] == 0
     assert fig["V"]["r_gen"] == pytest.approx(-1.0)

@@ -7,21 +7,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from selfmm.config import ConfigError
 from selfmm.experiment import main, parse_variants
 from selfmm.runs.reader import RunReader
 from tests.mmsa_fixture import make_mmsa_dict, write_pickle
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors on a shared 2-core box: one intra-op thread is ~5x faster than two fighting for cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SETS = ["max_epochs=2", "tiny_bert_hidden=16", "tiny_bert_layers=1", "batch_size=4", "update_epochs=2"]

@@ -127,3 +127,11 @@ def test_dispatch_and_errors():
 def test_no_torch_or_sklearn_at_import():
     code = "import sys, selfmm.metrics; assert 'torch' not in sys.modules and 'sklearn' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_pearson_hand_computed():
+    # x = [1, 2, 3], y = [2, 4, 7]: dx = [-1, 0, 1], dy = [-7/3, -1/3, 8/3]; sum dx*dy = 5, |dx|^2 = 2,
+    # |dy|^2 = (49 + 1 + 64) / 9 = 114/9  ->  r = 5 / sqrt(2 * 114 / 9) = 15 / sqrt(228)
+    assert pearson(np.array([1, 2, 3]), np.array([2, 4, 7])) == pytest.approx(15 / np.sqrt(228), abs=1e-12)
+    assert pearson(np.array([1, 2, 3]), np.array([3, 2, 1])) == pytest.approx(-1.0)
+    assert np.isnan(pearson(np.array([1.0, 1.0]), np.array([0.0, 1.0])))

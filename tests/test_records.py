@@ -316,21 +316,30 @@ def test_list_runs_finds_nested_experiment_runs_only(tmp_path):
     assert rel(list_runs(tmp_path / "exp" / "ulgm" / "seed_1")) == ["exp/ulgm/seed_1"]  # root is a run itself
 
 
-def test_fake_run_metrics_match_its_own_records(tmp_path):
+def test_fake_run_follows_the_self_mm_rules(tmp_path):
+    """The fake run against independent values: Self-MM's rules (labels start at y_m and do not move in epoch 1,
+    weights are tanh|label(e-1) - y_m|, so 0 in epochs 1 and 2) and metrics recomputed with scikit-learn / scipy."""
+    from scipy.stats import pearsonr
+    from sklearn.metrics import mean_absolute_error
+
     d = write_fake_run(tmp_path / "f", n=(20, 6, 6), epochs=4, representation_epochs=(2, 4))
     r = RunReader(d)
     lab, s, m = r.labels(), r.samples(), r.metrics()
-    train = s[s["split"] == "train"].set_index("sample_id")
-    last = lab[lab["epoch"] == 4].set_index("sample_id")
-    expect = np.mean(np.abs(np.clip(last["label_T"], -1, 1) - train.loc[last.index, "y_T"]))
-    got = m[(m["epoch"] == 4) & (m["split"] == "train")]["gen_T/MAE"].item()
-    assert got == pytest.approx(expect, rel=1e-5)
-    # weights of epoch e = tanh|label(e-1) - y_m|; labels of epoch 1 are still y_m (update starts at epoch 2)
-    e1 = lab[lab["epoch"] == 1].set_index("sample_id")
-    np.testing.assert_allclose(e1["label_A"], train.loc[e1.index, "y_m"])
-    e3 = lab[lab["epoch"] == 3].set_index("sample_id")
-    e2 = lab[lab["epoch"] == 2].set_index("sample_id")
-    np.testing.assert_allclose(e3["weight_V"], np.tanh(np.abs(e2["label_V"] - train.loc[e2.index, "y_m"])), atol=1e-6)
+    train = s[s["split"] == "train"].set_index("index")
+    by_epoch = {e: g.set_index("index").loc[train.index] for e, g in lab.groupby("epoch")}
+    assert sorted(by_epoch) == [0, 1, 2, 3, 4] and len(lab) == 5 * 20
+    for e in (0, 1):
+        for mod in "TAV":
+            assert (by_epoch[e][f"label_{mod}"].to_numpy() == train["y_m"].to_numpy()).all()
+    for e in (1, 2):
+        assert (by_epoch[e][["weight_T", "weight_A", "weight_V"]].to_numpy() == 0).all()
+    w3 = np.tanh(np.abs(by_epoch[2]["label_V"].to_numpy(np.float64) - train["y_m"].to_numpy(np.float64)))
+    np.testing.assert_allclose(by_epoch[3]["weight_V"], w3, atol=1e-6)
+    assert (by_epoch[3]["weight_V"] > 0).any()
+    row = m[(m["epoch"] == 4) & (m["split"] == "train")].iloc[0]
+    gen, human = by_epoch[4]["label_T"].to_numpy(np.float64), train["y_T"].to_numpy(np.float64)
+    assert row["gen_T/MAE"] == pytest.approx(mean_absolute_error(human, gen), rel=1e-5)
+    assert row["gen_T/Corr"] == pytest.approx(pearsonr(gen, human).statistic, abs=1e-5)
     assert r.manifest["best"]["epoch"] in (1, 2, 3, 4) and "MAE" in r.manifest["test"]
     proj = r.projections("pca")
     assert set(proj["epoch"]) == {2, 4} and set(proj["modality"]) == {"M", "T", "A", "V", "all"}
