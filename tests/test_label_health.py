@@ -310,8 +310,8 @@ def test_health_frame_rejects_unknown_sample_and_empty():
 
 def test_run_health_on_fake_run_matches_analysis(tmp_path):
     from selfmm.analysis import label_agreement
-    from selfmm.fake_run import write_fake_run
-    from selfmm.records import RunReader
+    from selfmm.runs.reader import RunReader
+    from selfmm.testing import write_fake_run
 
     reader = RunReader(write_fake_run(tmp_path / "run", epochs=4, seed=3))
     f = lh.run_health(reader)
