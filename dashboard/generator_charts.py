@@ -1,0 +1,92 @@
+"""Charts of the "Label generators" page (pure Plotly, no ``import streamlit``), over the frames of
+:mod:`dashboard.generators`."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+# one colour per generator, stable across pages and charts; unknown generators cycle through the rest
+GENERATOR_COLORS = {
+    "ulgm": "#1f77b4",
+    "plgm": "#d62728",
+    "human": "#2ca02c",
+    "multimodal": "#7f7f7f",
+    "cmc": "#9467bd",
+}
+_SPARE = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e")
+MOD_NAMES = {"T": "text (T)", "A": "audio (A)", "V": "vision (V)"}
+
+
+def generator_color(name: str, order: list[str] | None = None) -> str:
+    if name in GENERATOR_COLORS:
+        return GENERATOR_COLORS[name]
+    others = [g for g in (order or [name]) if g not in GENERATOR_COLORS]
+    return _SPARE[others.index(name) % len(_SPARE)] if name in others else _SPARE[0]
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _layout(fig: go.Figure, title: str, y: str, height: int = 360) -> go.Figure:
+    fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(l=60, r=20, t=60, b=50))
+    fig.update_xaxes(title_text="epoch", tickformat="d")
+    fig.update_yaxes(title_text=y)
+    return fig
+
+
+def generator_r_chart(bands: pd.DataFrame, modality: str, baseline: float | None) -> go.Figure:
+    """r(generated, human) per epoch for one modality: per generator a mean line over its seeds and a shaded
+    min–max band (only when it has more than one run at that epoch), with r(y_m, human) as a dashed horizontal
+    baseline. bands: :func:`dashboard.generators.seed_bands` rows."""
+    b = bands[bands["modality"] == modality]
+    fig = go.Figure()
+    order = list(dict.fromkeys(b["generator"]))
+    for name in order:
+        g = b[b["generator"] == name].sort_values("epoch")
+        color = generator_color(name, order)
+        if (g["n"] > 1).any():
+            fig.add_trace(go.Scatter(x=g["epoch"], y=g["max"], mode="lines", line=dict(width=0), showlegend=False,
+                                     hoverinfo="skip", legendgroup=name))  # fmt: skip
+            fig.add_trace(go.Scatter(x=g["epoch"], y=g["min"], mode="lines", line=dict(width=0), fill="tonexty",
+                                     fillcolor=_rgba(color, 0.18), showlegend=False, hoverinfo="skip",
+                                     legendgroup=name))  # fmt: skip
+        n = int(g["n"].max()) if len(g) else 0
+        fig.add_trace(go.Scatter(x=g["epoch"], y=g["mean"], mode="lines+markers", name=f"{name} ({n} run(s))",
+                                 line=dict(color=color), legendgroup=name, customdata=g[["min", "max", "n"]],
+                                 hovertemplate=f"{name} epoch %{{x}}: mean %{{y:.3f}} "
+                                 "(min %{customdata[0]:.3f}, max %{customdata[1]:.3f}, %{customdata[2]} runs)"
+                                 "<extra></extra>"))  # fmt: skip
+    if baseline is not None and len(b):
+        x = [int(b["epoch"].min()), int(b["epoch"].max())]
+        fig.add_trace(go.Scatter(x=x, y=[baseline, baseline], mode="lines", name=f"y_m ({baseline:.3f})",
+                                 line=dict(color="#444444", dash="dash"),
+                                 hovertemplate="r(y_m, human) %{y:.3f}<extra></extra>"))  # fmt: skip
+    return _layout(fig, f"r(generated, human), {MOD_NAMES.get(modality, modality)}", "Pearson r")
+
+
+def trajectory_overlay(traj: pd.DataFrame, modality: str, y_m: float | None, human: float | None) -> go.Figure:
+    """One sample's ``modality`` label across epochs in every run (one line per run, coloured by generator,
+    the first run of a generator in the legend), with y_m and the human label as dashed/dotted references."""
+    fig = go.Figure()
+    order = list(dict.fromkeys(traj["generator"]))
+    shown: set[str] = set()
+    for lab in dict.fromkeys(traj["label"]):
+        t = traj[traj["label"] == lab]
+        name = str(t["generator"].iloc[0])
+        seed = t["seed"].iloc[0]
+        fig.add_trace(go.Scatter(x=t["epoch"], y=t["value"], mode="lines+markers", name=name, legendgroup=name,
+                                 showlegend=name not in shown, line=dict(color=generator_color(name, order)),
+                                 hovertemplate=f"{name} seed {seed} epoch %{{x}}: %{{y:.3f}}<extra></extra>"))  # fmt: skip
+        shown.add(name)
+    if len(traj):
+        x = [int(traj["epoch"].min()), int(traj["epoch"].max())]
+        for value, name, dash in ((y_m, "y_m", "dash"), (human, f"human {modality}", "dot")):
+            if value is not None and pd.notna(value):
+                fig.add_trace(go.Scatter(x=x, y=[value, value], mode="lines", name=name,
+                                         line=dict(color="#444444", dash=dash)))  # fmt: skip
+    return _layout(fig, f"Generated {MOD_NAMES.get(modality, modality)} label of this sample, every generator",
+                   "label", height=320)  # fmt: skip
