@@ -13,6 +13,7 @@ COMMANDS = {
     "train": ("selfmm.train", "main", "train Self-MM on an MMSA pickle into a run folder"),
     "seeds": ("selfmm.train", "seeds_main", "train several seeds and report mean ± std of every metric"),
     "experiment": ("selfmm.experiment", "main", "label-source variants × seeds, one results table"),
+    "tune": ("selfmm.sweep.tune", "main", "hyper-parameter search on Ray Tune, one run folder per trial"),
     "synth": ("selfmm.synth", "main", "write a synthetic MMSA pickle with ground-truth unimodal labels"),
     "demo": ("selfmm.demo", "main", "generate the synthetic SIMS profile and train the demo run"),
     "project": ("selfmm.projection", "main", "compute UMAP/PCA projections of a run's representations"),

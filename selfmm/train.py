@@ -482,6 +482,7 @@ def fit(
     *,
     verbose: bool = True,
     timer: PhaseTimer | None = None,
+    on_epoch=None,
 ) -> dict:
     """Train Self-MM on an MMSA pickle into the run folder ``out_dir`` and test the best epoch.
 
@@ -495,6 +496,9 @@ def fit(
         experiment: ``{name, variant, seed}`` stored in run.json.
         verbose: tqdm bar, per-epoch summary line and the final table on stdout.
         timer: a :class:`PhaseTimer` to accumulate per-phase seconds (benchmarks).
+        on_epoch: ``on_epoch(epoch, {"valid_loss", "best_valid_loss", "best_epoch", "train_loss"})`` after each
+            committed epoch (a sweep reports it to Ray Tune / its scheduler); not called for epochs done before a
+            resume.
 
     Returns:
         ``{"run_dir", "status", "epochs", "best": {epoch, valid_loss, valid_metrics}, "test": {metric: value}}``.
@@ -577,7 +581,8 @@ def fit(
 
     best = None
     if state["best_epoch"] > 0:
-        best = {"epoch": state["best_epoch"], "valid_loss": state["best_valid_loss"],
+        # the unrounded loss (run.json's best.valid_loss), so a resumed run's manifest equals an uninterrupted one's
+        best = {"epoch": state["best_epoch"], "valid_loss": state.get("best_valid_loss_raw", state["best_valid_loss"]),
                 "valid_metrics": state["best_valid_metrics"]}  # fmt: skip
     try:
         epoch = state["epoch"]
@@ -641,7 +646,8 @@ def fit(
             if timer is not None:
                 timer.lap("files")
             if is_best:
-                state.update(best_epoch=epoch, best_valid_loss=sel, best_valid_metrics=_valid_m(rows))
+                state.update(best_epoch=epoch, best_valid_loss=sel, best_valid_metrics=_valid_m(rows),
+                             best_valid_loss_raw=ev["valid"].loss)  # fmt: skip
                 best = {"epoch": epoch, "valid_loss": ev["valid"].loss, "valid_metrics": state["best_valid_metrics"]}
                 best_dir.mkdir(parents=True, exist_ok=True)
                 _save_module(model, best_dir / layout.MODEL_FILE)
@@ -652,6 +658,9 @@ def fit(
             writer.commit_epoch(epoch, best=best)
             last.committed()
             _drop_provisional_reps(writer, cfg, epoch)
+            if on_epoch is not None:
+                on_epoch(epoch, {"valid_loss": ev["valid"].loss, "best_valid_loss": best["valid_loss"],
+                                 "best_epoch": best["epoch"], "train_loss": rec.loss})  # fmt: skip
             if timer is not None:
                 timer.lap("checkpoint")
             mark = " *" if is_best else ""
