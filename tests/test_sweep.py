@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from selfmm.config import ConfigError, apply_overrides, preset
-from selfmm.records import RunReader
+from selfmm.runs.reader import RunReader
 from selfmm.sweep import spaces
 from selfmm.sweep.engine import EngineOptions
 from selfmm.sweep.results import run_dir
@@ -120,7 +120,7 @@ def test_tune_on_local_ray_killed_mid_trial_resumes_to_the_same_table(tmp_path, 
     and the resumed tables equal those of an uninterrupted sweep on the local engine."""
     import ray
 
-    from selfmm.records import RunError
+    from selfmm.runs.reader import RunError
 
     data = write_pickle(make_mmsa_dict(n=(14, 5, 5), seed=5, human=True), tmp_path / "t.pkl")
     space = tmp_path / "space.json"

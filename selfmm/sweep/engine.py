@@ -203,11 +203,11 @@ def _searcher(source, opts: EngineOptions, env: dict):
 
 def _run_error(job: Job) -> str:
     """The error a failed trial left in its run.json (or a generic line when it died before writing one)."""
-    from selfmm import records
+    from selfmm.runs.reader import RunError, RunReader
 
     try:
-        err = (records.RunReader(job.run_dir).manifest.get("error") or "").strip()
-    except records.RunError:
+        err = (RunReader(job.run_dir).manifest.get("error") or "").strip()
+    except RunError:
         err = ""
     return err.splitlines()[0] if err else "the trial process died (killed, out of memory, or a node was lost)"
 

@@ -18,13 +18,14 @@ Selection is on the validation split: MMSA's tune mode ranks its trials by their
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from selfmm import records
+from selfmm.runs import layout
+from selfmm.runs.io import write_text_atomic
+from selfmm.runs.reader import RunReader
 
 SWEEP_JSON = "sweep.json"
 
@@ -32,12 +33,6 @@ SWEEP_JSON = "sweep.json"
 def run_dir(sweep_dir: Path, name: str, config_id: int, seed: int) -> Path:
     """``<sweep>/trials/<name>-c<id>-s<seed>``: unique run ids across the sweep (the dashboard keys on them)."""
     return Path(sweep_dir) / "trials" / f"{name}-c{config_id:03d}-s{seed}"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + records.TMP_SUFFIX)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def trials_frame(sweep_dir: str | Path) -> pd.DataFrame:
@@ -50,7 +45,7 @@ def trials_frame(sweep_dir: str | Path) -> pd.DataFrame:
         k, losses, tests, status = c["id"], [], [], "finished"
         for s in state["seeds"]:
             d = run_dir(sweep_dir, state["name"], k, s)
-            m = records.RunReader(d).manifest if (d / records.RUN_JSON).is_file() else {}
+            m = RunReader(d).manifest if (d / layout.RUN_JSON).is_file() else {}
             if m.get("status") == "finished":
                 losses.append(float(m["best"]["valid_loss"]))
                 tests.append(m.get("test") or {})
@@ -85,7 +80,7 @@ def results_frame(sweep_dir: str | Path, trials: pd.DataFrame, top_k: int = 5) -
     for r in trials.dropna(subset=["rank"]).head(top_k).itertuples(index=False):
         tests = {}
         for s in state["seeds"]:
-            m = records.RunReader(run_dir(sweep_dir, state["name"], r.config, s)).manifest
+            m = RunReader(run_dir(sweep_dir, state["name"], r.config, s)).manifest
             tests[s] = m["test"]
         frames.append(summarize(tests).assign(rank=int(r.rank), config=int(r.config), scale=100.0))
     if not frames:
@@ -133,9 +128,9 @@ def write_tables(sweep_dir: str | Path, searched: list[str], top_k: int = 5) -> 
     state = json.loads((sweep_dir / SWEEP_JSON).read_text(encoding="utf-8"))
     trials = trials_frame(sweep_dir)
     res = results_frame(sweep_dir, trials, top_k)
-    _write_atomic(sweep_dir / "trials.csv", trials.to_csv(index=False))
-    _write_atomic(sweep_dir / "results.csv", res.to_csv(index=False))
-    _write_atomic(sweep_dir / "results.md", results_markdown(state, trials, res, searched))
+    write_text_atomic(sweep_dir / "trials.csv", trials.to_csv(index=False))
+    write_text_atomic(sweep_dir / "results.csv", res.to_csv(index=False))
+    write_text_atomic(sweep_dir / "results.md", results_markdown(state, trials, res, searched))
     return trials, res
 
 

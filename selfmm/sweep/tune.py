@@ -29,8 +29,10 @@ import json
 import sys
 from pathlib import Path
 
-from selfmm import records
 from selfmm.config import ConfigError, SelfMMConfig, apply_overrides, preset
+from selfmm.runs import layout
+from selfmm.runs.io import write_json_atomic
+from selfmm.runs.reader import RunError, RunReader
 from selfmm.sweep import engine as eng
 from selfmm.sweep import results as res
 from selfmm.sweep import spaces
@@ -71,7 +73,7 @@ class TuneSource:
         out = []
         for s in self.state["seeds"]:
             d = res.run_dir(self.dir, self.state["name"], k, s)
-            m = records.RunReader(d).manifest if (d / records.RUN_JSON).is_file() else {}
+            m = RunReader(d).manifest if (d / layout.RUN_JSON).is_file() else {}
             if m.get("status") != "finished":
                 return None
             out.append(float(m["best"]["valid_loss"]))
@@ -135,7 +137,7 @@ class TuneSource:
 
 
 def save_state(sweep_dir: Path, state: dict) -> None:
-    records.write_json_atomic(sweep_dir / res.SWEEP_JSON, state)
+    write_json_atomic(sweep_dir / res.SWEEP_JSON, state)
 
 
 def open_state(sweep_dir: Path, new: dict) -> dict:
@@ -143,12 +145,12 @@ def open_state(sweep_dir: Path, new: dict) -> dict:
     path = sweep_dir / res.SWEEP_JSON
     if not path.is_file():
         if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
-            raise records.RunError(f"{sweep_dir}: not empty and holds no {res.SWEEP_JSON}; choose a new --out folder")
+            raise RunError(f"{sweep_dir}: not empty and holds no {res.SWEEP_JSON}; choose a new --out folder")
         return {**new, "configs": [], "stopped": []}
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise records.RunError(f"{path}: not valid JSON ({err}); restore it or start a new --out folder") from None
+        raise RunError(f"{path}: not valid JSON ({err}); restore it or start a new --out folder") from None
     diff = [k for k in SWEEP_KEYS if json.dumps(old.get(k), sort_keys=True) != json.dumps(new[k], sort_keys=True)]
     if diff:
         raise ConfigError(
@@ -201,7 +203,7 @@ def run_tune(
     trials, table = res.write_tables(out, spaces.searched_keys(space), top_k)
     bad = eng.failures(src.outcomes)
     if bad:
-        raise records.RunError(
+        raise RunError(
             f"{out}: {len(bad)} trial(s) failed ({bad[0]}); see their run.json, then run the same command again to "
             "resume them"
         )
