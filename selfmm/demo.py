@@ -27,8 +27,8 @@ import numpy as np
 from selfmm.config import UNIMODAL, SelfMMConfig, apply_overrides, preset
 from selfmm.metrics import pearson
 from selfmm.runs import layout
+from selfmm.runs.post import annotate_run
 from selfmm.runs.reader import RunError, RunReader
-from selfmm.runs.writer import annotate_run
 
 DEFAULT_OUT = "checkpoints/demo-sims"
 DEFAULT_DATA = "data/demo-sims.pkl"

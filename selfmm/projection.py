@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from selfmm.config import SPLITS
+from selfmm.runs.post import write_projections
 from selfmm.runs.reader import RunError, RunReader
-from selfmm.runs.writer import write_projections
 
 METHODS = ("umap", "pca")
 PROJECTED = ("M", "T", "A", "V", "all")

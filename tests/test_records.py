@@ -13,9 +13,10 @@ import pytest
 from selfmm.runs import layout
 from selfmm.runs.discovery import list_runs
 from selfmm.runs.io import file_sha256
+from selfmm.runs.post import annotate_run
 from selfmm.runs.provenance import env_info, git_info, now_iso
 from selfmm.runs.reader import RunError, RunReader
-from selfmm.runs.writer import RunWriter, annotate_run
+from selfmm.runs.writer import RunWriter
 from selfmm.testing import write_fake_run
 
 N = {"train": 5, "valid": 3, "test": 2}
@@ -161,6 +162,7 @@ def test_kill_and_resume_neither_duplicates_nor_loses_epochs(run):
     with open(w.run_dir / layout.METRICS_JSONL, "a") as f:
         f.write('{"epoch": 3, "spl')
     (w.run_dir / "labels" / "epoch_0004.parquet.tmp").write_bytes(b"half")
+    w.close()  # the killed process's lock and heartbeat die with it
 
     w2 = RunWriter(w.run_dir, resume=True)
     assert w2.epochs_completed == 2
@@ -199,7 +201,8 @@ def test_labels_extra_round_trip_and_commit(run):
     assert list(df["cls"]) == [0, 1, 1, 0, 2]
     _write(w, 3, rng)
     w.write_epoch(3, labels=None, predictions=None, centers=None, representations=None, metrics=[], labels_extra=extra)
-    RunWriter(w.run_dir, resume=True)  # killed before committing epoch 3
+    w.close()  # killed before committing epoch 3
+    w = RunWriter(w.run_dir, resume=True)
     assert not layout.epoch_path(w.run_dir, "labels_extra", 3).exists()
     assert RunReader(w.run_dir).labels_extra_epochs == [2]
     for bad, msg in [
@@ -226,10 +229,90 @@ def test_annotate_run_adds_keys_to_a_finished_run_only(run):
 
 def test_new_writer_refuses_existing_run_and_bad_status(run):
     w, _ = run
-    with pytest.raises(RunError, match="resume=True"):
+    with pytest.raises(RunError, match="already holds a run; pass --resume to continue it or choose a new --out"):
         RunWriter(w.run_dir)
     with pytest.raises(RunError, match="finished, failed, interrupted"):
         w.finish("done")
+
+
+_HOLDER = """
+import sys, time
+from selfmm.runs.writer import RunWriter
+w = RunWriter(sys.argv[1], resume=True)
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_second_writer_refused_while_one_lives_then_stale_lock_recovered(run):
+    """A live writer in another process holds the folder: a second --resume is refused before it deletes
+    anything, naming the pid and host; once that process is killed (-9) its lock is free and resume works."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    w, rng = run
+    _write(w, 2, rng)  # uncommitted epoch 2: a refused resume must not delete it
+    w.close()
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(w.run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        _write(w, 2, rng)  # the holder's resume removed it; write it again as that live writer would
+        host = socket.gethostname()
+        with pytest.raises(
+            RunError, match=rf"another selfmm process \(pid {proc.pid} on host {host}, since .*--resume"
+        ):
+            RunWriter(w.run_dir, resume=True)
+        with pytest.raises(RunError, match="already holds a run; pass --resume"):
+            RunWriter(w.run_dir)
+        assert layout.epoch_path(w.run_dir, "labels", 2).exists()  # nothing deleted by the refused writer
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    w2 = RunWriter(w.run_dir, resume=True)
+    assert w2.epochs_completed == 1 and not layout.epoch_path(w.run_dir, "labels", 2).exists()
+    assert json.loads((w.run_dir / layout.LOCK_FILE).read_text())["pid"] == os.getpid()
+    w2.finish("finished")
+    RunWriter(w.run_dir, resume=True).close()  # finish released the lock
+
+
+def test_heartbeat_keeps_a_remote_run_alive(run):
+    """A run on another host whose run.json is hours old is "running" while its writer beats, "stale" after."""
+    import time
+
+    w, _ = run
+    w.close()
+    w = RunWriter(w.run_dir, resume=True, heartbeat_s=0.05)
+    _edit_manifest(w.run_dir, host="another-host", updated_at="2000-01-01T00:00:00+00:00")
+    beat = w.run_dir / layout.HEARTBEAT_FILE
+    (beat).unlink()
+    deadline = time.monotonic() + 30
+    while not beat.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert RunReader(w.run_dir).status == "running"
+    w.close()
+    beat.write_text('{"at": "2000-01-01T00:00:00+00:00"}')
+    time.sleep(0.2)  # a stopped heartbeat no longer rewrites it
+    assert json.loads(beat.read_text())["at"].startswith("2000") and RunReader(w.run_dir).status == "stale"
+
+
+def test_provisional_representations_leave_in_the_commit(run):
+    """Dropped representation epochs leave representation_epochs in the commit's own run.json write; a file
+    left by a crash right after that write is ignored by readers and deleted by a resume."""
+    w, rng = run
+    _write(w, 2, rng, reps=True)
+    w.commit_epoch(2, drop_representations=(1,))
+    assert RunReader(w.run_dir).representation_epochs == [2]
+    assert not layout.epoch_path(w.run_dir, "representations", 1).exists()
+    _write(w, 3, rng, reps=True)
+    w.commit_epoch(3)
+    _edit_manifest(w.run_dir, representation_epochs=[3])  # crash: commit written, epoch 2's file not deleted yet
+    assert RunReader(w.run_dir).representation_epochs == [3]
+    w.close()
+    RunWriter(w.run_dir, resume=True).close()
+    assert not layout.epoch_path(w.run_dir, "representations", 2).exists()
+    assert RunReader(w.run_dir).representation_epochs == [3]
 
 
 def _edit_manifest(run_dir, **kv):
@@ -243,6 +326,8 @@ def test_status_stale_and_running(run):
     w, _ = run
     d = w.run_dir
     assert RunReader(d).status == "running"  # this process is alive on this host
+    w.close()
+    (d / layout.HEARTBEAT_FILE).write_text('{"at": "2000-01-01T00:00:00+00:00"}')
     _edit_manifest(d, pid=2**22 + 12345)  # above pid_max: no such process
     assert RunReader(d).status == "stale"
     _edit_manifest(d, host="another-host", updated_at="2000-01-01T00:00:00+00:00")
@@ -258,6 +343,7 @@ def test_schema_newer_refused_older_warned(run):
     _edit_manifest(w.run_dir, schema_version=layout.SCHEMA_VERSION + 1)
     with pytest.raises(RunError, match="newer selfmm.*upgrade selfmm"):
         RunReader(w.run_dir)
+    w.close()
     with pytest.raises(RunError, match="newer selfmm"):
         RunWriter(w.run_dir, resume=True)
     _edit_manifest(w.run_dir, schema_version=0)

@@ -12,6 +12,8 @@ Layout (``checkpoints/README.md`` documents every column)::
     RUN/representations/epoch_NNNN.safetensors   float16 "<split>/<name>" -> (N, d), rows in split index order
     RUN/projections/<method>.parquet     epoch, split, sample_id, index, modality, method, x, y
     RUN/weights/{best,last}/...          written by the training loop (torch); only the names live here
+    RUN/writer.lock                      OS lock of the live writer (pid, host, since)
+    RUN/heartbeat.json                   {"at": ...}, rewritten every few seconds by a live writer
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ OPTIMIZER_FILE = "optimizer.pt"
 RNG_FILE = "rng.pt"
 STATE_FILE = "state.json"
 TMP_SUFFIX = ".tmp"
+LOCK_FILE = "writer.lock"  # fcntl lock of the one live writer; content: {"pid", "host", "since"}
+HEARTBEAT_FILE = "heartbeat.json"  # {"at": ISO time}, rewritten every HEARTBEAT_S while a writer is open
+HEARTBEAT_S = 5.0
 
 STATUSES = ("running", "finished", "failed", "interrupted")
 FINAL_STATUSES = ("finished", "failed", "interrupted")

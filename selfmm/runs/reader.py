@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from selfmm.config import SPLITS
 from selfmm.runs.layout import (
+    HEARTBEAT_FILE,
     LABEL_COLUMNS,
     METRICS_JSONL,
     PREDICTION_COLUMNS,
@@ -105,8 +106,17 @@ class RunReader:
             return str(status)
         if self.manifest.get("host") == socket.gethostname():
             return "running" if pid_alive(self.manifest.get("pid")) else "stale"
-        updated = parse_time(self.manifest.get("updated_at"))
-        return "stale" if updated is None or time.time() - updated > STALE_AFTER_S else "running"
+        times = [parse_time(self.manifest.get("updated_at")), self._heartbeat_time()]
+        times = [t for t in times if t is not None]
+        return "stale" if not times or time.time() - max(times) > STALE_AFTER_S else "running"
+
+    def _heartbeat_time(self) -> float | None:
+        """Time of the live writer's last heartbeat.json rewrite (None when absent or unreadable)."""
+        try:
+            beat = json.loads((self.run_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return parse_time(beat.get("at")) if isinstance(beat, dict) else None
 
     @property
     def run_id(self) -> str:

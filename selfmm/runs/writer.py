@@ -30,6 +30,7 @@ from selfmm.runs.io import (
 from selfmm.runs.layout import (
     EPOCH_FILES,
     FINAL_STATUSES,
+    HEARTBEAT_S,
     HUMAN_COLUMNS,
     LABEL_COLUMNS,
     METRICS_JSONL,
@@ -41,8 +42,8 @@ from selfmm.runs.layout import (
     TMP_SUFFIX,
     epoch_path,
     epochs_on_disk,
-    projection_path,
 )
+from selfmm.runs.lock import Heartbeat, RunLock, write_heartbeat
 from selfmm.runs.provenance import env_info, git_info, now_iso
 from selfmm.runs.reader import RunError, read_manifest
 
@@ -55,18 +56,48 @@ class RunWriter:
     after ``epochs_completed`` (a killed epoch is redone from scratch).
     """
 
-    def __init__(self, run_dir: str | Path, resume: bool = False):
+    def __init__(self, run_dir: str | Path, resume: bool = False, *, heartbeat_s: float = HEARTBEAT_S):
         self.run_dir = Path(run_dir)
         self.manifest: dict = {}
         self._ids: dict[str, np.ndarray] = {}  # split -> sample_id by index, for alignment checks
         self._rep_epochs_written: set[int] = set()
-        if resume:
-            self._resume()
-        elif (self.run_dir / RUN_JSON).exists():
+        self._heartbeat_s = heartbeat_s
+        self._beat: Heartbeat | None = None
+        if not resume:
+            self._refuse_existing()
+        self._lock = RunLock(self.run_dir).acquire()  # before anything that changes the folder
+        try:
+            if resume:
+                self._resume()
+            else:
+                self._refuse_existing()  # a writer that held the lock a moment ago may have just started one
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _refuse_existing(self) -> None:
+        if (self.run_dir / RUN_JSON).exists():
             raise RunError(
-                f"{self.run_dir / RUN_JSON}: this folder already holds a run; pass resume=True to continue it "
-                "or choose a new output folder."
+                f"{self.run_dir / RUN_JSON}: this folder already holds a run; pass --resume to continue it "
+                "or choose a new --out folder"
             )
+
+    def close(self) -> None:
+        """Stop the heartbeat and release the folder lock without touching run.json (idempotent).
+        :meth:`finish` calls it; a process that dies has the same effect."""
+        if self._beat is not None:
+            self._beat.stop()
+            self._beat = None
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.release()
+
+    def __del__(self):
+        self.close()
+
+    def _start_heartbeat(self) -> None:
+        if self._beat is None and self._heartbeat_s > 0:
+            self._beat = Heartbeat(self.run_dir, self._heartbeat_s)
 
     # -- paths ---------------------------------------------------------------------------------------------
     @property
@@ -133,6 +164,7 @@ class RunWriter:
             self.manifest["experiment"] = experiment
         (self.run_dir / METRICS_JSONL).touch()
         self._write_manifest()
+        self._start_heartbeat()
 
     def _set_ids(self, samples: pd.DataFrame) -> None:
         self._ids = {}
@@ -157,19 +189,19 @@ class RunWriter:
         except (OSError, pa.ArrowException) as e:
             raise RunError(f"{samples_path}: unreadable ({e}); this run cannot be resumed, start a new one.") from None
         done = self.epochs_completed
+        listed = {e for e in self.manifest.get("representation_epochs", []) if isinstance(e, int) and e <= done}
         for kind in EPOCH_FILES:
             for e in epochs_on_disk(self.run_dir, kind):
-                if e > done:
+                if e > done or (kind == "representations" and e not in listed):  # uncommitted, or dropped
                     epoch_path(self.run_dir, kind, e).unlink()
         for p in self.run_dir.rglob("*" + TMP_SUFFIX):
             p.unlink()
         self._truncate_metrics(done)
-        self.manifest["representation_epochs"] = [
-            e for e in self.manifest.get("representation_epochs", []) if e <= done
-        ]
+        self.manifest["representation_epochs"] = sorted(listed)
         self.manifest.update(status="running", pid=os.getpid(), host=socket.gethostname(), finished_at=None, error=None)
         self.manifest.setdefault("resumed_at", []).append(now_iso())
         self._write_manifest()
+        self._start_heartbeat()
 
     def _truncate_metrics(self, done: int) -> None:
         path = self.run_dir / METRICS_JSONL
@@ -197,9 +229,9 @@ class RunWriter:
         self._write_manifest()
 
     def heartbeat(self) -> None:
-        """Rewrite run.json with a fresh ``updated_at`` (long epochs: shows the run is alive across hosts)."""
+        """Rewrite heartbeat.json now (the background :class:`Heartbeat` does it every ``heartbeat_s``)."""
         self._require_started()
-        self._write_manifest()
+        write_heartbeat(self.run_dir)
 
     def _require_started(self) -> None:
         if not self.manifest:
@@ -341,16 +373,24 @@ class RunWriter:
         write_safetensors_atomic(where, arrays, meta)
         self._rep_epochs_written.add(epoch)
 
-    def commit_epoch(self, epoch: int, *, best: dict | None = None) -> None:
-        """Make epoch ``epoch`` visible: run.json gets ``epochs_completed = epoch`` (call after weights/last)."""
+    def commit_epoch(self, epoch: int, *, best: dict | None = None, drop_representations: tuple[int, ...] = ()) -> None:
+        """Make epoch ``epoch`` visible: run.json gets ``epochs_completed = epoch`` (call after weights/last).
+
+        drop_representations: earlier epochs whose representations were provisional (kept only in case the run
+        ended there); they leave ``representation_epochs`` in this same run.json write and their files are
+        deleted right after, so a crash in between leaves only an unlisted file, which a resume deletes.
+        """
         self._check_epoch(epoch)
         self.manifest["epochs_completed"] = int(epoch)
+        reps = set(self.manifest.get("representation_epochs", [])) - {int(e) for e in drop_representations}
         if epoch in self._rep_epochs_written or epoch_path(self.run_dir, "representations", epoch).exists():
-            reps = set(self.manifest.get("representation_epochs", [])) | {int(epoch)}
-            self.manifest["representation_epochs"] = sorted(reps)
+            reps.add(int(epoch))
+        self.manifest["representation_epochs"] = sorted(reps)
         if best is not None:
             self.manifest["best"] = best
         self._write_manifest()
+        for e in drop_representations:
+            epoch_path(self.run_dir, "representations", e).unlink(missing_ok=True)
 
     def finish(
         self, status: str, *, test: dict | None = None, best: dict | None = None, error: str | None = None
@@ -367,37 +407,4 @@ class RunWriter:
         if error is not None:
             self.manifest["error"] = error
         self._write_manifest()
-
-
-def write_projections(run_dir: str | Path, method: str, df: pd.DataFrame) -> Path:
-    """Write ``RUN/projections/<method>.parquet`` atomically with typed columns; returns the path."""
-    path = projection_path(run_dir, method)
-    cols = {"epoch": pa.int32(), "split": pa.string(), "sample_id": pa.string(), "index": pa.int32()}
-    cols.update({"modality": pa.string(), "method": pa.string(), "x": pa.float32(), "y": pa.float32()})
-    write_parquet_atomic(path, typed_table(df, cols, str(path)))
-    return path
-
-
-# keys only the writer's lifecycle sets; annotate_run refuses them
-PROTOCOL_KEYS = frozenset(
-    {"schema_version", "run_id", "status", "pid", "host", "epochs_completed", "representation_epochs", "best", "test"}
-)
-
-
-def annotate_run(run_dir: str | Path, **fields) -> dict:
-    """Add top-level keys (e.g. ``demo``) to the run.json of a run that is no longer written, atomically.
-
-    For tools that post-process a finished run. Refuses a run with status "running" and the keys the commit
-    protocol owns (:data:`PROTOCOL_KEYS`). Returns the new manifest.
-    """
-    run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    bad = sorted(set(fields) & PROTOCOL_KEYS)
-    if bad:
-        raise RunError(f"{run_dir / RUN_JSON}: annotate_run may not set {bad}; only RunWriter writes them")
-    if manifest.get("status") == "running":
-        raise RunError(f"{run_dir / RUN_JSON}: the run is still running; annotate it after it has finished")
-    manifest.update(fields)
-    manifest["updated_at"] = now_iso()
-    write_json_atomic(run_dir / RUN_JSON, manifest)
-    return manifest
+        self.close()
