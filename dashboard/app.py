@@ -34,6 +34,7 @@ pages = {
 }
 if (_HERE / "app_pages" / "compare.py").is_file():
     pages["Runs"] = [st.Page("app_pages/compare.py", title="Compare runs", url_path="compare")]
+pages.setdefault("Runs", []).append(st.Page("app_pages/generators.py", title="Label generators", url_path="generators"))
 
 page = st.navigation(pages)
 if page is home:

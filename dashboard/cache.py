@@ -61,6 +61,15 @@ def projections_by_id(run_dir: str, pmtime: float) -> pd.DataFrame | None:
     return data.index_projections(projections(run_dir, pmtime))
 
 
+@st.cache_data(max_entries=64, show_spinner="Computing label health…")
+def label_health(run_dir: str, mtime: float) -> pd.DataFrame:
+    """:func:`selfmm.label_health.run_health` of the run (every committed epoch, T/A/V)."""
+    from selfmm.label_health import run_health
+    from selfmm.runs.reader import RunReader
+
+    return run_health(RunReader(run_dir))
+
+
 @st.cache_data(ttl=5, max_entries=_N, show_spinner=False)
 def runs(root: str, mtime: float) -> pd.DataFrame:
     """The runs table. ``mtime`` is the root folder's, so a new top-level run folder shows up at once; runs

@@ -32,13 +32,15 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def _layout(fig: go.Figure, title: str, y: str, height: int = 360) -> go.Figure:
-    fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(l=60, r=20, t=60, b=50))
+    # legend below the plot: three charts share the page's width, a side legend would squeeze each plot
+    fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(l=60, r=20, t=60, b=50),
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))  # fmt: skip
     fig.update_xaxes(title_text="epoch", tickformat="d")
     fig.update_yaxes(title_text=y)
     return fig
 
 
-def generator_r_chart(bands: pd.DataFrame, modality: str, baseline: float | None) -> go.Figure:
+def generator_r_chart(bands: pd.DataFrame, modality: str, baseline: float | None, height: int = 420) -> go.Figure:
     """r(generated, human) per epoch for one modality: per generator a mean line over its seeds and a shaded
     min–max band (only when it has more than one run at that epoch), with r(y_m, human) as a dashed horizontal
     baseline. bands: :func:`dashboard.generators.seed_bands` rows."""
@@ -65,7 +67,7 @@ def generator_r_chart(bands: pd.DataFrame, modality: str, baseline: float | None
         fig.add_trace(go.Scatter(x=x, y=[baseline, baseline], mode="lines", name=f"y_m ({baseline:.3f})",
                                  line=dict(color="#444444", dash="dash"),
                                  hovertemplate="r(y_m, human) %{y:.3f}<extra></extra>"))  # fmt: skip
-    return _layout(fig, f"r(generated, human), {MOD_NAMES.get(modality, modality)}", "Pearson r")
+    return _layout(fig, f"r(generated, human), {MOD_NAMES.get(modality, modality)}", "Pearson r", height=height)
 
 
 def trajectory_overlay(traj: pd.DataFrame, modality: str, y_m: float | None, human: float | None) -> go.Figure:

@@ -28,6 +28,15 @@ UNIMODAL = ("T", "A", "V")
 SHA_SHORT = 12  # characters of a sha256 shown in messages
 
 
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|$<>~&:")
+
+
+def md_escape(text: object) -> str:
+    """``text`` with every Markdown/LaTeX special character backslash-escaped, so Streamlit's markdown
+    elements (st.error, st.caption ...) show a data-derived string (a run folder name, a sample id) literally."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text))
+
+
 class PairingError(ValueError):
     """Runs cannot be compared (different or unknown data); the message names the runs and what to do."""
 
@@ -80,14 +89,18 @@ def same_data_labels(rows: pd.DataFrame, label: str) -> list[str]:
     return rows.loc[rows["sha256"] == sha, "label"].tolist()
 
 
-def same_data(rows: pd.DataFrame) -> str:
+def same_data(rows: pd.DataFrame) -> str | None:
     """The one sha256 the selected runs ``rows`` (of :func:`run_rows`) were all trained on.
 
-    Raises :class:`PairingError` when nothing is selected, when a run does not record its data's sha256, or when
-    the runs were trained on different data (the message lists each dataset file with its runs).
+    A single run needs no pairing: its sha256 is returned, None when not recorded. For two runs or more, raises
+    :class:`PairingError` when a run does not record its data's sha256 or when the runs were trained on
+    different data (the message lists each dataset file with its runs); also when nothing is selected.
     """
     if rows.empty:
         raise PairingError("no runs selected: pick at least one run")
+    if len(rows) == 1:
+        sha = rows["sha256"].iloc[0]
+        return None if pd.isna(sha) else str(sha)
     unknown = rows.loc[rows["sha256"].isna(), "label"].tolist()
     if unknown:
         raise PairingError(

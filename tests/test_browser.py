@@ -260,6 +260,7 @@ PAGES = [
     ("conflicts", "Conflicts", "Modality conflicts", 1),
     ("embeddings", "Embeddings", "Embeddings", 1),
     ("compare", "Compare runs", "Compare runs", 1),
+    ("generators", "Label generators", "Label generators", 3),
 ]
 
 

@@ -43,6 +43,8 @@ def test_same_data_refuses_unknown_sha_and_nothing():
     rows = G.run_rows({"a": _m("s"), "n": _m(None)})
     with pytest.raises(G.PairingError, match="run n does not record the sha256"):
         G.same_data(rows)
+    assert G.same_data(rows[rows["label"] == "n"]) is None  # one run: nothing to pair
+    assert G.same_data(rows[rows["label"] == "a"]) == "s"
     with pytest.raises(G.PairingError, match="no runs selected"):
         G.same_data(rows.iloc[:0])
 
@@ -166,3 +168,9 @@ def test_trajectory_overlay_one_legend_entry_per_generator():
     assert [t.showlegend for t in fig.data[:2]] == [True, False]
     assert [t.name for t in fig.data[2:]] == ["y_m", "human T"]
     assert list(fig.data[3].y) == [-0.4, -0.4]
+
+
+def test_md_escape_shows_data_literally():
+    assert G.md_escape("video_0001$_$1") == "video\\_0001\\$\\_\\$1"
+    assert G.md_escape("*x* [a](b) `c`") == "\\*x\\* \\[a\\]\\(b\\) \\`c\\`"
+    assert G.md_escape("plain text 12") == "plain text 12"

@@ -2,10 +2,22 @@
 
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import cache, charts, data, state
+from dashboard.generators import md_escape
+from selfmm import label_health
+from selfmm.runs.reader import RunError
 
 st.title("Run overview")
 run = state.require_run()
+alarm = None
+try:
+    alarm = label_health.run_alarm(cache.label_health(run.run_dir, state.mtime_of(run)))
+except (RunError, ValueError) as exc:  # the health check must never take the Overview down
+    st.warning(md_escape(f"Label health could not be computed: {exc}"))
+if alarm:
+    st.error(alarm, icon="🚨")  # numbers and modality letters only (label_health.run_alarm): no data text
+    st.caption("Inversion alarm: the generated labels of a modality correlate negatively with y_m, or agree "
+               "with its sign on fewer than half of the samples (selfmm/label_health.py).")  # fmt: skip
 
 with st.expander("About Self-MM's generated labels and weights"):
     st.markdown(

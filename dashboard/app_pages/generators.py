@@ -1,0 +1,151 @@
+"""Label generators: runs trained on the same data side by side, one line per label generator.
+
+UI only: the data functions live in ``dashboard/generators.py``, the charts in ``dashboard/generator_charts.py``,
+every figure in ``selfmm/label_health.py``. Disk reads are cached on (run folder, mtime of run.json).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import cache, data, state
+from dashboard import generator_charts as GC
+from dashboard import generators as G
+from selfmm import label_health
+from selfmm.runs.reader import RunError, RunReader
+
+METRICS = {
+    "r_gen_human": "r(generated, human)",
+    "partial_r": "partial r(generated, human | y_m)",
+    "k_star": "shrink factor k*",
+    "r_at_k": "r at k*",
+    "gap": "gap mean |generated − y_m|",
+    "r_gen_ym": "r(generated, y_m)",
+    "sign_agree": "sign agreement with y_m",
+    "pinned": "share pinned at ±H",
+}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _manifest(run_dir: str, mtime: float) -> dict:
+    return RunReader(run_dir).manifest
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _labels(run_dir: str, mtime: float) -> pd.DataFrame:
+    return RunReader(run_dir).labels()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _samples(run_dir: str, mtime: float) -> pd.DataFrame:
+    return RunReader(run_dir).samples()
+
+
+st.title("Label generators")
+st.caption(
+    "Runs trained on the same dataset file (matched by its sha256), one line per label generator (label_source, "
+    "or the model for CMC): the mean over its seeds, the shaded band from the lowest to the highest seed. The "
+    "dashed line is y_m's own r with the human labels: a generator below it teaches the unimodal heads worse "
+    "labels than y_m. Figures over the train split; definitions in selfmm/label_health.py."
+)
+runs = state.runs_table()
+ok = runs[runs["status"].astype(str) != "broken"] if len(runs) else runs
+if len(ok) == 0:
+    st.info("No runs in the runs folder: train some, e.g. with `python -m selfmm experiment`.")
+    st.stop()
+run_dir = dict(zip(ok["key"], ok["run_dir"], strict=True))
+manifests = {}
+for key, d in run_dir.items():
+    try:
+        manifests[key] = _manifest(d, data.run_mtime(d))
+    except RunError:  # listed as readable a moment ago; skip it rather than fail the page
+        continue
+rows = G.run_rows(manifests)
+current = st.session_state.get(state.RUN_ID)
+default = G.same_data_labels(rows, current) if current in manifests else []
+info = rows.set_index("label")
+picked = st.multiselect(
+    "Runs",
+    rows["label"].tolist(),
+    default=default,
+    key="generators_runs",
+    format_func=lambda k: f"{k} ({info.loc[k, 'generator']}, seed {info.loc[k, 'seed']})",
+    help="Defaults to every run trained on the same data as the run picked in the sidebar.",
+)
+sel = rows[rows["label"].isin(picked)]
+try:
+    sha = G.same_data(sel)
+except G.PairingError as exc:
+    st.error(G.md_escape(exc))
+    st.stop()
+generators = dict(zip(sel["label"], sel["generator"], strict=True))
+sha_text = f"dataset file sha256 {sha[: G.SHA_SHORT]}…" if sha else "dataset sha256 not recorded"
+st.caption(f"{len(sel)} run(s), {sel['generator'].nunique()} generator(s), {sha_text}")
+
+healths = {}
+for lab in sel["label"]:
+    try:
+        healths[lab] = cache.label_health(run_dir[lab], data.run_mtime(run_dir[lab]))
+    except (RunError, ValueError) as exc:
+        st.warning(G.md_escape(f"{lab}: {exc}"))
+health = G.health_long(healths, generators)
+has_human = health["r_gen_human"].notna().any() if len(health) else False
+options = [m for m in METRICS if has_human or m not in label_health.HUMAN_COLUMNS]
+metric = st.selectbox("Figure", options, format_func=METRICS.get, key="generators_metric")
+if not has_human:
+    st.info("This dataset has no human unimodal labels: only the figures against y_m are available.")
+bands = G.seed_bands(health, metric)
+base = G.ym_baseline(health) if metric == "r_gen_human" else {}
+cols = st.columns(3)
+for col, m in zip(cols, G.UNIMODAL, strict=True):
+    fig = GC.generator_r_chart(bands, m, base.get(m))
+    fig.update_layout(title=f"{METRICS[metric]}, {GC.MOD_NAMES[m]}")
+    fig.update_yaxes(title_text=METRICS[metric])
+    col.plotly_chart(fig, key=f"generators_chart_{m}")
+
+alarms = label_health.inversion_alarms(health.drop(columns=["label", "generator"]))
+raised = alarms[alarms["alarm"]] if len(alarms) else alarms
+if len(raised):
+    st.subheader("Inversion alarms")
+    st.caption("r(generated, y_m) < 0 or sign agreement with y_m < 50 % at some epoch.")
+    st.dataframe(raised, hide_index=True, width="stretch")
+
+st.subheader("Samples the generators disagree on most")
+mod = st.radio("Modality", G.UNIMODAL, horizontal=True, key="generators_modality", format_func=GC.MOD_NAMES.get)
+final = {}
+for lab in sel["label"]:
+    lab_df = _labels(run_dir[lab], data.run_mtime(run_dir[lab]))
+    if len(lab_df):
+        final[lab] = lab_df[lab_df["epoch"] == lab_df["epoch"].max()]
+samples = _samples(run_dir[sel["label"].iloc[0]], data.run_mtime(run_dir[sel["label"].iloc[0]]))
+table = G.disagreements(G.generator_labels(final, generators), samples, mod, top=25)
+if table.empty:
+    st.info("Pick runs of at least two generators to see where they disagree.")
+else:
+    st.caption(
+        "Final labels (last epoch, mean over seeds); spread = highest − lowest generator. Click a row to open "
+        "the sample here and in the Samples page's drill-down."
+    )
+    event = st.dataframe(
+        table, hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
+        key="generators_table",
+    )  # fmt: skip
+    picked_rows = event.selection.rows if event is not None else []
+    if picked_rows:
+        sid = str(table["sample_id"].iloc[picked_rows[0]])
+        if sid != st.session_state.get(state.SAMPLE_ID):
+            state.set_sample(sid)
+
+sid = st.session_state.get(state.SAMPLE_ID)
+if sid:
+    traj = G.sample_trajectories({lab: _labels(run_dir[lab], data.run_mtime(run_dir[lab])) for lab in sel["label"]},
+                                 sel, sid, mod)  # fmt: skip
+    if traj.empty:
+        st.caption("The selected sample has no generated labels in these runs (only train samples have them).")
+    else:
+        hit = samples[samples["sample_id"] == sid].iloc[0]
+        human = hit.get(f"y_{mod}")
+        st.plotly_chart(GC.trajectory_overlay(traj, mod, float(hit["y_m"]), human), key="generators_traj")
+        st.text(f"Sample: {sid}")
+        st.page_link("app_pages/samples.py", label="Open this sample in the Samples drill-down")
