@@ -8,7 +8,9 @@ resuming unfinished runs and skipping finished ones, then writes
 - ``DIR/results.csv``: one row per (variant, metric): ``scale``, ``mean``, ``std`` (population, as MMSA), ``n`` and
   one column per seed. Test metrics of the best epoch are ×100 (``scale`` 100, like the reference table, MAE too);
   ``label_r_T|A|V`` (``scale`` 1) is the Pearson r between the labels each unimodal head was trained on at the last
-  epoch and the dataset's human / ground-truth unimodal labels (absent when the dataset has none);
+  epoch and the dataset's human / ground-truth unimodal labels (absent when the dataset has none), followed per
+  modality by y_m's r (the baseline) and the decomposition of :mod:`selfmm.label_health` (``partial_r``, ``gap``,
+  ``k_star``, ``r_at_k``; see :func:`label_correlation`);
 - ``DIR/results.md``: the same as two markdown tables (metrics by variant; label correlations by variant).
 
 This is the paper's Self-MM vs Human-MM comparison on SIMS (reference §6.1), plus the y_m-only control.
@@ -21,11 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from selfmm import label_health
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
-from selfmm.metrics import pearson
 from selfmm.runs import layout
 from selfmm.runs.reader import RunReader
 from selfmm.train import USER_ERRORS, apply_threads, fit, parse_seeds, summarize
@@ -40,18 +41,29 @@ def parse_variants(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+# (results key prefix, selfmm.label_health column) of the final-label figures, per modality, in table order
+LABEL_FIGURES = (
+    ("label_r", "r_gen_human"),
+    ("ym_r", "r_ym_human"),
+    ("partial_r", "partial_r"),
+    ("gap", "gap"),
+    ("k_star", "k_star"),
+    ("r_at_k", "r_at_k"),
+)
+
+
 def label_correlation(run_dir: str | Path) -> dict[str, float]:
-    """Pearson r per unimodal head between the last epoch's training labels and the human labels ({} if none)."""
+    """The last epoch's training labels against the human labels, per unimodal head ({} without human labels):
+    ``label_r_<m>`` = r(final labels, human), ``ym_r_<m>`` = r(y_m, human) (the baseline), and the
+    decomposition of :mod:`selfmm.label_health`: ``partial_r_<m>`` (partial r given y_m), ``gap_<m>`` (mean
+    |labels − y_m|), ``k_star_<m>`` (least-squares shrink factor; NaN when the labels equal y_m) and
+    ``r_at_k_<m>`` (r of y_m + k*·(labels − y_m))."""
     r = RunReader(run_dir)
     if not r.has_human_unimodal or not r.epochs:
         return {}
-    lab = r.labels(r.epochs[-1]).set_index("index").sort_index()
-    s = r.samples().query("split == 'train'").set_index("index").sort_index()
-    out = {}
-    for m in UNIMODAL:
-        x, y = lab[f"label_{m}"].to_numpy(np.float64), s.loc[lab.index, f"y_{m}"].to_numpy(np.float64)
-        out[f"label_r_{m}"] = pearson(x, y)
-    return out
+    info = label_health.run_info(r.manifest, r.run_id)
+    h = label_health.health_frame(r.labels(r.epochs[-1]), r.samples(), **info).set_index("modality")
+    return {f"{key}_{m}": float(h.loc[m, col]) for m in UNIMODAL if m in h.index for key, col in LABEL_FIGURES}
 
 
 def run_experiment(
@@ -104,7 +116,7 @@ def results_markdown(res: pd.DataFrame, title: str) -> str:
     variants = list(dict.fromkeys(res["variant"]))
     lines = [f"# {title}", ""]
     for scale, head in ((100.0, "Test metrics of the best epoch, mean ± std ×100"),
-                        (1.0, "Pearson r of the last epoch's training labels with the human unimodal labels")):  # fmt: skip
+                        (1.0, "Last epoch's training labels vs the human unimodal labels (selfmm.label_health)")):  # fmt: skip
         part = res[res["scale"] == scale]
         if part.empty:
             continue

@@ -52,6 +52,16 @@ def test_experiment_variants_by_seeds(tmp_path, capsys):
     assert r_of.loc["human", "mean"] == pytest.approx(1.0)
     expect = np.corrcoef(d["train"]["regression_labels"], d["train"]["regression_labels_T"])[0, 1]
     assert r_of.loc["multimodal", "mean"] == pytest.approx(expect, rel=1e-6)
+    # the decomposition: human labels need no shrinking (k* = 1, partial r = 1); y_m labels have no deviation
+    # (k* undefined, gap 0, r at k* = y_m's r); y_m's r is the same baseline in every variant
+    fig = res[res["scale"] == 1].set_index(["variant", "metric"])["mean"]
+    h_T, y_m = d["train"]["regression_labels_T"].astype(np.float64), d["train"]["regression_labels"].astype(np.float64)
+    assert fig["human", "k_star_T"] == pytest.approx(1.0) and fig["human", "partial_r_T"] == pytest.approx(1.0)
+    assert fig["human", "gap_T"] == pytest.approx(np.mean(np.abs(h_T - y_m)), rel=1e-6)
+    assert np.isnan(fig["multimodal", "k_star_T"]) and fig["multimodal", "gap_T"] == 0.0
+    assert fig["multimodal", "r_at_k_T"] == pytest.approx(expect, rel=1e-6)
+    for v in ("ulgm", "human", "multimodal"):
+        assert fig[v, "ym_r_T"] == pytest.approx(expect, rel=1e-6)
     # ulgm at epoch 2: the labels moved away from y_m, so r differs from the multimodal control
     assert r_of.loc["ulgm", "mean"] != pytest.approx(expect, rel=1e-6)
     md = (out / "results.md").read_text()
