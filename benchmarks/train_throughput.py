@@ -10,7 +10,7 @@ vision 55×709), written once to a temporary folder unless ``--data`` is given. 
 :func:`selfmm.train.fit` exactly as ``python -m selfmm train`` does, with a :class:`selfmm.train.PhaseTimer`
 accumulating seconds per phase:
 
-- data: batch slicing and host->device copies; forward: model + loss; backward; ulgm: label/feature/centre step;
+- data: batch slicing and host->device copies; forward: model + loss; backward; labels: the label generator's update (ULGM: label/feature/centre step);
   optimizer: Adam steps; recording: per-sample buffers in the loop + building the epoch's tables;
 - eval: valid + test passes; metrics: every ``<what>/<metric>`` of the epoch; recording (files): parquet, JSON,
   safetensors writes; checkpoint: weights/last (+ best) and the run.json commit.
@@ -31,7 +31,7 @@ import torch
 from selfmm.config import preset
 from selfmm.train import PhaseTimer, fit
 
-LOOP_PHASES = ("data", "forward", "backward", "ulgm", "optimizer", "recording")
+LOOP_PHASES = ("data", "forward", "backward", "labels", "optimizer", "recording")
 EPOCH_PHASES = ("eval", "metrics", "files", "checkpoint")
 
 

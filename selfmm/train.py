@@ -3,21 +3,22 @@
 ``fit(cfg, data_path, out_dir)`` trains until early stopping on the validation loss, reloads the best weights,
 tests them and returns the final metrics. Every epoch it records (via :class:`selfmm.runs.writer.RunWriter`) the
 epoch-end unimodal labels of every training sample, the loss weights each sample's batch used, the head
-predictions on train (from the training forward pass), valid and test, the ULGM centres, the metrics and, per
-``cfg.record_representations``, the ULGM features and encoder outputs.
+predictions on train (from the training forward pass), valid and test, the ULGM centres (ulgm only), a label
+generator's extra table, the metrics and, per ``cfg.record_representations``, the head features F* and encoder
+outputs. The unimodal targets come from the label generator ``cfg.label_source`` selects (:mod:`selfmm.labels`).
 
 One epoch, in the reference order::
 
     for each batch (shuffled by a torch.Generator seeded from cfg.seed):
         zero_grad() at the first batch of each group of `update_epochs` batches
-        forward; loss with the PRE-update labels/weights (selfmm.losses); backward (losses summed, not averaged)
-        ULGM step: new labels (epoch > 1), store features, recompute centres
+        forward; loss with the generator's PRE-update targets/weights (selfmm.losses); backward (summed losses)
+        generator update (ULGM: new labels (epoch > 1), store features, recompute centres)
         optimizer.step() after every `update_epochs`-th batch
     drop_tail_batches=True (reference): the last n_batches % update_epochs batches are never applied;
     False: they are applied at the end of the epoch.
 
-Resume: ``weights/last/`` holds the model, ULGM buffers, optimizer, every RNG state (torch, numpy, python, the
-shuffle generator) and the loop counters after the last committed epoch, so a resumed run continues bit-identically.
+Resume: ``weights/last/`` holds the model, the label generator's buffers, optimizer, every RNG state (torch, numpy,
+python, the shuffle generator) and the loop counters after the last committed epoch, so a resumed run continues bit-identically.
 ``weights/last`` is replaced as a whole directory (``last.new`` -> ``last``, the previous one kept as ``last.prev``
 until the epoch is committed in run.json), so a kill at any moment leaves a state matching ``epochs_completed``.
 
@@ -45,6 +46,7 @@ import torch
 
 from selfmm.config import MODALITIES, SPLITS, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
 from selfmm.data import BatchLoader, DataError, MMSAData, load_mmsa
+from selfmm.labels import LabelGenerator, build_generator
 from selfmm.losses import selfmm_loss
 from selfmm.metrics import regression_metrics
 from selfmm.model import SelfMM, TextModelNotFound, build_optimizer
@@ -53,7 +55,6 @@ from selfmm.runs.io import file_sha256, write_json_atomic
 from selfmm.runs.provenance import env_info
 from selfmm.runs.reader import RunError, RunReader
 from selfmm.runs.writer import RunWriter
-from selfmm.ulgm import ULGM
 
 BEST_EPS = 1e-6  # a new best needs val_loss <= best - 1e-6 (reference)
 # MMSA 2.2.1 rounds the validation loss to 4 decimals (`eval_results['Loss'] = round(eval_loss, 4)`) before the
@@ -174,8 +175,9 @@ def _rep_policy(cfg: SelfMMConfig, epoch: int) -> bool:
 
 @dataclass
 class PhaseTimer:
-    """Accumulated seconds per phase: in the training loop data, forward, backward, ulgm, optimizer, recording
-    (per-sample buffers); per epoch eval, metrics, files (run-folder writes), checkpoint (weights + commit).
+    """Accumulated seconds per phase: in the training loop data, forward, backward, labels (the generator's
+    update), optimizer, recording (per-sample buffers); per epoch eval, metrics, files (run-folder writes),
+    checkpoint (weights + commit).
     CUDA is synchronised at each lap when enabled, so phases are not blurred by asynchronous kernels."""
 
     enabled: bool = False
@@ -215,13 +217,14 @@ class EpochRecord:
     target: dict[str, np.ndarray]  # "T","A","V" -> (N,) labels the loss used (pre-update)
     weight: dict[str, np.ndarray]  # "T","A","V" -> (N,) weights the loss used
     enc: dict[str, np.ndarray]  # "T","A","V" -> (N, d) encoder outputs from the training forward
+    feat: dict[str, np.ndarray]  # "M","T","A","V" -> (N, d) head features F* from the training forward
     n_batches: int
     n_steps: int  # optimizer.step() calls
 
 
 def train_epoch(
     model: SelfMM,
-    ulgm: ULGM,
+    labels: LabelGenerator,
     optimizer: torch.optim.Optimizer,
     loader: BatchLoader,
     cfg: SelfMMConfig,
@@ -235,11 +238,11 @@ def train_epoch(
     model.train()
     n = loader.n
     U = cfg.update_epochs
-    weighting = cfg.weighting
     pred_buf = torch.zeros(len(MODALITIES), n, device=device)
     tgt_buf = torch.zeros(len(UNIMODAL), n, device=device)
     w_buf = torch.zeros(len(UNIMODAL), n, device=device)
     enc_buf: dict[str, torch.Tensor] = {}
+    feat_buf: dict[str, torch.Tensor] = {}
     loss_sum = torch.zeros((), device=device)
     part_sum = torch.zeros(len(MODALITIES), device=device)
     n_batches = len(loader)
@@ -253,17 +256,14 @@ def train_epoch(
             optimizer.zero_grad()
         timer.lap("data")
         out = model(batch["text"], batch["audio"], batch["audio_lengths"], batch["vision"], batch["vision_lengths"])
-        targets = ulgm.labels(idx)  # pre-update labels ("M" is y_m)
-        if weighting == "tanh":
-            weights = ulgm.weights(idx)
-        else:
-            weights = {m: torch.ones_like(targets[m]) for m in UNIMODAL}
+        unimodal, weights = labels.targets(idx)  # pre-update labels and weights
+        targets = {"M": batch["y_m"], **unimodal}
         loss, parts = selfmm_loss(out.pred, targets, weights, cfg.tasks)
         timer.lap("forward")
         loss.backward()
         timer.lap("backward")
-        ulgm.step(idx, out.feat, epoch)
-        timer.lap("ulgm")
+        labels.update(idx, out.feat, {m: p.detach().reshape(-1) for m, p in out.pred.items()}, epoch)
+        timer.lap("labels")
         if (b + 1) % U == 0:
             optimizer.step()
             n_steps += 1
@@ -271,6 +271,8 @@ def train_epoch(
         with torch.no_grad():
             for i, m in enumerate(MODALITIES):
                 pred_buf[i, idx] = out.pred[m].detach()
+                f = out.feat[m].detach()
+                feat_buf.setdefault(m, torch.zeros(n, f.shape[1], device=device))[idx] = f
             for i, m in enumerate(UNIMODAL):
                 tgt_buf[i, idx] = targets[m]
                 w_buf[i, idx] = weights[m]
@@ -295,6 +297,7 @@ def train_epoch(
         target={m: tgt_buf[i].cpu().numpy() for i, m in enumerate(UNIMODAL)},
         weight={m: w_buf[i].cpu().numpy() for i, m in enumerate(UNIMODAL)},
         enc={m: t.cpu().numpy() for m, t in enc_buf.items()},
+        feat={m: t.cpu().numpy() for m, t in feat_buf.items()},
         n_batches=n_batches,
         n_steps=n_steps,
     )
@@ -401,16 +404,15 @@ def _dataset_info(data: MMSAData, path: Path) -> dict:
     return {"path": str(path.resolve()), "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
 
 
-def _ulgm_for(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, device: torch.device) -> ULGM:
+def _generator_for(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, device: torch.device) -> LabelGenerator:
     train = data.splits["train"]
-    generate = cfg.label_source == "ulgm"
-    ulgm = ULGM(len(train), model.feat_dims, cfg.H, cfg.exclude_zero, generate=generate).to(device)
-    y_m = torch.from_numpy(train.y_m)
-    if cfg.label_source == "human":
-        ulgm.init_labels(y_m, unimodal={m: torch.from_numpy(train.y_human[m]) for m in UNIMODAL})
-    else:  # ulgm: start at y_m (reference); multimodal: y_m forever
-        ulgm.init_labels(y_m)
-    return ulgm
+    human = {m: torch.from_numpy(train.y_human[m]) for m in UNIMODAL} if train.y_human else None
+    return build_generator(cfg, len(train), torch.from_numpy(train.y_m), human, model.feat_dims).to(device)
+
+
+def _generator_file(labels: LabelGenerator) -> str:
+    """weights/{last,best}/<label_source>.safetensors: the generator's buffers (ulgm.safetensors for ulgm)."""
+    return layout.LABEL_STATE_FILE.format(label_source=labels.name)
 
 
 def _check_data(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, path: Path) -> None:
@@ -432,12 +434,12 @@ class _LastState:
         self.new = self.last.with_name(self.last.name + NEW_SUFFIX)
         self.prev = self.last.with_name(self.last.name + PREV_SUFFIX)
 
-    def save(self, model, ulgm, optimizer, gen, state: dict) -> None:
+    def save(self, model, labels, optimizer, gen, state: dict) -> None:
         if self.new.exists():
             shutil.rmtree(self.new)
         self.new.mkdir(parents=True)
         _save_module(model, self.new / layout.MODEL_FILE)
-        _save_module(ulgm, self.new / layout.ULGM_FILE)
+        _save_module(labels, self.new / _generator_file(labels))
         _torch_save(optimizer.state_dict(), self.new / layout.OPTIMIZER_FILE)
         _torch_save(_rng_state(gen), self.new / layout.RNG_FILE)
         write_json_atomic(self.new / layout.STATE_FILE, state)
@@ -527,7 +529,7 @@ def fit(
     data = load_mmsa(data_path, dataset=cfg.dataset, text_mode=cfg.text_mode)
     model = SelfMM(cfg, data.feature_dims, text_model_path).to(device)
     _check_data(cfg, data, model, data_path)
-    ulgm = _ulgm_for(cfg, data, model, device)
+    labels = _generator_for(cfg, data, model, device)
     optimizer = build_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     train, valid, test = (data.splits[s] for s in SPLITS)
@@ -564,7 +566,7 @@ def fit(
                 "the folder is damaged: start a new run"
             )
         _load_module(model, src / layout.MODEL_FILE)
-        _load_module(ulgm, src / layout.ULGM_FILE)
+        _load_module(labels, src / _generator_file(labels))
         optimizer.load_state_dict(torch.load(src / layout.OPTIMIZER_FILE, weights_only=True, map_location=device))
         _set_rng_state(torch.load(src / layout.RNG_FILE, weights_only=True), gen)
         state = json.loads((src / layout.STATE_FILE).read_text())
@@ -574,9 +576,9 @@ def fit(
             os.replace(src, last.last)
         log(f"resuming {out_dir} after epoch {done}")
     elif not layout.epoch_path(out_dir, "labels", 0).exists():
-        snap = ulgm.snapshot()
-        writer.write_epoch(0, labels=_labels_frame(train, 0, snap["labels"], None), predictions=None,
-                           centers=None, representations=None, metrics=[])  # fmt: skip
+        snap = labels.snapshot()
+        writer.write_epoch(0, labels=_labels_frame(train, 0, snap.labels, None), predictions=None,
+                           centers=None, representations=None, metrics=[], labels_extra=snap.extra)  # fmt: skip
         writer.commit_epoch(0)
 
     best = None
@@ -598,14 +600,14 @@ def fit(
                 from tqdm import tqdm
 
                 bar = tqdm(total=len(loaders["train"]), desc=f"epoch {epoch}", leave=False, file=sys.stderr)
-            rec = train_epoch(model, ulgm, optimizer, loaders["train"], cfg, epoch, device, timer, bar)
+            rec = train_epoch(model, labels, optimizer, loaders["train"], cfg, epoch, device, timer, bar)
             if bar is not None:
                 bar.close()
             if timer is not None:
                 timer.start()
             state["n_steps"] += rec.n_steps
             t_train = time.perf_counter() - t0
-            snap = ulgm.snapshot()
+            snap = labels.snapshot()
             ev = {"valid": evaluate(model, loaders["valid"], device)}
             if cfg.eval_test_every_epoch:
                 ev["test"] = evaluate(model, loaders["test"], device)
@@ -613,10 +615,10 @@ def fit(
                 timer.lap("eval")
             sel = round(ev["valid"].loss, SELECTION_DECIMALS)
             is_best = sel <= state["best_valid_loss"] - BEST_EPS
-            gen_info = {"target": rec.target, "labels": {m: snap["labels"][m] for m in UNIMODAL}}
+            gen_info = {"target": rec.target, "labels": snap.labels}
             train_row = {"split": "train", "time_s": t_train, "loss": rec.loss}
             train_row.update({f"loss_{m}": rec.parts[m] for m in MODALITIES})
-            gaps = {m: float(np.mean(np.abs(snap["labels"][m] - train.y_m))) for m in UNIMODAL}
+            gaps = {m: float(np.mean(np.abs(snap.labels[m] - train.y_m))) for m in UNIMODAL}
             train_row.update({f"gap_{m}": gaps[m] for m in UNIMODAL})
             train_row["n_steps"] = rec.n_steps
             train_row.update(split_metrics(cfg.dataset, train, rec.pred, gen_info))
@@ -630,16 +632,17 @@ def fit(
             preds += [_pred_frame(data.splits[s], s, e.pred) for s, e in ev.items()]
             reps = None
             if cfg.record_representations != "none":
-                reps = {f"train/feat_{m}": snap_feat for m, snap_feat in _bank(ulgm).items()}
+                reps = {f"train/feat_{m}": rec.feat[m] for m in MODALITIES}
                 reps.update({f"train/enc_{m}": rec.enc[m] for m in UNIMODAL})
                 for s, e in ev.items():
                     reps.update({f"{s}/feat_{m}": e.feat[m] for m in MODALITIES})
                     reps.update({f"{s}/enc_{m}": e.enc[m] for m in UNIMODAL})
             writer.write_epoch(
                 epoch,
-                labels=_labels_frame(train, epoch, snap["labels"], rec.weight),
+                labels=_labels_frame(train, epoch, snap.labels, rec.weight),
                 predictions=pd.concat(preds, ignore_index=True),
-                centers=snap["centers"],
+                centers=snap.centers,
+                labels_extra=snap.extra,
                 representations=reps,
                 metrics=rows,
             )
@@ -651,9 +654,9 @@ def fit(
                 best = {"epoch": epoch, "valid_loss": ev["valid"].loss, "valid_metrics": state["best_valid_metrics"]}
                 best_dir.mkdir(parents=True, exist_ok=True)
                 _save_module(model, best_dir / layout.MODEL_FILE)
-                _save_module(ulgm, best_dir / layout.ULGM_FILE)
+                _save_module(labels, best_dir / _generator_file(labels))
             state["epoch"] = epoch
-            last.save(model, ulgm, optimizer, gen, state)
+            last.save(model, labels, optimizer, gen, state)
             _maybe_kill(epoch, "save")
             writer.commit_epoch(epoch, best=best)
             last.committed()
@@ -713,11 +716,6 @@ def _check_resume_config(out_dir: Path, saved: dict, cfg: SelfMMConfig) -> None:
             + ", ".join(RESUMABLE_KEYS)
             + " may change) or start a new run folder"
         )
-
-
-def _bank(ulgm: ULGM) -> dict[str, np.ndarray]:
-    """The ULGM feature bank (what ULGM saw this epoch), (N, d) per head."""
-    return {m: getattr(ulgm, f"features_{m}").detach().cpu().numpy() for m in MODALITIES}
 
 
 def _valid_m(rows: list[dict]) -> dict:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 
-from selfmm.ulgm import ULGM, momentum_update, new_unimodal_label, relative_distance, subtask_weight
+from selfmm.labels.ulgm import ULGM, momentum_update, new_unimodal_label, relative_distance, subtask_weight
 
 T = torch.tensor
 
@@ -68,8 +66,8 @@ DIMS = {"M": 2, "T": 2, "A": 2, "V": 2}
 Y_M = T([0.5, -0.5, 0.0, 1.0])
 
 
-def _scenario(exclude_zero=False, exact_centers=True):
-    u = ULGM(4, DIMS, H=1.0, exclude_zero=exclude_zero, exact_centers=exact_centers)
+def _scenario(exclude_zero=False):
+    u = ULGM(4, DIMS, H=1.0, exclude_zero=exclude_zero)
     u.init_labels(Y_M)
     m = T([[1.0, 0.0], [0.0, 1.0]])
     # epoch 1, rows 0 and 1; rows 2, 3 stay zero vectors in the bank
@@ -77,9 +75,8 @@ def _scenario(exclude_zero=False, exact_centers=True):
     return u
 
 
-@pytest.mark.parametrize("exact_centers", [True, False])
-def test_epoch1_centres_and_no_label_change(exact_centers):
-    u = _scenario(exact_centers=exact_centers)
+def test_epoch1_centres_and_no_label_change():
+    u = _scenario()
     labels = u.labels(range(4))
     for m in "MTAV":
         assert torch.equal(labels[m], Y_M)
@@ -87,40 +84,41 @@ def test_epoch1_centres_and_no_label_change(exact_centers):
     assert close(u.center_pos_M, [1 / 3, 0.0]) and close(u.center_neg_M, [0.0, 1.0])
     assert close(u.center_pos_T, [2 / 3, 0.0]) and close(u.center_neg_T, [0.0, 2.0])
     # excludeZero: the y = 0 row 2 leaves the positive class
-    v = _scenario(exclude_zero=True, exact_centers=exact_centers)
+    v = _scenario(exclude_zero=True)
     assert close(v.center_pos_M, [0.5, 0.0]) and close(v.center_neg_M, [0.0, 1.0])
     for m in "TAV":
         assert torch.equal(u.weights(range(4))[m], torch.zeros(4))
 
 
-@pytest.mark.parametrize("exact_centers", [True, False])
-def test_epoch2_label_update_uses_previous_centres(exact_centers):
-    u = _scenario(exact_centers=exact_centers)
+def test_epoch2_label_update_uses_previous_centres():
+    """Row 0 (y_m = 0.5) at epoch 2, against the epoch-1 centres M pos (1/3, 0), neg (0, 1); worked by hand.
+
+    alpha_m: d_p = 2/3, d_n = sqrt(2) -> (sqrt(2) - 2/3) / (2/3) = 1.5 sqrt(2) - 1 = 1.12132034.
+    T (0, 2) sits on its negative centre (0, 2): d_n = 0 -> alpha_t = -1;
+      new = 0.5 (-1 / 1.12132) 0.5 + 0.5 (0.5 - 1 - 1.12132) = -0.22295 - 0.81066 = -1.03361 -> clamped to -1;
+      label = 1/3 * 0.5 + 2/3 * (-1) = -0.5.
+    A = F_M -> alpha_a = alpha_m -> ratio 1 -> new = y_m = 0.5 -> label 0.5.
+    V (0.5, 0.5) vs pos (1/3, 0), neg (0, 1): d_p = sqrt(5/18), d_n = sqrt(1/2) -> alpha_v = sqrt(1.8) - 1 = 0.34164;
+      new = 0.5 (0.34164 / 1.12132) 0.5 + 0.5 (0.5 + 0.34164 - 1.12132) = 0.07617 - 0.13984 = -0.06367;
+      label = 1/3 * 0.5 + 2/3 * (-0.06367) = 0.12422.
+    """
+    u = _scenario()
     f_m = T([[1.0, 0.0]])
-    u.step(T([0]), {"M": f_m, "T": T([[0.0, 2.0]]), "A": f_m, "V": T([[0.0, 0.0]])}, epoch=2)
-    # alpha_m from the epoch-1 centres pos (1/3, 0), neg (0, 1): d_p = 2/3, d_n = sqrt(2)
-    a_m = (math.sqrt(2) - 2 / 3) / (2 / 3)
-    # T: on the negative centre (0, 2): d_n = 0 -> alpha_t = -1; new = 0.5*(-1/a_m)*0.5 + 0.5*(0.5-1-a_m) < -1
-    new_t = max(-1.0, 0.5 * (-1 / a_m) * 0.5 + 0.5 * (0.5 - 1 - a_m))
-    assert new_t == -1.0
-    # A: same feature as M -> ratio 1 -> new = y_m -> unchanged after momentum
-    # V: (0, 0) vs pos (1/3, 0), neg (0, 1): alpha_v = (1 - 1/3)/(1/3) = 2; new clamps to 1
-    new_v = min(1.0, 0.5 * (2 / a_m) * 0.5 + 0.5 * (0.5 + 2 - a_m))
+    u.step(T([0]), {"M": f_m, "T": T([[0.0, 2.0]]), "A": f_m, "V": T([[0.5, 0.5]])}, epoch=2)
     lab = u.labels(T([0]))
-    assert close(lab["T"], [1 / 3 * 0.5 + 2 / 3 * new_t])  # = -0.5
     assert close(lab["T"], [-0.5])
     assert close(lab["A"], [0.5])
-    assert close(lab["V"], [1 / 3 * 0.5 + 2 / 3 * new_v])  # = 0.8333
+    assert close(lab["V"], [0.12421969], tol=1e-6)
     assert close(lab["M"], [0.5])
     # untouched rows keep y_m
     assert torch.equal(u.labels(T([1, 2, 3]))["T"], Y_M[1:])
-    # weights from the current labels
+    # weights from the current labels: tanh(|-0.5 - 0.5|), 0, tanh(|0.12422 - 0.5|)
     w = u.weights(T([0]))
-    assert close(w["T"], [math.tanh(1.0)]) and close(w["A"], [0.0]) and close(w["V"], [math.tanh(1 / 3)])
+    assert close(w["T"], [0.76159416]) and close(w["A"], [0.0]) and close(w["V"], [0.35903731])
     # centres AFTER the update: T row 0 is now negative with feature (0, 2): pos = rows 2, 3 (zeros), neg = rows 0, 1
     assert close(u.center_pos_T, [0.0, 0.0]) and close(u.center_neg_T, [0.0, 2.0])
-    # V row 0 stays positive with the new feature (0, 0): pos = mean of three zero rows
-    assert close(u.center_pos_V, [0.0, 0.0]) and close(u.center_neg_V, [0.0, 1.0])
+    # V row 0 stays positive with its new feature (0.5, 0.5): pos = mean of (0.5, 0.5), (0, 0), (0, 0)
+    assert close(u.center_pos_V, [1 / 6, 1 / 6]) and close(u.center_neg_V, [0.0, 1.0])
 
 
 def test_empty_class_keeps_previous_centre():
@@ -132,9 +130,10 @@ def test_empty_class_keeps_previous_centre():
     assert torch.equal(u.center_neg_M, torch.zeros(2))  # previous (initial) centre, not NaN
     u.step(T([0, 1, 2]), {m: f + 1 for m in "MTAV"}, epoch=2)
     snap = u.snapshot()
+    for m in "TAV":
+        assert np.isfinite(snap.labels[m]).all()
     for m in "MTAV":
-        assert np.isfinite(snap["labels"][m]).all()
-        assert np.isfinite(snap["centers"][m]["neg"]).all()
+        assert np.isfinite(snap.centers[m]["neg"]).all()
 
 
 def test_labels_are_copies_and_snapshot_shapes():
@@ -142,9 +141,10 @@ def test_labels_are_copies_and_snapshot_shapes():
     before = u.labels(T([0]))
     snap = u.snapshot()
     u.step(T([0]), {m: T([[0.0, 3.0]]) for m in "MTAV"}, epoch=3)
-    assert before["T"].item() == 0.5 and snap["labels"]["T"][0] == 0.5  # not views of the buffers
-    assert snap["labels"]["M"].dtype == np.float32 and snap["labels"]["M"].shape == (4,)
-    assert snap["centers"]["V"]["pos"].shape == (2,)
+    assert before["T"].item() == 0.5 and snap.labels["T"][0] == 0.5  # not views of the buffers
+    assert snap.labels["T"].dtype == np.float32 and snap.labels["T"].shape == (4,) and set(snap.labels) == set("TAV")
+    assert snap.centers["V"]["pos"].shape == (2,) and snap.extra is None
+    assert snap.weights["T"].tolist() == [0.0] * 4  # every label still equals y_m
     assert u.labels(T([0]))["T"].item() != 0.5
 
 
@@ -156,54 +156,28 @@ def test_state_dict_round_trip_resumes_identically():
         (torch.randperm(n, generator=g)[:6], {m: torch.rand(6, d, generator=g) for m, d in dims.items()})
         for _ in range(12)
     ]
-    for exact in (True, False):
-        a = ULGM(n, dims, H=1.0, exclude_zero=False, exact_centers=exact)
-        a.init_labels(y)
-        for i, (idx, f) in enumerate(batches[:6]):
-            a.step(idx, f, epoch=1 + i // 2)
-        sd = a.state_dict()
-        assert not any(k.startswith("_") for k in sd)  # derived sums are not saved
-        assert set(sd) >= {"features_M", "labels_T", "center_pos_A", "center_neg_V"}
-        b = ULGM(n, dims, H=1.0, exclude_zero=False, exact_centers=exact)
-        b.load_state_dict(sd)
-        for i, (idx, f) in enumerate(batches[6:]):
-            a.step(idx, f, epoch=4 + i // 2)
-            b.step(idx, f, epoch=4 + i // 2)
-        for k, v in a.state_dict().items():
-            assert torch.equal(v, b.state_dict()[k]), k
-
-
-def test_incremental_centres_match_recompute():
-    g = torch.Generator().manual_seed(1)
-    n, dims = 200, {"M": 16, "T": 8, "A": 4, "V": 8}
-    y = (torch.randint(-5, 6, (n,), generator=g) / 5).float()
-    a = ULGM(n, dims, H=1.0, exclude_zero=True, exact_centers=True)
-    b = ULGM(n, dims, H=1.0, exclude_zero=True, exact_centers=False)
+    a = ULGM(n, dims, H=1.0, exclude_zero=False)
     a.init_labels(y)
-    b.init_labels(y)
-    for epoch in (1, 2, 3):
-        perm = torch.randperm(n, generator=g)
-        for s in range(0, n, 32):
-            idx = perm[s : s + 32]
-            f = {m: torch.relu(torch.randn(len(idx), d, generator=g) + y[idx, None]) for m, d in dims.items()}
-            a.step(idx, f, epoch)
-            b.step(idx, f, epoch)
-            for m in "MTAV":
-                for kind in ("pos", "neg"):
-                    assert close(a.centers()[m][kind], b.centers()[m][kind], tol=1e-5)
-    for m in "TAV":
-        assert close(a.labels(range(n))[m], b.labels(range(n))[m], tol=1e-4)
+    for i, (idx, f) in enumerate(batches[:6]):
+        a.step(idx, f, epoch=1 + i // 2)
+    sd = a.state_dict()
+    assert set(sd) >= {"features_M", "labels_T", "center_pos_A", "center_neg_V"}
+    b = ULGM(n, dims, H=1.0, exclude_zero=False)
+    b.load_state_dict(sd)
+    for i, (idx, f) in enumerate(batches[6:]):
+        a.step(idx, f, epoch=4 + i // 2)
+        b.step(idx, f, epoch=4 + i // 2)
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
 
 
-def test_generate_false_freezes_given_labels():
-    u = ULGM(4, DIMS, H=1.0, exclude_zero=False, generate=False)
-    u.init_labels(Y_M, unimodal={"T": T([-1.0, 1.0, 0.2, 0.0])})
-    assert torch.equal(u.labels(range(4))["T"], T([-1.0, 1.0, 0.2, 0.0]))
-    assert torch.equal(u.labels(range(4))["A"], Y_M)
-    u.step(T([0, 1]), {m: T([[1.0, 0.0], [0.0, 1.0]]) for m in "MTAV"}, epoch=3)
-    assert torch.equal(u.labels(range(4))["T"], T([-1.0, 1.0, 0.2, 0.0]))
-    # the T centres use the given labels: negative = row 0 only
-    assert close(u.center_neg_T, [1.0, 0.0])
+def test_targets_follow_weighting():
+    u = _scenario()
+    u.step(T([0]), {"M": T([[1.0, 0.0]]), "T": T([[0.0, 2.0]]), "A": T([[1.0, 0.0]]), "V": T([[0.0, 0.0]])}, 2)
+    labels, weights = u.targets(T([0, 1]))
+    assert close(labels["T"], [-0.5, -0.5]) and close(weights["T"], [0.76159416, 0.0])
+    u.weighting = "none"
+    assert torch.equal(u.targets(T([0, 1]))[1]["T"], torch.ones(2))
 
 
 def test_bad_inputs_name_the_problem():

@@ -1,4 +1,4 @@
-"""ULGM: the Unimodal Label Generation Module of Self-MM (reference §2, §3).
+"""ULGM: the Unimodal Label Generation Module of Self-MM (Yu et al., AAAI 2021), label_source "ulgm".
 
 ULGM has no parameters. It keeps, for every training sample, the last seen ULGM feature F* of each head
 (the paper's "global representations"), the current label of each head, and one positive and one negative
@@ -17,9 +17,10 @@ Shapes: N = number of training samples, B = batch size, d_X = feature size of he
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from selfmm.config import MODALITIES, UNIMODAL
+from selfmm.labels.base import LabelGenerator, LabelSnapshot, loss_weights, subtask_weight, to_numpy
 
 EPS = 1e-8  # the reference's MIN
 
@@ -62,16 +63,11 @@ def momentum_update(old: Tensor, new: Tensor, epoch: int) -> Tensor:
     return (n - 1) / (n + 1) * old + 2 / (n + 1) * new
 
 
-def subtask_weight(y_s: Tensor, y_m: Tensor) -> Tensor:
-    """Per-sample weight tanh(|y_s − y_m|) of a unimodal loss term: 0 where the labels agree."""
-    return torch.tanh(torch.abs(y_s - y_m))
-
-
 # --------------------------------------------------------------------------------------------------------------
 # the stateful module
 
 
-class ULGM(nn.Module):
+class ULGM(LabelGenerator):
     """Feature bank, generated labels and class centres of all four heads, as buffers (saved with ``state_dict``).
 
     Buffers, for X in M, T, A, V:
@@ -82,33 +78,21 @@ class ULGM(nn.Module):
       (y_m for M, the current generated label for T/A/V) is positive (``> 0`` if ``exclude_zero`` else ``>= 0``)
       or negative (``< 0``). Zeros until the first ``step``.
 
-    Deviation from the reference: a class with no rows keeps its previous centre (the reference gets NaN).
+    Centres are recomputed as the reference does (boolean row selection + float32 ``torch.mean`` over the whole
+    bank, O(N·d) per batch), which keeps them bitwise equal to MMSA. Deviation from the reference: a class with no
+    rows keeps its previous centre (the reference gets NaN).
 
     Args:
         n_train: number of training rows N; ``index`` values address rows 0..N-1 of the train split.
         dims: feature size per head, ``{"M": post_fusion_dim, "T": post_text_dim, "A": ..., "V": ...}``.
         H: generated labels are clamped to [−H, H] before the momentum step.
         exclude_zero: the reference's ``excludeZero``: label 0 counts as positive when False.
-        generate: False freezes the T/A/V labels (e.g. human or y_m labels given to ``init_labels``); ``step``
-            then only stores features and recomputes the centres.
-        exact_centers: True (default) recomputes each centre as the reference does (boolean row selection +
-            float32 ``torch.mean`` over the whole bank): bitwise equal to MMSA, O(N·d) per batch. False keeps
-            float64 per-class sums and counts updated from the batch's rows only, O(B·d) per batch (~10x faster
-            at MOSEI size on CPU). Its centres differ from the reference's float32 means by float32 rounding
-            (~1e-7), but the label formula divides by α_m, which amplifies that to ~1e-5 on the labels over a few
-            epochs (measured against MMSA in ``tests/test_reference_equivalence.py``). The sums are derived
-            state, rebuilt after ``init_labels`` and ``load_state_dict``.
+        weighting: the loss weights :meth:`targets` hands out: "tanh" (Self-MM) or "none" (ones).
     """
 
-    def __init__(
-        self,
-        n_train: int,
-        dims: dict[str, int],
-        H: float,
-        exclude_zero: bool,
-        generate: bool = True,
-        exact_centers: bool = True,
-    ):
+    name = "ulgm"
+
+    def __init__(self, n_train: int, dims: dict[str, int], H: float, exclude_zero: bool, weighting: str = "tanh"):
         super().__init__()
         if n_train < 1:
             raise ValueError(f"ULGM: n_train must be >= 1, got {n_train}")
@@ -121,19 +105,20 @@ class ULGM(nn.Module):
         self.dims = {m: int(dims[m]) for m in MODALITIES}
         self.H = float(H)
         self.exclude_zero = bool(exclude_zero)
-        self.generate = bool(generate)
+        self.weighting = weighting
         for m in MODALITIES:
             d = self.dims[m]
             self.register_buffer(f"features_{m}", torch.zeros(self.n_train, d))
             self.register_buffer(f"labels_{m}", torch.zeros(self.n_train))
             self.register_buffer(f"center_pos_{m}", torch.zeros(d))
             self.register_buffer(f"center_neg_{m}", torch.zeros(d))
-            # derived, not saved: float64 class sums (2, d) [pos, neg] and counts (2,) of the bank rows
-            self.register_buffer(f"_sums_{m}", torch.zeros(2, d, dtype=torch.float64), persistent=False)
-            self.register_buffer(f"_counts_{m}", torch.zeros(2, dtype=torch.float64), persistent=False)
-        self.exact_centers = bool(exact_centers)
-        self._sums_valid = False  # rebuilt from the bank on the next step (after init or load_state_dict)
-        self.register_load_state_dict_post_hook(lambda module, _keys: setattr(module, "_sums_valid", False))
+
+    @classmethod
+    def from_config(cls, cfg, n_train, y_m, human, dims) -> ULGM:
+        """Labels start at y_m (the reference's ``init_labels``); ``human`` is not used."""
+        gen = cls(n_train, dims, cfg.H, cfg.exclude_zero, weighting=cfg.weighting)
+        gen.init_labels(y_m)
+        return gen
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
@@ -141,42 +126,24 @@ class ULGM(nn.Module):
         return getattr(self, f"{kind}_{m}")
 
     def _index(self, index) -> Tensor:
-        """``index`` as a long tensor on the buffers' device, range-checked."""
-        device = self.labels_M.device
-        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1).to(device)
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.n_train):
-            raise IndexError(
-                f"ULGM: index out of range [0, {self.n_train}): min {int(idx.min())}, max {int(idx.max())}; "
-                "index must be the row position inside the train split"
-            )
-        return idx
+        return self.check_index(index, self.n_train, self.labels_M.device)
 
     # -- public API --------------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def init_labels(self, y_m: Tensor, unimodal: dict[str, Tensor] | None = None) -> None:
-        """Set every label to y_m (N,) in dataset index order; ``unimodal`` optionally overrides T/A/V labels.
-
-        Also resets the feature bank and the centres to zero (the reference's fresh trainer state).
-        """
+    def init_labels(self, y_m: Tensor) -> None:
+        """Set every label to y_m (N,) in dataset index order; reset the feature bank and the centres to zero
+        (the reference's fresh trainer state)."""
         y = torch.as_tensor(y_m, dtype=torch.float32).reshape(-1)
         if y.numel() != self.n_train:
             raise ValueError(f"ULGM.init_labels: y_m has {y.numel()} rows, expected n_train={self.n_train}")
         if not torch.isfinite(y).all():
             raise ValueError("ULGM.init_labels: y_m contains NaN or inf; fix the dataset's regression_labels")
         for m in MODALITIES:
-            src = y
-            if unimodal is not None and m in unimodal and m != "M":
-                src = torch.as_tensor(unimodal[m], dtype=torch.float32).reshape(-1)
-                if src.numel() != self.n_train:
-                    raise ValueError(
-                        f"ULGM.init_labels: unimodal[{m!r}] has {src.numel()} rows, expected {self.n_train}"
-                    )
-            self._buf("labels", m).copy_(src)
+            self._buf("labels", m).copy_(y)
             self._buf("features", m).zero_()
             self._buf("center_pos", m).zero_()
             self._buf("center_neg", m).zero_()
-        self._sums_valid = False
 
     def labels(self, index) -> dict[str, Tensor]:
         """Current labels ``{"M","T","A","V"} -> (B,)`` of these rows (copies; later steps do not change them)."""
@@ -188,6 +155,18 @@ class ULGM(nn.Module):
         idx = self._index(index)
         y_m = self.labels_M[idx]
         return {m: subtask_weight(self._buf("labels", m)[idx], y_m) for m in UNIMODAL}
+
+    def targets(self, index) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The contract's targets: the current T/A/V labels and their ``weighting`` weights, (B,) each."""
+        lab = self.labels(index)
+        labels = {m: lab[m] for m in UNIMODAL}
+        if self.weighting == "tanh":
+            return labels, self.weights(index)
+        return labels, loss_weights(labels, lab["M"], self.weighting)
+
+    def update(self, index, feat: dict[str, Tensor], pred: dict[str, Tensor], epoch: int) -> None:
+        """The contract's update: :meth:`step` (ULGM does not use the predictions)."""
+        self.step(index, feat, epoch)
 
     @torch.no_grad()
     def step(self, index, feat: dict[str, Tensor], epoch: int) -> None:
@@ -212,16 +191,7 @@ class ULGM(nn.Module):
                     f"ULGM.step: feat[{m!r}] has shape {tuple(x.shape)}, expected ({idx.numel()}, {self.dims[m]})"
                 )
             f[m] = x
-        incremental = not self.exact_centers
-        if incremental and not self._sums_valid:
-            self._rebuild_sums()
-        # the rows' class memberships and features before this batch, to take them out of the class sums
-        old = (
-            {m: (self._masks(self._buf("labels", m)[idx]), self._buf("features", m)[idx]) for m in MODALITIES}
-            if incremental
-            else {}
-        )
-        if epoch > 1 and self.generate:
+        if epoch > 1:
             y_m = self.labels_M[idx]
             alpha_m = relative_distance(f["M"], self.center_pos_M, self.center_neg_M)
             for m in UNIMODAL:
@@ -231,45 +201,10 @@ class ULGM(nn.Module):
                 lab[idx] = momentum_update(lab[idx], new, epoch)
         for m in MODALITIES:
             self._buf("features", m)[idx] = f[m]
-        if not incremental:
-            self._update_centers()
-            self._sums_valid = False  # the class sums were not kept up to date
-            return
-        for m in MODALITIES:
-            w_old, f_old = old[m]
-            w_new = self._masks(self._buf("labels", m)[idx])  # (2, B) float64
-            sums, counts = self._buf("_sums", m), self._buf("_counts", m)
-            sums += w_new @ f[m].double() - w_old @ f_old.double()  # (2, d)
-            counts += w_new.sum(1) - w_old.sum(1)
-            self._centers_from_sums(m)
-
-    def _masks(self, lab: Tensor) -> Tensor:
-        """(2, len(lab)) float64 class indicators [positive, negative] of these labels."""
-        pos = lab > 0 if self.exclude_zero else lab >= 0
-        return torch.stack([pos, lab < 0]).double()
-
-    @torch.no_grad()
-    def _rebuild_sums(self) -> None:
-        """Class sums and counts from the whole bank (after init, load_state_dict, or when switching modes)."""
-        for m in MODALITIES:
-            w = self._masks(self._buf("labels", m))  # (2, N)
-            self._buf("_sums", m).copy_(w @ self._buf("features", m).double())
-            self._buf("_counts", m).copy_(w.sum(1))
-        self._sums_valid = True
-
-    def _centers_from_sums(self, m: str) -> None:
-        sums, counts = self._buf("_sums", m), self._buf("_counts", m)
-        # counts are exact integers in float64; an empty class keeps its previous centre (torch.where: no host sync)
-        means = (sums / counts.clamp(min=1.0)[:, None]).float()  # (2, d)
-        for k, kind in enumerate(("center_pos", "center_neg")):
-            c = self._buf(kind, m)
-            c.copy_(torch.where(counts[k] > 0.5, means[k], c))
+        self._update_centers()
 
     def _update_centers(self) -> None:
-        """``exact_centers``: plain means over the whole bank, as the reference (row selection + ``torch.mean``).
-
-        Bitwise equal to MMSA, but O(N·d) per batch (~3.6 ms at MOSEI size on 2 CPU cores).
-        """
+        """Plain means over the whole bank, as the reference (row selection + ``torch.mean``)."""
         for m in MODALITIES:
             lab = self._buf("labels", m)
             bank = self._buf("features", m)
@@ -283,18 +218,15 @@ class ULGM(nn.Module):
         """``{"M": {"pos": (d_M,), "neg": (d_M,)}, "T": ..., ...}`` (views of the buffers)."""
         return {m: {"pos": self._buf("center_pos", m), "neg": self._buf("center_neg", m)} for m in MODALITIES}
 
-    def snapshot(self) -> dict:
-        """Numpy copies for recording: ``{"labels": {X: (N,) float32}, "centers": {X: {"pos": (d,), "neg": (d,)}}}``."""
-        return {
-            "labels": {m: self._buf("labels", m).detach().cpu().numpy().copy() for m in MODALITIES},
-            "centers": {
-                m: {
-                    "pos": self._buf("center_pos", m).detach().cpu().numpy().copy(),
-                    "neg": self._buf("center_neg", m).detach().cpu().numpy().copy(),
-                }
-                for m in MODALITIES
-            },
-        }
+    def snapshot(self) -> LabelSnapshot:
+        """Labels and weights of every train row (T/A/V, (N,)) and the 8 centres, as numpy copies."""
+        labels, weights = self.targets(torch.arange(self.n_train))
+        return LabelSnapshot(
+            labels={m: to_numpy(labels[m]) for m in UNIMODAL},
+            weights={m: to_numpy(weights[m]) for m in UNIMODAL},
+            extra=None,
+            centers={m: {k: to_numpy(v) for k, v in c.items()} for m, c in self.centers().items()},
+        )
 
     def extra_repr(self) -> str:
         return f"n_train={self.n_train}, dims={self.dims}, H={self.H}, exclude_zero={self.exclude_zero}"
