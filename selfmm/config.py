@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 MODALITIES = ("M", "T", "A", "V")  # M = multimodal (fusion) head
 UNIMODAL = ("T", "A", "V")
-LABEL_SOURCES = ("ulgm", "human", "multimodal")
+LABEL_SOURCES = ("ulgm", "human", "multimodal", "plgm")
 SPLITS = ("train", "valid", "test")
 
 
@@ -59,10 +59,16 @@ class SelfMMConfig:
     # --- ULGM -------------------------------------------------------------------------------
     H: float = 1.0  # generated labels are clamped to [-H, H]
     exclude_zero: bool = False  # True: positive centre uses label > 0 (MMSA v2); False: >= 0 (runs behind MMSA table)
-    label_source: str = "ulgm"  # ulgm | human (dataset's regression_labels_T/A/V) | multimodal (y_m copied)
+    label_source: str = "ulgm"  # ulgm | human (dataset's regression_labels_T/A/V) | multimodal (y_m copied) | plgm
+    # --- PLGM as a Self-MM label source (selfmm.labels.plgm, an adaptation of CMC's module) -------------------------
+    plgm_temperature: float = 0.25  # τ of the head-output -> 3-class softmax over -((ŷ - a_c)/H)², a = (-H, 0, H)
+    plgm_m0_T: float = 0.8  # label momentum m(e) = 1 - (1 - m0)/e^gamma per modality (CMC's defaults)
+    plgm_m0_A: float = 0.99
+    plgm_m0_V: float = 0.99
+    plgm_gamma: float = 0.5  # CMC's t/a/v gammas, all 0.5 by default
     tasks: str = "MTAV"  # which heads are trained: M plus any subset of T, A, V
-    # tanh: w = tanh(|y_s - y_m|) (Self-MM); none: w = 1; auto: none for label_source=multimodal
-    # (where tanh would zero every unimodal loss), tanh otherwise
+    # tanh: w = tanh(|y_s - y_m|) (Self-MM); none: w = 1; auto: none for label_source=multimodal (where tanh
+    # would zero every unimodal loss) and plgm (selfmm.labels.plgm says why), tanh otherwise
     unimodal_weighting: str = "auto"
     # --- optimisation -----------------------------------------------------------------------
     batch_size: int = 32
@@ -105,6 +111,13 @@ class SelfMMConfig:
             )
         if self.batch_size < 1 or self.update_epochs < 1 or self.early_stop < 1 or self.max_epochs < 0:
             raise ConfigError("batch_size, update_epochs and early_stop must be >= 1, max_epochs >= 0")
+        if self.plgm_temperature <= 0 or self.plgm_gamma < 0:
+            raise ConfigError(
+                f"plgm_temperature={self.plgm_temperature} must be > 0, plgm_gamma={self.plgm_gamma} >= 0"
+            )
+        for m in ("T", "A", "V"):
+            if not 0.0 <= getattr(self, f"plgm_m0_{m}") <= 1.0:
+                raise ConfigError(f"plgm_m0_{m}={getattr(self, f'plgm_m0_{m}')}: must be in [0, 1]")
         if self.H <= 0:
             raise ConfigError(f"H={self.H}: must be > 0")
         rr = self.record_representations
@@ -125,7 +138,7 @@ class SelfMMConfig:
         """The resolved unimodal loss weighting: 'tanh' or 'none'."""
         if self.unimodal_weighting != "auto":
             return self.unimodal_weighting
-        return "none" if self.label_source == "multimodal" else "tanh"
+        return "none" if self.label_source in ("multimodal", "plgm") else "tanh"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

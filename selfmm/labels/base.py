@@ -44,6 +44,7 @@ GENERATORS: dict[str, str] = {
     "ulgm": "selfmm.labels.ulgm:ULGM",
     "human": "selfmm.labels.fixed:HumanLabels",
     "multimodal": "selfmm.labels.fixed:MultimodalLabels",
+    "plgm": "selfmm.labels.plgm:PLGM",
 }
 
 
