@@ -26,9 +26,7 @@ Usage::
 
 from __future__ import annotations
 
-import importlib
 import math
-import pickle
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,109 +35,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from selfmm.data.unpickle import DataError, Limits, safe_load_pickle
+
+__all__ = ["BatchLoader", "DataError", "Limits", "MMSAData", "SplitData", "load_mmsa", "safe_load_pickle"]
+
 SPLITS = ("train", "valid", "test")
 DATASETS = ("mosi", "mosei", "sims", "simsv2")
 TEXT_MODES = ("bert", "precomputed")
 LABEL_RANGES = {"mosi": 3.0, "mosei": 3.0, "sims": 1.0, "simsv2": 1.0}
 BERT_HIDDEN = 768  # feature_dims["text"] in bert mode, as the MMSA loader reports it (reference §5.1)
 _LABEL_TOL = 1e-4  # labels are stored as float32/float64 multiples of 0.2 or 1/3: allow rounding slack
-
-
-class DataError(ValueError):
-    """An MMSA file is missing, unsafe or malformed; the message names the file, split and key and the fix."""
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Restricted unpickling
-# ----------------------------------------------------------------------------------------------------------------
-
-# (module, name) pairs after numpy.core.* -> numpy._core.* and py2 __builtin__ -> builtins normalisation.
-# Everything numpy needs to rebuild arrays, dtypes and scalars at protocols 2-5, and nothing that can run code.
-_ALLOWED_GLOBALS = frozenset(
-    {
-        ("numpy._core.multiarray", "_reconstruct"),  # ndarray.__reduce__ (protocols 2-4, object arrays at 5)
-        ("numpy._core.multiarray", "scalar"),  # numpy scalars (np.float64(1.0))
-        ("numpy._core._multiarray_umath", "_reconstruct"),
-        ("numpy._core._multiarray_umath", "scalar"),
-        ("numpy._core.numeric", "_frombuffer"),  # ndarray.__reduce_ex__(5) for contiguous non-object arrays
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),  # protocol 2 pickles array bytes as _codecs.encode(str, "latin1")
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "bytearray"),
-        ("builtins", "bytes"),
-        ("builtins", "complex"),
-        ("builtins", "slice"),
-        ("builtins", "list"),
-        ("builtins", "dict"),
-        ("builtins", "tuple"),
-        ("builtins", "str"),
-        ("builtins", "int"),
-        ("builtins", "float"),
-        ("builtins", "bool"),
-        ("collections", "OrderedDict"),
-    }
-)
-
-
-def _canonical_global(module: str, name: str) -> tuple[str, str]:
-    """Map the spellings older writers used onto the modules that exist today."""
-    if module == "numpy.core" or module.startswith("numpy.core."):
-        # Files written under numpy 1.x name numpy.core.*; numpy 2 moved it to numpy._core (the old name is a
-        # deprecated shim), so resolve both to the new one.
-        module = "numpy._core" + module[len("numpy.core") :]
-    elif module == "__builtin__":  # Python 2 / protocol <= 2 spelling
-        module = "builtins"
-    return module, name
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler whose ``find_class`` admits only :data:`_ALLOWED_GLOBALS` and ``numpy.dtypes.*DType``."""
-
-    def __init__(self, file, path: Path):
-        super().__init__(file)
-        self._path = path
-
-    def find_class(self, module: str, name: str):
-        mod, nm = _canonical_global(module, name)
-        allowed = (mod, nm) in _ALLOWED_GLOBALS or (mod == "numpy.dtypes" and nm.endswith("DType"))
-        if not allowed:
-            raise DataError(
-                f"{self._path}: refused to load the global {module}.{name}: an MMSA feature pickle holds only "
-                "numpy arrays, strings and numbers, so this file is not one (or was tampered with). Nothing from "
-                "it was executed. Use the MMSA release files or regenerate with `python -m selfmm synth`."
-            )
-        try:
-            return getattr(importlib.import_module(mod), nm)
-        except (ImportError, AttributeError):
-            if mod.startswith("numpy._core"):  # numpy 1.x at runtime: only numpy.core exists
-                return getattr(importlib.import_module("numpy.core" + mod[len("numpy._core") :]), nm)
-            raise
-
-
-def safe_load_pickle(path) -> object:
-    """Unpickle ``path`` admitting only numpy arrays/dtypes/scalars and builtin containers and scalars.
-
-    Both ``numpy.core.*`` (numpy 1.x writers, e.g. the MMSA release files) and ``numpy._core.*`` globals are
-    accepted. Any other global (``os.system``, ``subprocess.Popen``, ``builtins.eval``, ...) is refused with a
-    :class:`DataError` before anything is called. Truncated or non-pickle files also raise :class:`DataError`.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file: pass the path of an MMSA feature pickle (e.g. unaligned_39.pkl)")
-    try:
-        with open(path, "rb", buffering=1 << 20) as f:
-            return _RestrictedUnpickler(f, path).load()
-    except DataError:
-        raise
-    except MemoryError:
-        raise
-    except Exception as e:  # EOFError, UnpicklingError, ValueError, TypeError, ... from a corrupt stream
-        raise DataError(
-            f"{path}: not a readable pickle ({type(e).__name__}: {e}): the file is truncated or corrupt; "
-            "download it again (compare its SHA-256 with the MMSA README) or regenerate it"
-        ) from None
 
 
 # ----------------------------------------------------------------------------------------------------------------
