@@ -29,7 +29,8 @@ from selfmm import label_health
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
 from selfmm.runs import layout
 from selfmm.runs.reader import RunReader
-from selfmm.train import USER_ERRORS, apply_threads, fit, parse_seeds, summarize
+from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
+from selfmm.train import USER_ERRORS, apply_threads, parse_seeds, summarize
 
 
 def parse_variants(text: str) -> list[str]:
@@ -75,22 +76,33 @@ def run_experiment(
     name: str | None = None,
     text_model_path: str | None = None,
     verbose: bool = True,
+    opts=None,
 ) -> pd.DataFrame:
-    """Train all variants × seeds (resuming), write results.csv / results.md, and return the results frame."""
+    """Train all variants × seeds (resuming), write results.csv / results.md, and return the results frame.
+
+    ``opts``: a :class:`selfmm.sweep.engine.EngineOptions` (default: the local engine, in this process, in order);
+    with ``engine="ray"`` the runs are concurrent Ray Tune trials (Ray's records in ``out/ray``)."""
+    from selfmm.sweep.engine import EngineOptions, Job, run_jobs
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = name or out.name
+    opts = opts or EngineOptions(engine="local", verbose=verbose)
+    opts.results_dir = opts.results_dir or str(out / "ray")
+    jobs = []
+    for variant in variants:
+        for s in seeds:
+            c = apply_overrides(cfg, {"label_source": variant, "seed": s})
+            jobs.append(Job(f"{variant}/seed_{s}", c.to_dict(), str((out / variant / f"seed_{s}").resolve()),
+                            str(Path(data).resolve()), {"name": name, "variant": variant, "seed": s},
+                            text_model_path))  # fmt: skip
+    run_jobs(jobs, opts)
     frames = []
     for variant in variants:
         tests, corrs = {}, {}
         for s in seeds:
             run_dir = out / variant / f"seed_{s}"
-            if verbose:
-                print(f"=== {variant} seed {s} -> {run_dir}")
-            c = apply_overrides(cfg, {"label_source": variant, "seed": s})
-            res = fit(c, data, run_dir, resume=True, text_model_path=text_model_path, verbose=verbose,
-                      experiment={"name": name, "variant": variant, "seed": s})  # fmt: skip
-            tests[s] = res["test"]
+            tests[s] = RunReader(run_dir).manifest["test"]
             corrs[s] = label_correlation(run_dir)
         df = summarize(tests).assign(scale=100.0)
         if all(corrs.values()):
@@ -148,14 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (1 avoids oversubscription on a shared machine)"
     )
+    add_engine_args(p)
     args = p.parse_args(argv)
     try:
         apply_threads(args.threads)
         cfg = apply_overrides(preset(args.preset), list(args.set))
         extra = {k: v for k, v in (("device", args.device), ("text_model", args.text_model)) if v is not None}
         cfg = apply_overrides(cfg, extra) if extra else cfg
+        opts = options_from_args(args, Path(args.out) / "ray")
+        cfg = gpu_device(cfg, opts, explicit=args.device is not None)
         run_experiment(cfg, args.data, args.out, parse_seeds(args.seeds), parse_variants(args.variants),
-                       name=args.name, verbose=not args.quiet)  # fmt: skip
+                       name=args.name, verbose=not args.quiet, opts=opts)  # fmt: skip
         if args.quiet:
             print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
     except USER_ERRORS as err:

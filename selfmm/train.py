@@ -853,18 +853,24 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_seeds(cfg: SelfMMConfig, data, out, seeds: list[int], text_model_path=None, verbose=True) -> pd.DataFrame:
-    """Train every seed into ``out/seed_N`` (resuming unfinished ones); write results.csv / results.md."""
+def run_seeds(cfg: SelfMMConfig, data, out, seeds: list[int], text_model_path=None, verbose=True,
+              opts=None) -> pd.DataFrame:  # fmt: skip
+    """Train every seed into ``out/seed_N`` (resuming unfinished ones); write results.csv / results.md.
+
+    ``opts``: a :class:`selfmm.sweep.engine.EngineOptions` (default: the local engine, one seed after another in
+    this process); with ``engine="ray"`` the seeds are concurrent Ray Tune trials (Ray's records in ``out/ray``).
+    """
+    from selfmm.sweep.engine import EngineOptions, Job, run_jobs
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for s in seeds:
-        run_dir = out / f"seed_{s}"
-        if verbose:
-            print(f"=== seed {s} -> {run_dir}")
-        r = fit(apply_overrides(cfg, {"seed": s}), data, run_dir, resume=True, text_model_path=text_model_path,
-                verbose=verbose)  # fmt: skip
-        results[s] = r["test"]
+    opts = opts or EngineOptions(engine="local", verbose=verbose)
+    opts.results_dir = opts.results_dir or str(out / "ray")
+    data = str(Path(data).resolve())
+    jobs = [Job(f"seed_{s}", apply_overrides(cfg, {"seed": s}).to_dict(), str((out / f"seed_{s}").resolve()), data,
+                None, text_model_path) for s in seeds]  # fmt: skip
+    run_jobs(jobs, opts)
+    results = {s: RunReader(j.run_dir).manifest["test"] for s, j in zip(seeds, jobs, strict=True)}
     df = summarize(results)
     tmp = out / ("results.csv" + layout.TMP_SUFFIX)
     df.to_csv(tmp, index=False)
@@ -878,12 +884,17 @@ def run_seeds(cfg: SelfMMConfig, data, out, seeds: list[int], text_model_path=No
 
 def seeds_main(argv: list[str] | None = None) -> int:
     """``python -m selfmm seeds --data ... --preset ... --out DIR [--seeds 1111-1115]``."""
+    from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
+
     p = _parser("python -m selfmm seeds")
     p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
+    add_engine_args(p)
     args = p.parse_args(argv)
     try:
         apply_threads(args.threads)
-        run_seeds(_config(args), args.data, args.out, parse_seeds(args.seeds), verbose=not args.quiet)
+        opts = options_from_args(args, Path(args.out) / "ray")
+        cfg = gpu_device(_config(args), opts, explicit=args.device is not None)
+        run_seeds(cfg, args.data, args.out, parse_seeds(args.seeds), verbose=not args.quiet, opts=opts)
         if args.quiet:  # the table is the command's result
             print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
     except USER_ERRORS as err:

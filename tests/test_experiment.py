@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
+import selfmm.train
 from selfmm.config import ConfigError
 from selfmm.experiment import main, parse_variants
 from selfmm.runs.reader import RunReader
@@ -27,7 +26,7 @@ def test_parse_variants():
 
 
 @pytest.mark.timeout(120)
-def test_experiment_variants_by_seeds(tmp_path, capsys):
+def test_experiment_variants_by_seeds(tmp_path, capsys, monkeypatch):
     d = make_mmsa_dict(n=(14, 5, 5), seed=5, human=True)
     data = write_pickle(d, tmp_path / "e.pkl")
     out = tmp_path / "exp"
@@ -66,11 +65,20 @@ def test_experiment_variants_by_seeds(tmp_path, capsys):
     assert r_of.loc["ulgm", "mean"] != pytest.approx(expect, rel=1e-6)
     md = (out / "results.md").read_text()
     assert "| metric | ulgm | human | multimodal |" in md
-    # a second call resumes: finished runs are not retrained, results are identical
-    before = json.loads((out / "human" / "seed_1" / "run.json").read_text())["updated_at"]
+    # a second call resumes: finished runs are not retrained (no epoch is run), run.json is untouched
+    before = {v: (out / v / "seed_1" / "run.json").read_bytes() for v in ("ulgm", "human", "multimodal")}
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(selfmm.train, "train_epoch", no_training)
     assert main(args) == 0
-    assert json.loads((out / "human" / "seed_1" / "run.json").read_text())["updated_at"] == before
+    assert {v: (out / v / "seed_1" / "run.json").read_bytes() for v in before} == before
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), res)
+    # ...while an unfinished one is: the hook does fire when an epoch is due (so the check above can fail)
+    args2 = [a if a != "max_epochs=2" else "max_epochs=3" for a in args]
+    with pytest.raises(AssertionError, match="trained again"):
+        main(args2 + ["--variants", "ulgm"])
 
 
 def test_experiment_human_variant_without_human_labels(tmp_path, capsys):

@@ -114,7 +114,7 @@ def test_tune_local_engine_and_resume_check(tmp_path):
 
 
 @pytest.mark.ray
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_tune_on_local_ray_killed_mid_trial_resumes_to_the_same_table(tmp_path, monkeypatch):
     """4 trials on a 2-CPU local Ray (1 CPU each); every trial is SIGKILLed in epoch 2, the sweep is run again,
     and the resumed tables equal those of an uninterrupted sweep on the local engine."""

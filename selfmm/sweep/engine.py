@@ -156,7 +156,11 @@ def ray_trial(config: dict) -> None:
     def report(epoch: int, m: dict) -> None:
         tune.report({"epoch": epoch, **m, "finished": False})
 
-    res = _fit_job(job, on_epoch=report)
+    try:
+        res = _fit_job(job, on_epoch=report)
+    except Exception as err:  # the one-line reason reaches the driver's summary (Tune keeps the traceback)
+        tune.report({"finished": False, "error": f"{type(err).__name__}: {err}".splitlines()[0]})
+        raise
     tune.report({"epoch": res["epochs"] or 0, METRIC: res[METRIC], "best_epoch": res["best_epoch"], "finished": True})
 
 
@@ -187,7 +191,7 @@ def _searcher(source, opts: EngineOptions, env: dict):
                 return
             result = result or {}
             if error:
-                outcome = _outcome("failed", result, error=_run_error(job))
+                outcome = _outcome("failed", result, error=result.get("error") or _run_error(job))
             elif result.get("finished"):
                 outcome = _outcome("finished", result)
             else:
@@ -223,7 +227,7 @@ def _ray_experiment_name(results_dir: Path) -> str:
 
 def _trial_name(trial) -> str:
     """Ray's trial folder/name = the job id (the run folder's name), not Ray's default dump of the config."""
-    return f"{trial.config['job']['id']}-{trial.trial_id}"
+    return f"{trial.config['job']['id'].replace('/', '-')}-{trial.trial_id}"
 
 
 def run_ray(source, opts: EngineOptions) -> None:
@@ -265,7 +269,7 @@ def run_ray(source, opts: EngineOptions) -> None:
             scheduler=scheduler,
             num_samples=-1,
             max_concurrent_trials=opts.max_concurrent,
-            reuse_actors=False,
+            reuse_actors=True,
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
         ),  # fmt: skip
@@ -291,9 +295,64 @@ def run(source, opts: EngineOptions) -> None:
         run_local(source, opts)
 
 
+def run_jobs(jobs: list[Job], opts: EngineOptions) -> dict[str, dict]:
+    """Run a fixed list of jobs (``seeds``, ``experiment``); raise RunError naming the failed ones (the others are
+    kept: run the same command again to resume). Returns ``{job id: outcome}``."""
+    from selfmm.runs.reader import RunError
+
+    src = FixedSource(jobs)
+    run(src, opts)
+    bad = failures(src.outcomes)
+    if bad:
+        raise RunError(f"{len(bad)} run(s) failed ({bad[0]}); see their run.json, then run the same command again")
+    return src.outcomes
+
+
+def add_engine_args(p, default: str = "auto") -> None:
+    """The engine flags, shared by ``seeds``, ``experiment`` and ``tune``."""
+    g = p.add_argument_group("engine (local: in this process; ray: Ray Tune trials, locally or on a cluster)")
+    g.add_argument("--engine", default=default, choices=ENGINES,
+                   help="auto (default for seeds/experiment): ray when --max-concurrent > 1 or --address is given")  # fmt: skip
+    g.add_argument("--max-concurrent", type=int, default=None, help="runs at once (ray; default: as cores allow)")
+    g.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per run (ray); also its torch threads")
+    g.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per run (ray), fractional allowed: 0.5")
+    g.add_argument("--address", default=None, help="a running Ray cluster: 'auto' or host:port (README)")
+    g.add_argument("--num-cpus", type=int, default=None, help="local Ray only: cores it may use (default: all)")
+
+
+def options_from_args(args, results_dir, asha: bool = False) -> EngineOptions:
+    """EngineOptions from :func:`add_engine_args`' flags (``-q`` -> not verbose)."""
+    return EngineOptions(engine=args.engine, max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
+                         gpus_per_trial=args.gpus_per_trial, address=args.address, num_cpus=args.num_cpus, asha=asha,
+                         results_dir=str(results_dir), verbose=not getattr(args, "quiet", False))  # fmt: skip
+
+
+def gpu_device(cfg, opts: EngineOptions, explicit: bool):
+    """A run given a GPU trains on it: device=cuda unless the user chose a device (Ray sets CUDA_VISIBLE_DEVICES)."""
+    from selfmm.config import apply_overrides
+
+    if opts.gpus_per_trial > 0 and cfg.device == "cpu" and not explicit:
+        return apply_overrides(cfg, {"device": "cuda"})
+    return cfg
+
+
 def failures(outcomes: dict[str, dict]) -> list[str]:
     """``"<job id>: <error>"`` for every failed job."""
     return [f"{k}: {o.get('error')}" for k, o in outcomes.items() if o["status"] == "failed"]
 
 
-__all__ = ["ENGINES", "FINISHED", "EngineOptions", "FixedSource", "Job", "METRIC", "failures", "ray_trial", "run"]
+__all__ = [
+    "ENGINES",
+    "FINISHED",
+    "METRIC",
+    "EngineOptions",
+    "FixedSource",
+    "Job",
+    "add_engine_args",
+    "failures",
+    "gpu_device",
+    "options_from_args",
+    "ray_trial",
+    "run",
+    "run_jobs",
+]

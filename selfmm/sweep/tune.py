@@ -225,28 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep-seed", type=int, default=0, help="seed of the search itself (default 0)")
     p.add_argument("--top-k", type=int, default=5, help="configurations in the results table (default 5)")
     p.add_argument("--name", default=None, help="sweep name stored in run.json (default: the --out folder name)")
-    p.add_argument("--engine", default="ray", choices=eng.ENGINES, help="ray (default) or local (in-process)")
-    p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: as cores allow)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its torch threads")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractional allowed (0.5)")
-    p.add_argument("--address", default=None, help="a running Ray cluster ('auto' or host:port; see README)")
-    p.add_argument("--num-cpus", type=int, default=None, help="local Ray only: cores to use (default: all)")
     p.add_argument("--asha", action="store_true", help="ASHA early stopping of unpromising trials")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
     p.add_argument("-q", "--quiet", action="store_true", help="only the final table")
+    eng.add_engine_args(p, default="ray")
     args = p.parse_args(argv)
     try:
         cfg = apply_overrides(preset(args.preset), list(args.set))
         extra = {k: v for k, v in (("device", args.device), ("text_model", args.text_model)) if v is not None}
-        if args.gpus_per_trial > 0 and cfg.device == "cpu" and "device" not in extra:
-            extra["device"] = "cuda"  # a trial given a GPU trains on it (Ray sets CUDA_VISIBLE_DEVICES)
         cfg = apply_overrides(cfg, extra) if extra else cfg
-        opts = eng.EngineOptions(engine=args.engine, max_concurrent=args.max_concurrent,
-                                 cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                                 address=args.address, num_cpus=args.num_cpus, asha=args.asha,
-                                 verbose=not args.quiet)  # fmt: skip
+        opts = eng.options_from_args(args, Path(args.out) / "ray", asha=args.asha)
+        cfg = eng.gpu_device(cfg, opts, explicit=args.device is not None)
         seeds = parse_seeds(args.seeds) if args.seeds else None
         run_tune(cfg, args.data, args.out, args.space, args.search, args.trials, seeds, opts, args.name,
                  args.sweep_seed, args.top_k)  # fmt: skip
