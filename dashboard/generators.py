@@ -28,15 +28,6 @@ UNIMODAL = ("T", "A", "V")
 SHA_SHORT = 12  # characters of a sha256 shown in messages
 
 
-_MD_SPECIAL = set("\\`*_{}[]()#+-.!|$<>~&:")
-
-
-def md_escape(text: object) -> str:
-    """``text`` with every Markdown/LaTeX special character backslash-escaped, so Streamlit's markdown
-    elements (st.error, st.caption ...) show a data-derived string (a run folder name, a sample id) literally."""
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text))
-
-
 class PairingError(ValueError):
     """Runs cannot be compared (different or unknown data); the message names the runs and what to do."""
 

@@ -7,12 +7,12 @@ rewritten on every run of the entrypoint (page switches clear it).
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import streamlit as st
 
 from dashboard import cache, charts, data
+from dashboard.text import md_escape
 
 # ----- keys (no bare strings in pages) -------------------------------------------------------------------------
 RUNS_ROOT = "runs_root"  # str: folder holding run folders (tests may set it before the first run)
@@ -61,7 +61,7 @@ def run_picker() -> None:
     """Sidebar selectbox over the runs under the runs root; keeps ``RUN_ID`` valid and the URL in sync."""
     runs = runs_table()
     with st.sidebar:
-        st.caption(f"Runs folder: `{st.session_state[RUNS_ROOT]}`")
+        st.caption(f"Runs folder: {md_escape(st.session_state[RUNS_ROOT])}")
         if len(runs) == 0:
             st.session_state.pop(RUN_ID, None)
             st.query_params.pop(QP_RUN, None)
@@ -81,7 +81,7 @@ def run_picker() -> None:
                      on_change=_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
         sid = st.session_state.get(SAMPLE_ID)
         if sid:
-            st.caption(f"Selected sample: `{sid}`")
+            st.caption(f"Selected sample: {md_escape(sid)}")
             if st.button("Clear sample", key="sidebar_clear_sample"):
                 set_sample(None)
         sel = st.session_state.get(SELECTED_IDS)
@@ -132,24 +132,24 @@ def require_run() -> data.RunData:
         st.info("Pick a run in the sidebar.")
         st.stop()
     if str(row["status"].iloc[0]) == "broken":
-        st.error(f"Run `{row['key'].iloc[0]}` cannot be opened: {row['error'].iloc[0]}")
+        st.error(md_escape(f"Run {row['key'].iloc[0]} cannot be opened: {row['error'].iloc[0]}"))
         st.stop()
     mtime = data.run_mtime(run_dir)
     st.session_state[LOADED_MTIME] = mtime
     try:
         run = cache.run_data(run_dir, mtime)
     except data.DashboardDataError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
         st.stop()
     for w in run.warnings:
-        st.warning(w)
+        st.warning(md_escape(w))
     if run.status == "running":
         st.info(f"Run still training: {len([e for e in run.epochs if e > 0])} epoch(s) committed so far. "
                 "Pages show committed epochs only; the Overview refreshes by itself.")  # fmt: skip
     elif run.status in ("stale", "interrupted", "failed"):
         why = {"stale": "its process is gone (killed mid-epoch?)", "interrupted": "it was interrupted",
                "failed": "it failed"}[run.status]  # fmt: skip
-        err = f" Error: {run.manifest.get('error')}" if run.manifest.get("error") else ""
+        err = f" Error: {md_escape(run.manifest.get('error'))}" if run.manifest.get("error") else ""
         st.warning(f"This run did not finish: {why}. Showing its {len([e for e in run.epochs if e > 0])} committed "
                    f"epoch(s); resume it with `python -m selfmm train --resume ...`.{err}")  # fmt: skip
     if not run.epochs:
@@ -196,11 +196,11 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
     try:
         d = data.sample_detail(run, sample_id)
     except KeyError:
-        st.warning(f"Sample `{sample_id}` is not in this run.")
+        st.warning(f"Sample {md_escape(sample_id)} is not in this run.")
         return
     info = d["info"]
-    st.subheader(f"Sample {sample_id}")
-    st.markdown(f"> {html.escape(str(info.get('raw_text') or '(no text)'))}")
+    st.subheader(f"Sample {md_escape(sample_id)}")
+    st.text(str(info.get("raw_text") or "(no text)"))  # plain text: raw text is data, never Markdown
     cols = st.columns(5)
     cols[0].metric("split / index", f"{info['split']} / {info['index']}")
     cols[1].metric("human M (y_m)", f"{info['y_m']:+.2f}")
@@ -227,7 +227,7 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
             proj = cache.projections(run.run_dir, pmt)
             by_id = cache.projections_by_id(run.run_dir, pmt)
         except data.DashboardDataError as exc:
-            st.warning(str(exc))
+            st.warning(md_escape(exc))
             return
         if proj is not None:
             method = "umap" if "umap" in set(proj["method"]) else str(proj["method"].iloc[0])

@@ -6,6 +6,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.text import md_escape
 from selfmm.testing import write_fake_run
 
 APP = "../dashboard/app.py"  # relative to this file
@@ -99,13 +100,13 @@ def test_samples_epoch_filter_and_drilldown(runs_root):
     at.session_state["sample_id"] = "video_0001$_$1"
     at.run()
     assert not at.exception
-    assert "Sample video_0001$_$1" in texts(at.subheader)
-    assert "fake utterance number 0" in texts(at.markdown)
+    assert "Sample " + md_escape("video_0001$_$1") in texts(at.subheader)
+    assert "fake utterance number 0" in texts(at.text)  # raw text is plain text
     assert len(at.get("plotly_chart")) >= 4  # labels, weights, predictions, projection positions
     assert at.query_params["sample"] == "video_0001$_$1"
     # the sample carries over to another page
     at.switch_page("app_pages/embeddings.py").run()
-    assert not at.exception and "Sample video_0001$_$1" in texts(at.subheader)
+    assert not at.exception and "Sample " + md_escape("video_0001$_$1") in texts(at.subheader)
 
 
 def test_deep_link_opens_run_and_sample(runs_root):
@@ -116,7 +117,7 @@ def test_deep_link_opens_run_and_sample(runs_root):
     at.run()
     assert not at.exception and at.session_state["run_id"] == "old-schema"
     assert at.session_state["sample_id"] == "video_0001$_$1"
-    assert "schema_version 0" in texts(at.warning)  # older schema: a warning, the pages still work
+    assert md_escape("schema_version 0") in texts(at.warning)  # older schema: a warning, the pages still work
     for page in PAGES[1:]:
         at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception, page

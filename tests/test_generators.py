@@ -168,9 +168,3 @@ def test_trajectory_overlay_one_legend_entry_per_generator():
     assert [t.showlegend for t in fig.data[:2]] == [True, False]
     assert [t.name for t in fig.data[2:]] == ["y_m", "human T"]
     assert list(fig.data[3].y) == [-0.4, -0.4]
-
-
-def test_md_escape_shows_data_literally():
-    assert G.md_escape("video_0001$_$1") == "video\\_0001\\$\\_\\$1"
-    assert G.md_escape("*x* [a](b) `c`") == "\\*x\\* \\[a\\]\\(b\\) \\`c\\`"
-    assert G.md_escape("plain text 12") == "plain text 12"

@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import compare as C
 from dashboard import data, state
+from dashboard.text import md_escape
 from selfmm.runs.reader import RunError, RunReader
 
 
@@ -70,7 +71,7 @@ root = _runs_root()
 runs = C.runs_frame(state.runs_table())  # the sidebar's cached discovery, not a second walk
 ok = runs[runs["error"].isna()] if not runs.empty else runs
 if ok.empty:
-    st.info(f"No runs under `{root}`. Train one with `python -m selfmm train ... --out {root}/<name>`.")
+    st.info(f"No runs under {md_escape(root)}. Train one with `python -m selfmm train ... --out {root}/<name>`.")
     st.stop()
 
 labels = ok["label"].tolist()
@@ -92,7 +93,7 @@ for lab in selected:
     try:
         snaps[lab] = _Snapshot(*_manifest_and_metrics(run_dir[lab], _mtime(run_dir[lab])))
     except RunError as exc:
-        st.warning(f"`{lab}`: {exc}")
+        st.warning(md_escape(f"{lab}: {exc}"))
 if not snaps:
     st.stop()
 
@@ -125,7 +126,7 @@ with cols[1]:
     split = st.radio("Split", ["valid", "test", "train"], horizontal=True, key="compare_split")
     cur = C.curves_long(metrics, pick, split)
     if cur.empty:
-        st.info(f"No `{pick}` on the {split} split in the selected runs.")
+        st.info(f"No {md_escape(pick)} on the {split} split in the selected runs.")
     else:
         st.plotly_chart(C.overlay_curves(cur, f"{pick} ({split})", pick, best), key="compare_metric_chart")
 
@@ -143,7 +144,7 @@ else:
         lb = _final_labels(run_dir[b], _mtime(run_dir[b]))
         pairs = C.label_pairs(la, lb)
     except (C.CompareError, RunError) as exc:
-        st.warning(str(exc))
+        st.warning(md_escape(exc))
     else:
         stats = C.label_agreement(pairs)
         st.caption(
@@ -164,7 +165,7 @@ else:
                 allp = {n: _final_labels(run_dir[n], _mtime(run_dir[n])) for n in names}
                 st.dataframe(C.pairwise_agreement(allp, mod).style.format("{:.3f}"))
             except (C.CompareError, RunError) as exc:
-                st.warning(str(exc))
+                st.warning(md_escape(exc))
 
 # ---- experiment results -----------------------------------------------------------------------------------------
 exp_dirs = {}
@@ -179,10 +180,12 @@ if exp_dirs:
         try:
             res = _results(d, os.stat(path).st_mtime if path.exists() else 0.0)
         except C.CompareError as exc:
-            st.warning(str(exc))
+            st.warning(md_escape(exc))
             continue
         if res is None:
-            st.info(f"Experiment `{name}`: no `{path}` yet (written when every variant and seed has finished).")
+            st.info(
+                f"Experiment {md_escape(name)}: no {md_escape(path)} yet (written when every variant and seed has finished)."
+            )
             continue
-        st.markdown(f"**{name}**: mean ± std over seeds, from `{path}`")
+        st.markdown(f"**{md_escape(name)}**: mean ± std over seeds, from {md_escape(path)}")
         st.dataframe(C.results_wide(res), hide_index=True, width="stretch")

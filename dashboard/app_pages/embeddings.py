@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import cache, charts, data, state
+from dashboard.text import md_escape
 
 st.title("Embeddings")
 run = state.require_run()
@@ -20,7 +21,7 @@ if pmt:
     try:
         proj = cache.projections(run.run_dir, pmt)
     except data.DashboardDataError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
 if proj is None:
     reps = run.manifest.get("representation_epochs") or []
     if not reps:
@@ -37,7 +38,7 @@ if proj is None:
             try:
                 projection.compute_projections(run.run_dir, method="pca")
             except Exception as exc:  # noqa: BLE001 - show the reason, never a traceback
-                st.error(f"Could not compute the projection: {exc}")
+                st.error(md_escape(f"Could not compute the projection: {exc}"))
                 st.stop()
         st.rerun()
     st.stop()

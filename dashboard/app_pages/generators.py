@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import cache, data, state
 from dashboard import generator_charts as GC
 from dashboard import generators as G
+from dashboard.text import md_escape
 from selfmm import label_health
 from selfmm.runs.reader import RunError, RunReader
 
@@ -77,7 +78,7 @@ sel = rows[rows["label"].isin(picked)]
 try:
     sha = G.same_data(sel)
 except G.PairingError as exc:
-    st.error(G.md_escape(exc))
+    st.error(md_escape(exc))
     st.stop()
 generators = dict(zip(sel["label"], sel["generator"], strict=True))
 sha_text = f"dataset file sha256 {sha[: G.SHA_SHORT]}…" if sha else "dataset sha256 not recorded"
@@ -88,7 +89,7 @@ for lab in sel["label"]:
     try:
         healths[lab] = cache.label_health(run_dir[lab], data.run_mtime(run_dir[lab]))
     except (RunError, ValueError) as exc:
-        st.warning(G.md_escape(f"{lab}: {exc}"))
+        st.warning(md_escape(f"{lab}: {exc}"))
 health = G.health_long(healths, generators)
 has_human = health["r_gen_human"].notna().any() if len(health) else False
 options = [m for m in METRICS if has_human or m not in label_health.HUMAN_COLUMNS]

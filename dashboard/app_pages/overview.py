@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import cache, charts, data, state
-from dashboard.generators import md_escape
+from dashboard.text import md_escape
 from selfmm import label_health
 from selfmm.runs.reader import RunError
 
