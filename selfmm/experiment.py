@@ -23,14 +23,123 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from selfmm import label_health
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
 from selfmm.runs import layout
+from selfmm.runs.io import write_text_atomic
 from selfmm.runs.reader import RunReader
 from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
-from selfmm.train import USER_ERRORS, apply_threads, parse_seeds, summarize
+from selfmm.train import USER_ERRORS, apply_threads, config_from_args, train_parser
+
+# --------------------------------------------------------------------------------------------------------------
+# seeds: one configuration, several seeds (``python -m selfmm seeds``)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1111-1115"`` -> [1111, ..., 1115]; ``"1,5,9"`` -> [1, 5, 9]; combinations ``"1-3,7"``."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+                if b < a:
+                    raise ValueError
+                out.extend(range(a, b + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected e.g. 1111-1115 or 1111,1112") from None
+    if not out:
+        raise ConfigError(f"--seeds {text!r}: no seeds")
+    return out
+
+
+def summarize(results: dict, scale: float = 100.0) -> pd.DataFrame:
+    """``{seed: {metric: value}}`` -> one row per metric: mean, std (population, as MMSA's np.std), n, per seed;
+    values ×``scale`` (the reference table's ×100, MAE included)."""
+    from selfmm.metrics import MOSI_KEYS, SIMS_KEYS
+
+    seeds = sorted(results)
+    keys = [k for k in results[seeds[0]] if k != "loss"]
+    # the metrics module's order (run.json stores keys sorted), then anything else in the given order
+    metrics = [k for k in dict.fromkeys(MOSI_KEYS + SIMS_KEYS) if k in keys] + [
+        k for k in keys if k not in MOSI_KEYS + SIMS_KEYS
+    ]
+    rows = []
+    for k in metrics:
+        vals = np.array([results[s].get(k, np.nan) for s in seeds], dtype=float) * scale
+        row = {"metric": k, "mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals)}
+        row.update({f"seed_{s}": float(v) for s, v in zip(seeds, vals, strict=True)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown_table(df: pd.DataFrame, title: str) -> str:
+    lines = [f"# {title}", "", "| metric | mean ± std (×100) | n |", "|---|---|---|"]
+    for r in df.itertuples(index=False):
+        lines.append(f"| {r.metric} | {r.mean:.2f} ± {r.std:.2f} | {r.n} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_seeds(cfg: SelfMMConfig, data, out, seeds: list[int], text_model_path=None, verbose=True,
+              opts=None) -> pd.DataFrame:  # fmt: skip
+    """Train every seed into ``out/seed_N`` (resuming unfinished ones); write results.csv / results.md.
+
+    ``opts``: a :class:`selfmm.sweep.engine.EngineOptions` (default: the local engine, one seed after another in
+    this process); with ``engine="ray"`` the seeds are concurrent Ray Tune trials (Ray's records in ``out/ray``).
+    """
+    from selfmm.sweep.engine import EngineOptions, Job, run_jobs
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    opts = opts or EngineOptions(engine="local", verbose=verbose)
+    opts.results_dir = opts.results_dir or str(out / "ray")
+    data = str(Path(data).resolve())
+    jobs = [Job(f"seed_{s}", apply_overrides(cfg, {"seed": s}).to_dict(), str((out / f"seed_{s}").resolve()), data,
+                None, text_model_path) for s in seeds]  # fmt: skip
+    run_jobs(jobs, opts)
+    results = {s: RunReader(j.run_dir).manifest["test"] for s, j in zip(seeds, jobs, strict=True)}
+    df = summarize(results)
+    tmp = out / ("results.csv" + layout.TMP_SUFFIX)
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, out / "results.csv")
+    md = markdown_table(df, f"Self-MM {cfg.dataset}, test metrics of the best epoch, seeds {seeds}")
+    write_text_atomic(out / "results.md", md)
+    if verbose:
+        print(md)
+    return df
+
+
+def seeds_main(argv: list[str] | None = None) -> int:
+    """``python -m selfmm seeds --data ... --preset ... --out DIR [--seeds 1111-1115]``."""
+    from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
+
+    p = train_parser("python -m selfmm seeds")
+    p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
+    add_engine_args(p)
+    args = p.parse_args(argv)
+    try:
+        apply_threads(args.threads)
+        opts = options_from_args(args, Path(args.out) / "ray")
+        cfg = gpu_device(config_from_args(args), opts, explicit=args.device is not None)
+        run_seeds(cfg, args.data, args.out, parse_seeds(args.seeds), verbose=not args.quiet, opts=opts)
+        if args.quiet:  # the table is the command's result
+            print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; run the same command again to resume {args.out}", file=sys.stderr)
+        return 130
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# label-source variants × seeds (``python -m selfmm experiment``)
 
 
 def parse_variants(text: str) -> list[str]:

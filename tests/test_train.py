@@ -15,11 +15,12 @@ import torch
 
 from selfmm.config import ConfigError, preset
 from selfmm.data import BatchLoader, DataError, load_mmsa
+from selfmm.experiment import parse_seeds, seeds_main, summarize
 from selfmm.labels.ulgm import ULGM
 from selfmm.model import SelfMM, build_optimizer
 from selfmm.runs import layout
 from selfmm.runs.reader import RunError, RunReader
-from selfmm.train import fit, main, parse_seeds, seeds_main, summarize, train_epoch
+from selfmm.train import fit, main, train_epoch
 from tests.mmsa_fixture import make_mmsa_dict, write_pickle
 
 ROOT = Path(__file__).resolve().parents[1]

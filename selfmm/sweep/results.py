@@ -72,7 +72,7 @@ def trials_frame(sweep_dir: str | Path) -> pd.DataFrame:
 
 def results_frame(sweep_dir: str | Path, trials: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
     """Test metrics ×100 over seeds for the top ``top_k`` ranked configurations (rank 1 = the best)."""
-    from selfmm.train import summarize
+    from selfmm.experiment import summarize
 
     sweep_dir = Path(sweep_dir)
     state = json.loads((sweep_dir / SWEEP_JSON).read_text(encoding="utf-8"))
