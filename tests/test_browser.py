@@ -360,6 +360,27 @@ def test_deep_link_opens_the_sample(server, page, runs_root):
     shot(page, "samples_deep_link")
 
 
+def test_crafted_sample_link_requests_nothing_external(server, browser):
+    """A crafted ``?sample=`` deep link (Markdown image + link + HTML) renders as text: the page requests nothing
+    outside 127.0.0.1, and the crafted value is visible literally."""
+    from urllib.parse import quote, urlsplit
+
+    evil = "x` ![x](http://evil.example/pixel.png) [y](http://evil.example/) <img src=http://evil.example/i.png> `y"
+    ctx = browser.new_context(viewport=VIEWPORT)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    hosts: list[str] = []
+    pg.on("request", lambda req: hosts.append(urlsplit(req.url).hostname or ""))
+    try:
+        open_page(pg, f"{server}/samples?run=demo-sims&sample={quote(evil)}")
+        expect(pg.get_by_text("evil.example/pixel.png", exact=False).first).to_be_visible()
+        pg.wait_for_timeout(1000)  # give a would-be image request time to start
+        shot(pg, "crafted_sample_link")
+    finally:
+        ctx.close()
+    assert hosts and set(hosts) <= {"127.0.0.1", "localhost"}, sorted(set(hosts))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # the front door: the README's `streamlit run dashboard/app.py`, no runs folder given, on the shipped demo run
 
