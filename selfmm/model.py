@@ -153,11 +153,52 @@ class LSTMTextEncoder(nn.Module):
 # audio / vision subnet and heads
 
 
+def packed_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
+    """``rnn(packed)[1][0]``, the final hidden state (1, B, hidden) in the original batch order, computed with
+    the very operations of PyTorch's CPU packed LSTM (``aten/src/ATen/native/RNN.cpp``, ``PackedLayer`` +
+    ``LSTMCell``), so forward values and gradients are bitwise equal to ``nn.LSTM`` (tests/test_model.py checks
+    it with ``torch.equal``). 1 layer, unidirectional, batch_first input packed with ``enforce_sorted=False``,
+    lengths not all equal (with equal lengths PyTorch takes its oneDNN path, whose rounding differs: callers keep
+    ``nn.LSTM`` there).
+
+    Why: the native layer slices the precomputed input projection once per time step with ``narrow``; autograd
+    turns each slice into a zero-filled tensor of the whole projection's size plus an add, O(T^2) work (on SIMS
+    audio, T=400, about 90 % of the audio subnet's backward). Here the projection is cut with one ``split``,
+    whose backward is a single concatenation of the same per-step gradients.
+    """
+    if rnn.num_layers != 1 or rnn.bidirectional or not rnn.bias or rnn.proj_size:
+        raise ValueError("packed_lstm_h_n: only 1-layer, unidirectional LSTMs with biases")
+    data, batch_sizes = packed.data, packed.batch_sizes.tolist()
+    w_ih, w_hh, b_ih, b_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+    n0 = batch_sizes[0]
+    zeros = torch.zeros(1, n0, rnn.hidden_size, dtype=data.dtype, device=data.device)
+    h, c = zeros.unbind(0)[0], zeros.unbind(0)[0]  # nn.LSTM passes zero hx/cx; _lstm_impl unbinds per layer
+    steps = torch.nn.functional.linear(data, w_ih, b_ih).split(batch_sizes, 0)  # pre_compute_input on the CPU
+    done_h: list[Tensor] = []
+    last = n0
+    for bs, x_w in zip(batch_sizes, steps, strict=True):
+        if bs < last:  # sequences that ended: their state is final (hidden_slice in PackedLayer)
+            done_h.append(h.narrow(0, bs, last - bs))
+            h, c = h.narrow(0, 0, bs), c.narrow(0, 0, bs)
+        last = bs
+        gates = torch.nn.functional.linear(h, w_hh, b_hh).add_(x_w)
+        i, f, g, o = gates.unsafe_chunk(4, 1)
+        i, f, g, o = i.sigmoid_(), f.sigmoid_(), g.tanh_(), o.sigmoid_()
+        c = (f * c).add_(i * g)
+        h = o * c.tanh()
+    done_h.append(h)
+    h_n = torch.stack([torch.cat(done_h[::-1], 0)], 0)  # (1, B, hidden) in sorted order
+    if packed.unsorted_indices is not None:
+        h_n = h_n.index_select(1, packed.unsorted_indices)
+    return h_n
+
+
 class AuViSubNet(nn.Module):
     """(B, T, D) padded at the end + lengths (B,) -> packed 1-layer LSTM -> h_n -> Dropout -> Linear (B, out)."""
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float):
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float, fast: bool = True):
         super().__init__()
+        self.fast = fast  # packed_lstm_h_n when training on the CPU (bitwise equal to nn.LSTM, see there)
         # nn.LSTM's own dropout only acts between layers; with 1 layer it is a no-op (as in the reference).
         self.rnn = nn.LSTM(in_dim, hidden, num_layers=1, batch_first=True)
         self.dropout = nn.Dropout(dropout)
@@ -167,7 +208,12 @@ class AuViSubNet(nn.Module):
         # pack_padded_sequence needs CPU int64 lengths (torch >= 1.7; the reference bug in §7.10).
         lengths = lengths.detach().to("cpu", torch.int64)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, (h_n, _) = self.rnn(packed)  # h_n (1, B, hidden), in the original batch order
+        # all lengths equal: PyTorch runs the packed LSTM through oneDNN (dense, with its own fast backward)
+        ragged = bool(packed.batch_sizes[0] != packed.batch_sizes[-1])
+        if self.fast and ragged and x.device.type == "cpu" and torch.is_grad_enabled():
+            h_n = packed_lstm_h_n(self.rnn, packed)  # the same ops, a cheaper backward (see packed_lstm_h_n)
+        else:
+            _, (h_n, _) = self.rnn(packed)  # h_n (1, B, hidden), in the original batch order
         return self.linear(self.dropout(h_n.squeeze(0)))  # squeeze(0): batch size 1 keeps (1, hidden)
 
 
@@ -333,6 +379,7 @@ __all__ = [
     "TextModelNotFound",
     "build_optimizer",
     "load_text_model",
+    "packed_lstm_h_n",
     "param_groups",
     "tiny_bert",
 ]

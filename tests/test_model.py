@@ -229,3 +229,50 @@ def test_matches_mmsa_model_forward_and_optimizer_groups(data_paths):
     names = {id(p): _to_reference_name(n) for n, p in ours.named_parameters()}
     our_groups = [[names[id(p)] for p in g["params"]] for g in build_optimizer(ours, cfg).param_groups]
     assert [sorted(g) for g in our_groups] == [sorted(g) for g in ref_groups]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_packed_lstm_is_bitwise_nn_lstm(threads):
+    """The audio/vision LSTM's faster path (selfmm.model.packed_lstm_h_n) gives bitwise the h_n and parameter
+    gradients of nn.LSTM on packed input: ragged lengths incl. 1 and ties, SIMS-audio size, 1 and 2 threads."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from selfmm.model import AuViSubNet, packed_lstm_h_n
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for B, T, D, H, seed in [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (8, 55, 70, 64, 4)]:
+            g = torch.Generator().manual_seed(seed)
+            rnn = torch.nn.LSTM(D, H, batch_first=True)
+            x = torch.randn(B, T, D, generator=g)
+            lens = torch.randint(1, T + 1, (B,), generator=g)
+            lens[0], lens[-1] = T, 1
+            if B > 3:
+                lens[2] = lens[1]
+            res = []
+            for fast in (False, True):
+                rnn.zero_grad()
+                pk = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
+                h_n = packed_lstm_h_n(rnn, pk) if fast else rnn(pk)[1][0]
+                weights = torch.arange(h_n.numel(), dtype=torch.float32).reshape(h_n.shape).sin()
+                (h_n * weights).sum().backward()
+                res.append((h_n.detach().clone(), [p.grad.clone() for p in rnn.parameters()]))
+            assert torch.equal(res[0][0], res[1][0]), (B, T)
+            for a, b in zip(res[0][1], res[1][1], strict=True):
+                assert torch.equal(a, b), (B, T)
+            assert res[0][1][0].abs().sum() > 0  # gradients did flow
+        # the subnet: the fast path and nn.LSTM (fast=False) agree bitwise; equal lengths take nn.LSTM's path
+        sub = AuViSubNet(6, 8, 4, 0.0)
+        x = torch.randn(4, 10, 6, generator=torch.Generator().manual_seed(9))
+        for lens in (torch.tensor([10, 3, 7, 1]), torch.tensor([5, 5, 5, 5])):
+            outs = []
+            for fast in (True, False):
+                sub.fast = fast
+                sub.zero_grad()
+                y = sub(x, lens)
+                y.sum().backward()
+                outs.append((y.detach(), sub.rnn.weight_hh_l0.grad.clone()))
+            assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+    finally:
+        torch.set_num_threads(n)
