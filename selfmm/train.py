@@ -19,8 +19,10 @@ One epoch, in the reference order::
 
 Resume: ``weights/last/`` holds the model, the label generator's buffers, optimizer, every RNG state (torch, numpy,
 python, the shuffle generator) and the loop counters after the last committed epoch, so a resumed run continues bit-identically.
-``weights/last`` is replaced as a whole directory (``last.new`` -> ``last``, the previous one kept as ``last.prev``
-until the epoch is committed in run.json), so a kill at any moment leaves a state matching ``epochs_completed``.
+``weights/last`` and ``weights/best`` are replaced as whole directories (``last.new`` -> ``last``, the previous one
+kept as ``last.prev`` until the epoch is committed in run.json; the same for ``best``), and their safetensors are
+stamped with their epoch, so a kill at any moment leaves states matching ``epochs_completed`` and ``best.epoch``
+(:mod:`selfmm.runs.weights`; checkpoints/README.md, "Commit protocol").
 
 CLI: ``python -m selfmm train ...`` (:func:`main`); ``python -m selfmm seeds`` lives in :mod:`selfmm.experiment`.
 """
@@ -32,7 +34,6 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
 import time
 import traceback
@@ -54,13 +55,13 @@ from selfmm.runs import layout
 from selfmm.runs.io import file_sha256, write_json_atomic
 from selfmm.runs.provenance import env_info
 from selfmm.runs.reader import RunError, RunReader
+from selfmm.runs.weights import WeightSlot, check_stamp, stamp_metadata, stamp_of
 from selfmm.runs.writer import RunWriter
 
 BEST_EPS = 1e-6  # a new best needs val_loss <= best - 1e-6 (reference)
 # MMSA 2.2.1 rounds the validation loss to 4 decimals (`eval_results['Loss'] = round(eval_loss, 4)`) before the
 # comparison above, so improvements below ~1e-4 do not count: selection uses the same rounded value.
 SELECTION_DECIMALS = 4
-NEW_SUFFIX, PREV_SUFFIX = ".new", ".prev"  # weights/last.new (being written), weights/last.prev (until commit)
 # Test hook: "E:B" SIGKILLs this process at epoch E before batch B (B="save": after weights/last, before commit).
 _KILL_ENV = "SELFMM_DEBUG_SIGKILL_AT"
 
@@ -126,12 +127,13 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _save_module(module: torch.nn.Module, path: Path) -> None:
-    """safetensors, atomically (``*.tmp`` then ``os.replace``); ``save_model`` handles shared tensors."""
+def _save_module(module: torch.nn.Module, path: Path, epoch: int | None = None) -> None:
+    """safetensors, atomically (``*.tmp`` then ``os.replace``); ``save_model`` handles shared tensors.
+    ``epoch`` is stamped into the file's metadata (:func:`selfmm.runs.weights.stamp_of` reads it back)."""
     from safetensors.torch import save_model
 
     tmp = path.with_name(path.name + layout.TMP_SUFFIX)
-    save_model(module, str(tmp))
+    save_model(module, str(tmp), metadata=None if epoch is None else stamp_metadata(epoch))
     os.replace(tmp, path)
 
 
@@ -427,41 +429,77 @@ def _check_data(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, path: Path) ->
 
 
 class _LastState:
-    """weights/last: written as weights/last.new, swapped in, the previous kept as last.prev until the commit."""
+    """weights/last: staged as weights/last.new, swapped in, the previous kept as last.prev until the commit."""
 
     def __init__(self, run_dir: Path):
-        self.last = layout.weights_dir(run_dir, layout.LAST_DIR)
-        self.new = self.last.with_name(self.last.name + NEW_SUFFIX)
-        self.prev = self.last.with_name(self.last.name + PREV_SUFFIX)
+        self.slot = WeightSlot(run_dir, layout.LAST_DIR)
+        self.last = self.slot.current
 
     def save(self, model, labels, optimizer, gen, state: dict) -> None:
-        if self.new.exists():
-            shutil.rmtree(self.new)
-        self.new.mkdir(parents=True)
-        _save_module(model, self.new / layout.MODEL_FILE)
-        _save_module(labels, self.new / _generator_file(labels))
-        _torch_save(optimizer.state_dict(), self.new / layout.OPTIMIZER_FILE)
-        _torch_save(_rng_state(gen), self.new / layout.RNG_FILE)
-        write_json_atomic(self.new / layout.STATE_FILE, state)
-        if self.prev.exists():
-            shutil.rmtree(self.prev)
-        if self.last.exists():
-            os.replace(self.last, self.prev)
-        os.replace(self.new, self.last)
+        new = self.slot.stage()
+        _save_module(model, new / layout.MODEL_FILE, state["epoch"])
+        _save_module(labels, new / _generator_file(labels), state["epoch"])
+        _torch_save(optimizer.state_dict(), new / layout.OPTIMIZER_FILE)
+        _torch_save(_rng_state(gen), new / layout.RNG_FILE)
+        write_json_atomic(new / layout.STATE_FILE, state)
+        self.slot.swap()
 
     def committed(self) -> None:
-        if self.prev.exists():
-            shutil.rmtree(self.prev)
+        self.slot.settle()
 
     def find(self, epoch: int) -> Path | None:
-        """The folder whose state.json says ``epoch`` (last, else last.prev), or None."""
-        if self.new.exists():
-            shutil.rmtree(self.new)
-        for d in (self.last, self.prev):
+        """Make the folder whose state.json says ``epoch`` (last, else last.prev) weights/last; None if neither."""
+
+        def holds(d: Path) -> bool:
             f = d / layout.STATE_FILE
-            if f.is_file() and json.loads(f.read_text())["epoch"] == epoch:
-                return d
-        return None
+            return f.is_file() and json.loads(f.read_text())["epoch"] == epoch
+
+        return self.slot.recover(holds)
+
+
+def _save_best(slot: WeightSlot, model, labels, epoch: int) -> None:
+    """Stage weights/best.new for ``epoch``; the caller swaps it in with weights/last, before the commit."""
+    new = slot.stage()
+    _save_module(model, new / layout.MODEL_FILE, epoch)
+    _save_module(labels, new / _generator_file(labels), epoch)
+
+
+def _recover_best(slot: WeightSlot, best_epoch: int, out_dir: Path) -> None:
+    """On resume: weights/best must hold the committed best epoch (a killed epoch may have swapped in its own)."""
+    if best_epoch <= 0:
+        slot.clear()
+        return
+
+    def holds(d: Path) -> bool:
+        stamp = stamp_of(d / layout.MODEL_FILE)
+        return stamp == best_epoch or (stamp is None and d == slot.current)  # unstamped: written before stamps
+
+    if slot.recover(holds) is None:
+        raise RunError(
+            f"{slot.current}: no weights of the best epoch {best_epoch} (run.json); the folder is damaged: start a "
+            "new run folder"
+        )
+
+
+def _restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
+    """Load weights/last into the live objects; a file that cannot be loaded is a one-line RunError naming it."""
+    path = src / layout.MODEL_FILE
+    try:
+        _load_module(model, path)
+        path = src / _generator_file(labels)
+        _load_module(labels, path)
+        path = src / layout.OPTIMIZER_FILE
+        optimizer.load_state_dict(torch.load(path, weights_only=True, map_location=device))
+        path = src / layout.RNG_FILE
+        _set_rng_state(torch.load(path, weights_only=True), gen)
+        path = src / layout.STATE_FILE
+        return json.loads(path.read_text())
+    except Exception as err:  # noqa: BLE001 - any failure here means the checkpoint file is unusable
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise RunError(
+            f"{path}: cannot be loaded ({type(err).__name__}: {first}); it is damaged or was not written by "
+            "selfmm: start a new run folder"
+        ) from None
 
 
 def _print_table(title: str, metrics: dict) -> None:
@@ -539,7 +577,8 @@ def fit(
         "test": BatchLoader(test, cfg.batch_size, False, None, cfg.text_mode),
     }
     last = _LastState(out_dir)
-    best_dir = layout.weights_dir(out_dir, layout.BEST_DIR)
+    best_slot = WeightSlot(out_dir, layout.BEST_DIR)
+    best_dir = best_slot.current
 
     if resuming:
         saved_sha = (m.get("dataset") or {}).get("sha256")
@@ -559,21 +598,18 @@ def fit(
     state = {"epoch": 0, "best_epoch": 0, "best_valid_loss": math.inf, "best_valid_metrics": None, "n_steps": 0}
     done = writer.epochs_completed
     if done > 0:
-        src = last.find(done)
-        if src is None:
-            raise RunError(
-                f"{out_dir}: run.json says {done} epochs are complete but weights/last holds no matching state; "
-                "the folder is damaged: start a new run"
-            )
-        _load_module(model, src / layout.MODEL_FILE)
-        _load_module(labels, src / _generator_file(labels))
-        optimizer.load_state_dict(torch.load(src / layout.OPTIMIZER_FILE, weights_only=True, map_location=device))
-        _set_rng_state(torch.load(src / layout.RNG_FILE, weights_only=True), gen)
-        state = json.loads((src / layout.STATE_FILE).read_text())
-        if src != last.last:  # killed between the swap and the commit: make the committed state "last" again
-            if last.last.exists():
-                shutil.rmtree(last.last)
-            os.replace(src, last.last)
+        try:  # a damaged or hostile checkpoint: one-line error, and the run is marked failed, not "running"
+            src = last.find(done)  # killed between the swap and the commit: the committed state is "last" again
+            if src is None:
+                raise RunError(
+                    f"{out_dir}: run.json says {done} epochs are complete but weights/last holds no matching state; "
+                    "the folder is damaged: start a new run"
+                )
+            state = _restore_last(src, model, labels, optimizer, gen, device)
+            _recover_best(best_slot, int(state["best_epoch"]), out_dir)
+        except RunError as err:
+            writer.finish("failed", error=str(err))
+            raise
         log(f"resuming {out_dir} after epoch {done}")
     elif not layout.epoch_path(out_dir, "labels", 0).exists():
         snap = labels.snapshot()
@@ -585,7 +621,7 @@ def fit(
     if state["best_epoch"] > 0:
         # the unrounded loss (run.json's best.valid_loss), so a resumed run's manifest equals an uninterrupted one's
         best = {"epoch": state["best_epoch"], "valid_loss": state.get("best_valid_loss_raw", state["best_valid_loss"]),
-                "valid_metrics": state["best_valid_metrics"]}  # fmt: skip
+                "valid_loss_selection": state["best_valid_loss"], "valid_metrics": state["best_valid_metrics"]}  # fmt: skip
     try:
         epoch = state["epoch"]
         while True:
@@ -608,9 +644,11 @@ def fit(
             state["n_steps"] += rec.n_steps
             t_train = time.perf_counter() - t0
             snap = labels.snapshot()
-            ev = {"valid": evaluate(model, loaders["valid"], device)}
-            if cfg.eval_test_every_epoch:
-                ev["test"] = evaluate(model, loaders["test"], device)
+            ev, ev_s = {}, {}  # time_s of a valid/test row: the seconds of that split's evaluation pass
+            for s in ("valid", "test") if cfg.eval_test_every_epoch else ("valid",):
+                t_eval = time.perf_counter()
+                ev[s] = evaluate(model, loaders[s], device)
+                ev_s[s] = time.perf_counter() - t_eval
             if timer is not None:
                 timer.lap("eval")
             sel = round(ev["valid"].loss, SELECTION_DECIMALS)
@@ -624,7 +662,7 @@ def fit(
             train_row.update(split_metrics(cfg.dataset, train, rec.pred, gen_info))
             rows = [train_row]
             for s, e in ev.items():
-                rows.append({"split": s, "time_s": time.perf_counter() - t0, "loss": e.loss,
+                rows.append({"split": s, "time_s": ev_s[s], "loss": e.loss,
                              **split_metrics(cfg.dataset, data.splits[s], e.pred)})  # fmt: skip
             if timer is not None:
                 timer.lap("metrics")
@@ -651,16 +689,17 @@ def fit(
             if is_best:
                 state.update(best_epoch=epoch, best_valid_loss=sel, best_valid_metrics=_valid_m(rows),
                              best_valid_loss_raw=ev["valid"].loss)  # fmt: skip
-                best = {"epoch": epoch, "valid_loss": ev["valid"].loss, "valid_metrics": state["best_valid_metrics"]}
-                best_dir.mkdir(parents=True, exist_ok=True)
-                _save_module(model, best_dir / layout.MODEL_FILE)
-                _save_module(labels, best_dir / _generator_file(labels))
+                best = {"epoch": epoch, "valid_loss": ev["valid"].loss, "valid_loss_selection": sel,
+                        "valid_metrics": state["best_valid_metrics"]}  # fmt: skip
+                _save_best(best_slot, model, labels, epoch)
             state["epoch"] = epoch
             last.save(model, labels, optimizer, gen, state)
+            if is_best:
+                best_slot.swap()
             _maybe_kill(epoch, "save")
-            writer.commit_epoch(epoch, best=best)
+            writer.commit_epoch(epoch, best=best, drop_representations=_provisional_reps(cfg, epoch))
             last.committed()
-            _drop_provisional_reps(writer, cfg, epoch)
+            best_slot.settle()
             if on_epoch is not None:
                 on_epoch(epoch, {"valid_loss": ev["valid"].loss, "best_valid_loss": best["valid_loss"],
                                  "best_epoch": best["epoch"], "train_loss": rec.loss})  # fmt: skip
@@ -676,6 +715,8 @@ def fit(
         # reload the best weights and test them
         if best is None:
             raise RuntimeError("no epoch was trained (max_epochs reached before the first epoch?)")
+        if stamp_of(best_dir / layout.MODEL_FILE) is not None:  # unstamped: best weights of an older selfmm
+            check_stamp(best_dir / layout.MODEL_FILE, best["epoch"])
         _load_module(model, best_dir / layout.MODEL_FILE)
         ev_test = evaluate(model, loaders["test"], device)
         test_metrics = {"loss": ev_test.loss, **regression_metrics(cfg.dataset, ev_test.pred["M"], test.y_m)}
@@ -723,15 +764,13 @@ def _valid_m(rows: list[dict]) -> dict:
     return {k[len("pred_M/") :]: v[k] for k in v if k.startswith("pred_M/")}
 
 
-def _drop_provisional_reps(writer: RunWriter, cfg: SelfMMConfig, epoch: int) -> None:
-    """first_last / every:N: the previous epoch's representations were kept only in case it was the last one."""
+def _provisional_reps(cfg: SelfMMConfig, epoch: int) -> tuple[int, ...]:
+    """first_last / every:N: the previous epoch's representations were kept only in case it was the last one;
+    committing ``epoch`` drops them (inside the commit's run.json write)."""
     prev = epoch - 1
     if prev < 1 or _rep_policy(cfg, prev) or cfg.record_representations in ("all", "none"):
-        return
-    path = layout.epoch_path(writer.run_dir, "representations", prev)
-    kept = [e for e in writer.manifest.get("representation_epochs", []) if e != prev]
-    writer.update_manifest(representation_epochs=kept)
-    path.unlink(missing_ok=True)
+        return ()
+    return (prev,)
 
 
 # --------------------------------------------------------------------------------------------------------------
