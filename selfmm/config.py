@@ -13,6 +13,9 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import re
 import types
 import typing
 import warnings
@@ -22,6 +25,15 @@ MODALITIES = ("M", "T", "A", "V")  # M = multimodal (fusion) head
 UNIMODAL = ("T", "A", "V")
 LABEL_SOURCES = ("ulgm", "human", "multimodal", "plgm")
 SPLITS = ("train", "valid", "test")
+DATASETS = ("mosi", "mosei", "sims", "simsv2")
+_LABEL_RANGES = {"mosi": 3.0, "mosei": 3.0, "sims": 1.0, "simsv2": 1.0}
+
+
+def label_range(dataset: str) -> float:
+    """Labels of ``dataset`` lie in [-r, r]: 1.0 for sims / simsv2, 3.0 for mosi / mosei."""
+    if dataset not in _LABEL_RANGES:
+        raise ConfigError(f"dataset={dataset!r}: expected one of {', '.join(DATASETS)}")
+    return _LABEL_RANGES[dataset]
 
 
 class ConfigError(ValueError):
@@ -95,12 +107,20 @@ class SelfMMConfig:
         self.validate()
 
     def validate(self) -> None:
-        if self.dataset not in ("mosi", "mosei", "sims", "simsv2"):
-            raise ConfigError(f"dataset={self.dataset!r}: expected one of mosi, mosei, sims, simsv2")
-        if self.text_mode not in ("bert", "precomputed"):
-            raise ConfigError(f"text_mode={self.text_mode!r}: expected 'bert' or 'precomputed'")
-        if self.label_source not in LABEL_SOURCES:
-            raise ConfigError(f"label_source={self.label_source!r}: expected one of {', '.join(LABEL_SOURCES)}")
+        """Check every field: its type (an int is accepted for a float field and stored as a float), then its
+        range or choices (:data:`_CHOICES`, :data:`_RULES`). Raises :class:`ConfigError` naming the key."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _typed(f.name, getattr(self, f.name), _hints()[f.name]))
+        for key, choices in _CHOICES.items():
+            if getattr(self, key) not in choices:
+                raise ConfigError(f"{key}={getattr(self, key)!r}: expected one of {', '.join(choices)}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name}={value!r}: must be a finite number")
+            rule = _RULES.get(f.name) or (_NON_NEGATIVE if type(value) in (int, float) else None)
+            if rule is not None and not rule[0](value):
+                raise ConfigError(f"{f.name}={value!r}: must be {rule[1]}")
         if (
             not self.tasks.startswith("M")
             or set(self.tasks) - set(MODALITIES)
@@ -109,24 +129,19 @@ class SelfMMConfig:
             raise ConfigError(
                 f"tasks={self.tasks!r}: must start with 'M' followed by any of T, A, V (e.g. 'MT', 'MTAV')"
             )
-        if self.batch_size < 1 or self.update_epochs < 1 or self.early_stop < 1 or self.max_epochs < 0:
-            raise ConfigError("batch_size, update_epochs and early_stop must be >= 1, max_epochs >= 0")
-        if self.plgm_temperature <= 0 or self.plgm_gamma < 0:
+        if self.tiny_bert_hidden % self.tiny_bert_heads:
             raise ConfigError(
-                f"plgm_temperature={self.plgm_temperature} must be > 0, plgm_gamma={self.plgm_gamma} >= 0"
+                f"tiny_bert_hidden={self.tiny_bert_hidden}: must be a multiple of tiny_bert_heads={self.tiny_bert_heads}"
             )
-        for m in ("T", "A", "V"):
-            if not 0.0 <= getattr(self, f"plgm_m0_{m}") <= 1.0:
-                raise ConfigError(f"plgm_m0_{m}={getattr(self, f'plgm_m0_{m}')}: must be in [0, 1]")
-        if self.H <= 0:
-            raise ConfigError(f"H={self.H}: must be > 0")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"device={self.device!r}: expected cpu, cuda or cuda:N")
         rr = self.record_representations
         if rr not in ("all", "first_last", "none") and not (
             rr.startswith("every:") and rr[6:].isdigit() and int(rr[6:]) > 0
         ):
             raise ConfigError(f"record_representations={rr!r}: expected all, first_last, none or every:N (N >= 1)")
-        if self.projection not in ("umap", "pca", "none"):
-            raise ConfigError(f"projection={self.projection!r}: expected umap, pca or none")
+        if not self.text_model.strip():
+            raise ConfigError(f"text_model={self.text_model!r}: expected a hub id, a local directory or 'tiny'")
 
     @property
     def trained_unimodal(self) -> tuple[str, ...]:
@@ -151,6 +166,69 @@ class SelfMMConfig:
         if unknown:
             warnings.warn(f"ignoring unknown config keys {unknown}", stacklevel=2)
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+_CHOICES = {
+    "dataset": DATASETS,
+    "text_mode": ("bert", "precomputed"),
+    "label_source": LABEL_SOURCES,
+    "unimodal_weighting": ("auto", "tanh", "none"),
+    "projection": ("umap", "pca", "none"),
+}
+_NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
+_POSITIVE = (lambda v: v > 0, "> 0")
+_AT_LEAST_1 = (lambda v: v >= 1, ">= 1")
+_DROPOUT = (lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+_UNIT = (lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
+# Range of each numeric field; a numeric field not named here must be >= 0 (and every float finite).
+_RULES: dict[str, tuple] = {
+    **dict.fromkeys(
+        ("tiny_bert_layers", "tiny_bert_hidden", "tiny_bert_heads", "text_lstm_hidden", "audio_out", "video_out",
+         "a_lstm_hidden_size", "v_lstm_hidden_size", "post_fusion_dim", "post_text_dim", "post_audio_dim",
+         "post_video_dim", "batch_size", "update_epochs", "early_stop"),
+        _AT_LEAST_1,
+    ),
+    **dict.fromkeys(
+        ("a_lstm_dropout", "v_lstm_dropout", "post_fusion_dropout", "post_text_dropout", "post_audio_dropout",
+         "post_video_dropout"),
+        _DROPOUT,
+    ),
+    **dict.fromkeys(
+        ("H", "plgm_temperature", "learning_rate_bert", "learning_rate_audio", "learning_rate_video",
+         "learning_rate_other"),
+        _POSITIVE,
+    ),
+    **dict.fromkeys(("plgm_m0_T", "plgm_m0_A", "plgm_m0_V"), _UNIT),
+    "seed": (lambda v: 0 <= v < 2**32, "in [0, 2**32) (numpy's seed range)"),
+}  # fmt: skip
+
+
+@functools.cache
+def _hints() -> dict:
+    return typing.get_type_hints(SelfMMConfig)
+
+
+def _typed(key: str, value, typ):
+    """``value`` as the field type ``typ``: exact bool / int / str, or a float (from an int too)."""
+    if typ is float and type(value) is int:
+        return float(value)
+    if typ is int and type(value) is bool or type(value) is not typ and not (typ is str and isinstance(value, str)):
+        name = getattr(typ, "__name__", str(typ))
+        raise ConfigError(f"{key}={value!r}: expected {name}, got {type(value).__name__}")
+    return value
+
+
+def config_changes(saved: dict, cfg: SelfMMConfig) -> list[str]:
+    """The fields whose value differs between a saved config (a run's ``run.json`` ``config``) and ``cfg``.
+
+    The saved dict is read through the dataclass: a key it lacks (a field added in a later version) takes its
+    default, a key the dataclass lacks (a field since removed) is ignored. Raises :class:`ConfigError` when the
+    saved values are themselves invalid.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown keys: dropped on purpose here
+        old = SelfMMConfig.from_dict(saved)
+    return sorted(f.name for f in dataclasses.fields(SelfMMConfig) if getattr(old, f.name) != getattr(cfg, f.name))
 
 
 _SIMS = dict(

@@ -747,8 +747,10 @@ RESUMABLE_KEYS = ("max_epochs", "device", "projection", "eval_test_every_epoch",
 
 
 def _check_resume_config(out_dir: Path, saved: dict, cfg: SelfMMConfig) -> None:
+    from selfmm.config import config_changes  # through the dataclass: keys added since the run take defaults
+
     now = cfg.to_dict()
-    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    changed = config_changes(saved, cfg)
     bad = [k for k in changed if k not in RESUMABLE_KEYS]
     if saved and bad:
         raise ConfigError(
