@@ -180,7 +180,8 @@ _POSITIVE = (lambda v: v > 0, "> 0")
 _AT_LEAST_1 = (lambda v: v >= 1, ">= 1")
 _DROPOUT = (lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 _UNIT = (lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
-# Range of each numeric field; a numeric field not named here must be >= 0 (and every float finite).
+# Range of each numeric field; a numeric field not named here must be >= 0 (and every float finite): learning
+# rates may be 0 (a frozen group), weight decays, max_epochs (0 = no cap) and plgm_gamma too.
 _RULES: dict[str, tuple] = {
     **dict.fromkeys(
         ("tiny_bert_layers", "tiny_bert_hidden", "tiny_bert_heads", "text_lstm_hidden", "audio_out", "video_out",
@@ -193,11 +194,7 @@ _RULES: dict[str, tuple] = {
          "post_video_dropout"),
         _DROPOUT,
     ),
-    **dict.fromkeys(
-        ("H", "plgm_temperature", "learning_rate_bert", "learning_rate_audio", "learning_rate_video",
-         "learning_rate_other"),
-        _POSITIVE,
-    ),
+    **dict.fromkeys(("H", "plgm_temperature"), _POSITIVE),
     **dict.fromkeys(("plgm_m0_T", "plgm_m0_A", "plgm_m0_V"), _UNIT),
     "seed": (lambda v: 0 <= v < 2**32, "in [0, 2**32) (numpy's seed range)"),
 }  # fmt: skip

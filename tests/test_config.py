@@ -63,7 +63,7 @@ BAD = {
     "tasks": "TAV",
     "unimodal_weighting": "tahn",
     "batch_size": "0",
-    "learning_rate_bert": "0",
+    "learning_rate_bert": "-1",  # 0 is allowed: it freezes a group
     "learning_rate_audio": "-1e-3",
     "learning_rate_video": "inf",
     "learning_rate_other": "nan",
