@@ -16,7 +16,8 @@ EVIL_ID = "![x](http://evil.example/id.png)<img src=http://evil.example/i.png>"
 EVIL_TEXT = "[click me](http://evil.example/phish) ![t](http://evil.example/t.png) **bold** <script>x</script>"
 EVIL_URL = "![u](http://evil.example/url.png)"
 MARKDOWN_KINDS = ("markdown", "caption", "error", "warning", "info", "success", "subheader", "title", "header")
-LIVE = (r"(?<!\\)!\[", r"(?<!\\)\]\(", r"(?<!\\)<(img|script|a)\b")
+CODE_SPAN = re.compile(r"(`+) .*? \1")
+LIVE = (r"https?://", r"(?<!\\)!\[", r"(?<!\\)\]\(", r"(?<!\\)<(img|script|a)\b")
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -49,18 +50,16 @@ def _markdown_sources(at: AppTest) -> list[str]:
 
 def _assert_no_live_markdown(at: AppTest, page: str) -> None:
     for src in _markdown_sources(at):
+        src = CODE_SPAN.sub("", src)  # code spans are shown literally
         for live in LIVE:  # an unescaped link/image opener or HTML tag
             assert not re.search(live, src), (page, src)
 
 
 def test_md_escape_shows_data_literally():
-    assert md_escape("video_0001$_$1") == "video\\_0001\\$\\_\\$1"
-    assert md_escape("*x* [a](b) `c`") == "\\*x\\* \\[a\\]\\(b\\) \\`c\\`"
-    assert md_escape("a\nb") == "a b"
-    assert (
-        md_escape("# title") == "\\# title" and md_escape("run-1.2") == "run-1.2"
-    )  # no block element can start inside a message
-    assert md_escape("plain text 12") == "plain text 12"
+    assert md_escape("video_0001$_$1") == "` video_0001$_$1 `"
+    assert md_escape("a `b` c") == "`` a `b` c ``"  # the fence outgrows any backtick run inside
+    assert md_escape("x``y`") == "``` x``y` ```"
+    assert md_escape("a\nb") == "` a b `"  # no block element can start inside a message
 
 
 def test_crafted_sample_id_and_text_are_plain_on_every_page(runs_root):

@@ -374,6 +374,7 @@ def test_crafted_sample_link_requests_nothing_external(server, browser):
     try:
         open_page(pg, f"{server}/samples?run=demo-sims&sample={quote(evil)}")
         expect(pg.get_by_text("evil.example/pixel.png", exact=False).first).to_be_visible()
+        expect(pg.locator("a[href*='evil.example']")).to_have_count(0)  # no link, not even an autolink
         pg.wait_for_timeout(1000)  # give a would-be image request time to start
         shot(pg, "crafted_sample_link")
     finally:
