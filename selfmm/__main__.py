@@ -11,6 +11,11 @@ import sys
 
 COMMANDS = {
     "train": ("selfmm.train", "main", "train Self-MM on an MMSA pickle into a run folder"),
+    "cmc": (
+        "selfmm.cmc.train",
+        "main",
+        "train CMC (PLGM pretraining, then PFM + MCR) on an MMSA pickle into a run folder",
+    ),
     "seeds": ("selfmm.experiment", "seeds_main", "train several seeds and report mean ± std of every metric"),
     "experiment": ("selfmm.experiment", "main", "label-source variants × seeds, one results table"),
     "tune": ("selfmm.sweep.tune", "main", "hyper-parameter search on Ray Tune, one run folder per trial"),
