@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from selfmm import label_health
-from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
+from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides
 from selfmm.runs import layout
 from selfmm.runs.io import write_text_atomic
 from selfmm.runs.reader import RunReader
 from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
-from selfmm.train import USER_ERRORS, apply_threads, config_from_args, train_parser
+from selfmm.train import apply_threads, config_from_args, run_command, train_parser
 
 # --------------------------------------------------------------------------------------------------------------
 # seeds: one configuration, several seeds (``python -m selfmm seeds``)
@@ -122,20 +121,16 @@ def seeds_main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
     add_engine_args(p)
     args = p.parse_args(argv)
-    try:
+
+    def body() -> None:
         apply_threads(args.threads)
         opts = options_from_args(args, Path(args.out) / "ray")
         cfg = gpu_device(config_from_args(args), opts, explicit=args.device is not None)
         run_seeds(cfg, args.data, args.out, parse_seeds(args.seeds), verbose=not args.quiet, opts=opts)
         if args.quiet:  # the table is the command's result
             print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; run the same command again to resume {args.out}", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_command(body, f"interrupted; run the same command again to resume {args.out}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -271,24 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_engine_args(p)
     args = p.parse_args(argv)
-    try:
+
+    def body() -> None:
         apply_threads(args.threads)
-        cfg = apply_overrides(preset(args.preset), list(args.set))
-        extra = {k: v for k, v in (("device", args.device), ("text_model", args.text_model)) if v is not None}
-        cfg = apply_overrides(cfg, extra) if extra else cfg
         opts = options_from_args(args, Path(args.out) / "ray")
-        cfg = gpu_device(cfg, opts, explicit=args.device is not None)
+        cfg = gpu_device(config_from_args(args), opts, explicit=args.device is not None)
         run_experiment(cfg, args.data, args.out, parse_seeds(args.seeds), parse_variants(args.variants),
                        name=args.name, verbose=not args.quiet, opts=opts)  # fmt: skip
         if args.quiet:
             print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; run the same command again to resume {args.out}", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_command(body, f"interrupted; run the same command again to resume {args.out}")
 
 
 __all__ = ["label_correlation", "main", "parse_variants", "results_markdown", "run_experiment"]

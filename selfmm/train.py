@@ -38,6 +38,7 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -818,27 +819,36 @@ def config_from_args(args) -> SelfMMConfig:
 USER_ERRORS = (ConfigError, DataError, TextModelNotFound, RunError)
 
 
+def run_command(body: Callable[[], object], interrupted: str) -> int:
+    """Run a CLI command's ``body``: 0 when it returns; a user error (:data:`USER_ERRORS`) -> its one-line message
+    on stderr and 2, no traceback; Ctrl-C -> ``interrupted`` (what to run to continue) and 130."""
+    try:
+        body()
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{interrupted}", file=sys.stderr)
+        return 130
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm train --data PATH.pkl --preset sims --out checkpoints/NAME [...]``."""
     p = train_parser("python -m selfmm train")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 1111)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
     args = p.parse_args(argv)
-    try:
+
+    def body() -> None:
         apply_threads(args.threads)
-        cfg = config_from_args(args)
-        res = fit(cfg, args.data, args.out, resume=args.resume, verbose=not args.quiet)
+        res = fit(config_from_args(args), args.data, args.out, resume=args.resume, verbose=not args.quiet)
         if args.quiet:  # the final table is the command's result: print it even when quiet
             best = res["best"] or {}
             _print_table(f"test metrics of the best epoch ({best.get('epoch')}, valid loss "
                          f"{best.get('valid_loss', float('nan')):.4f})", res["test"])  # fmt: skip
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with --resume --out {args.out}", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_command(body, f"interrupted; continue with --resume --out {args.out}")
 
 
 __all__ = [

@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from selfmm.config import ConfigError, SelfMMConfig, apply_overrides, preset
+from selfmm.config import ConfigError, SelfMMConfig, apply_overrides
 from selfmm.runs import layout
 from selfmm.runs.io import write_json_atomic
 from selfmm.runs.reader import RunError, RunReader
@@ -213,7 +212,7 @@ def run_tune(
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm tune --data ... --preset ... --out DIR [...]`` (module docstring)."""
     from selfmm.experiment import parse_seeds
-    from selfmm.train import USER_ERRORS
+    from selfmm.train import config_from_args, run_command
 
     p = argparse.ArgumentParser(prog="python -m selfmm tune", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl)")
@@ -233,23 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-q", "--quiet", action="store_true", help="only the final table")
     eng.add_engine_args(p, default="ray")
     args = p.parse_args(argv)
-    try:
-        cfg = apply_overrides(preset(args.preset), list(args.set))
-        extra = {k: v for k, v in (("device", args.device), ("text_model", args.text_model)) if v is not None}
-        cfg = apply_overrides(cfg, extra) if extra else cfg
+
+    def body() -> None:
+        cfg = config_from_args(args)
         opts = eng.options_from_args(args, Path(args.out) / "ray", asha=args.asha)
         cfg = eng.gpu_device(cfg, opts, explicit=args.device is not None)
         seeds = parse_seeds(args.seeds) if args.seeds else None
         run_tune(cfg, args.data, args.out, args.space, args.search, args.trials, seeds, opts, args.name,
                  args.sweep_seed, args.top_k)  # fmt: skip
         print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; run the same command again to resume {args.out}", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_command(body, f"interrupted; run the same command again to resume {args.out}")
 
 
 __all__ = ["SEARCHES", "TuneSource", "main", "open_state", "run_tune"]
