@@ -89,7 +89,7 @@ def test_transcript_lengths_follow_the_real_distribution(sims_full):
 
 
 def test_full_profiles_have_the_reference_layout():
-    # reference §5.2: splits, text L, audio Ta x Da, vision Tv x Dv
+    # the MMSA release pickles: splits, text L, audio Ta x Da, vision Tv x Dv
     expected = {
         "sims": ((1368, 456, 457), 39, 400, 33, 55, 709),
         "simsv2": ((2722, 647, 1034), 50, 925, 25, 232, 177),

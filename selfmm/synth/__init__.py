@@ -2,7 +2,7 @@
 
 ``python -m selfmm synth --profile sims|simsv2|mosi|mosei --out PATH.pkl [--scale F] [--seed S]`` writes a file
 that the MMSA loaders (and :func:`selfmm.data.load_mmsa`) accept unchanged: the keys that MMSA's
-``data/load_data.py`` (``MMDataset.__init_mosi``) reads, the profile's split sizes, padded lengths and feature
+``data_loader.py`` (``MMDataset.__init_mosi``) reads, the profile's split sizes, padded lengths and feature
 dims (those of the MMSA release pickles, e.g. ``SIMS/Processed/unaligned_39.pkl``), zero padding at the end, true
 frame counts in ``audio_lengths``/``vision_lengths``, ids ``video_XXXX$_$N``, and ``regression_labels_T/A/V``
 holding the ground-truth unimodal labels (for the SIMS profiles they play the role of the human unimodal labels).
