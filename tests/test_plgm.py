@@ -25,6 +25,7 @@ from selfmm.labels.plgm import (
 )
 
 T = torch.tensor
+pytestmark = pytest.mark.usefixtures("one_thread")  # the killed-run test compares with a 1-thread subprocess
 
 
 # --------------------------------------------------------------------------------------------------------------
