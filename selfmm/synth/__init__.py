@@ -35,12 +35,29 @@ stays bounded by one chunk, whatever the profile. :mod:`.cli` is the command; :m
 from selfmm.synth.cli import _kv, main
 from selfmm.synth.generator import generate
 from selfmm.synth.io import write
-from selfmm.synth.labels import SIMS_GRID, SIMS_SHARES, label_statistics, sample_labels
+from selfmm.synth.labels import (
+    COPY,
+    COPY_KAPPA,
+    COPY_Z,
+    LATENT_R,
+    SHRINK,
+    SHRINK_A,
+    SIMS_GRID,
+    SIMS_SHARES,
+    label_statistics,
+    sample_labels,
+)
 from selfmm.synth.profiles import CHUNK, PROFILES, SPLITS, UNI, Profile, SynthError
 from selfmm.synth.text import _EN, _ZH, make_sentence
 
 __all__ = [
     "CHUNK",
+    "COPY",
+    "COPY_KAPPA",
+    "COPY_Z",
+    "LATENT_R",
+    "SHRINK",
+    "SHRINK_A",
     "PROFILES",
     "SIMS_GRID",
     "SIMS_SHARES",
