@@ -1,17 +1,9 @@
 """Analyses of a run's records, the single source of truth for every derived number selfmm and the dashboard show.
 
-Pure numpy/pandas (no torch, no I/O). Two layers:
-
-- **Array layer** (what the dashboard calls on :class:`dashboard.data.RunData`): functions over 1-D ``(N,)``
-  vectors and wide ``(N, E)`` arrays, rows = samples, columns = epochs, NaN = "not recorded" (e.g. valid/test rows
-  of generated labels). Vectorised over both axes: no Python loop over samples or epochs.
-- **Frame layer** (for researchers and scripts on :class:`selfmm.runs.reader.RunReader` frames): thin wrappers that
-  pivot the long frames into those arrays (joined on ``sample_id``, never on position) and call the array layer.
-
-  - ``samples``: ``reader.samples()``: sample_id, split, index, raw_text, y_m, [y_T, y_A, y_V];
-  - ``labels``: ``reader.labels()``: long, one row per (epoch, train sample): epoch, sample_id, index,
-    label_T/A/V, weight_T/A/V;
-  - ``predictions``: ``reader.predictions()``: epoch, split, sample_id, index, pred_M/T/A/V.
+Pure numpy/pandas (no torch, no I/O): arrays in, numbers out. The functions work on 1-D ``(N,)`` vectors and wide
+``(N, E)`` arrays, rows = samples, columns = epochs, NaN = "not recorded" (e.g. valid/test rows of generated
+labels), vectorised over both axes (no Python loop over samples or epochs). :mod:`dashboard.data` builds the one
+per-sample table from a run folder and calls these; the conflict summaries at the end take that table.
 
 Definitions (one each, used everywhere):
 
@@ -247,10 +239,7 @@ def label_stats(epochs, a, tol: float = SETTLE_TOL) -> dict[str, np.ndarray]:
 
 def drift_by_epoch(gen, y_m) -> np.ndarray:
     """(N, E), (N,) -> (E,): mean |gen − y_m| per epoch over the recorded (non-NaN) entries, in float64."""
-    d = np.abs(np.asarray(gen, np.float64) - np.asarray(y_m, np.float64)[:, None])
-    ok = ~np.isnan(d)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ok, d, 0.0).sum(axis=0) / ok.sum(axis=0)
+    return nanmean_by_epoch(np.abs(np.asarray(gen, np.float64) - np.asarray(y_m, np.float64)[:, None]))
 
 
 def nanmean_by_epoch(a) -> np.ndarray:
@@ -281,7 +270,7 @@ def sample_columns(
     epochs=None,
     tol: float = SETTLE_TOL,
 ) -> dict[str, np.ndarray]:
-    """The derived per-sample columns both sample tables show (selfmm :func:`sample_table` and the dashboard's).
+    """The derived per-sample columns of the dashboard's per-sample table (``dashboard.data.sample_table``).
 
     Args:
         y_m: (N,) multimodal labels.
@@ -320,11 +309,7 @@ def sample_columns(
 
 
 # ==============================================================================================================
-# frame layer: pivots of RunReader frames
-
-
-def _human_columns(samples: pd.DataFrame) -> list[str]:
-    return [m for m in UNIMODAL if f"y_{m}" in samples.columns]
+# long -> wide
 
 
 def to_wide(row: np.ndarray, col: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -335,144 +320,8 @@ def to_wide(row: np.ndarray, col: np.ndarray, values: np.ndarray, shape: tuple[i
     return a
 
 
-def wide_labels(labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Pivot ``reader.labels()`` to ``(epochs (E,), sample_ids (N,), index (N,), {column: (N, E)})`` for the
-    label_*/weight_* columns present, rows ordered by train index, values in their stored dtype (float32), NaN
-    where a (sample, epoch) has no row."""
-    epochs = np.sort(labels["epoch"].unique()).astype(np.int64)
-    index = np.sort(labels["index"].unique()).astype(np.int64)
-    e_pos = np.searchsorted(epochs, labels["epoch"].to_numpy())
-    s_pos = np.searchsorted(index, labels["index"].to_numpy())
-    ids = np.empty(len(index), dtype=object)
-    ids[s_pos] = labels["sample_id"].to_numpy(dtype=object)
-    values = {}
-    for c in [f"{k}_{m}" for k in ("label", "weight") for m in UNIMODAL]:
-        if c in labels.columns:
-            values[c] = to_wide(s_pos, e_pos, labels[c].to_numpy(), (len(index), len(epochs)))
-    return epochs, ids, index, values
-
-
-def _train_lookup(samples: pd.DataFrame, ids: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    """The train samples' ``columns`` in the row order of ``ids`` (joined on sample_id)."""
-    tr = samples.loc[samples["split"] == "train"].set_index("sample_id")
-    missing = pd.Index(ids).difference(tr.index)
-    if len(missing):
-        raise ValueError(f"labels name {len(missing)} sample ids not in the train split of samples, e.g. {missing[0]}")
-    return tr.loc[ids, columns]
-
-
 # ==============================================================================================================
-# frame layer: generated vs human unimodal labels
-
-
-def label_agreement(labels: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
-    """Generated vs human unimodal labels, per (epoch, modality): :func:`agreement` as a frame.
-
-    Returns columns: epoch, modality (T/A/V), n, pearson_r, mae, acc_2, acc_3. Sorted by (epoch, modality T, A, V).
-    Empty (with these columns) when the samples have no human unimodal labels.
-    """
-    human = _human_columns(samples)
-    if not human or labels.empty:
-        return agreement_frame([], {})
-    epochs, ids, _, values = wide_labels(labels)
-    hum = _train_lookup(samples, ids, [f"y_{m}" for m in human])
-    return agreement_frame(epochs, {m: (values[f"label_{m}"], hum[f"y_{m}"].to_numpy()) for m in human})
-
-
-def label_confusion(labels: pd.DataFrame, samples: pd.DataFrame, epoch: int, modality: str) -> pd.DataFrame:
-    """3×3 counts of human (rows) vs generated (columns) 3-class polarity for one epoch and modality.
-
-    Index and columns are ``CLASS3`` (negative, neutral, positive); index name "human", columns name "generated".
-    """
-    if f"y_{modality}" not in samples.columns:
-        raise ValueError(f"label_confusion: samples have no human label y_{modality}")
-    at = labels[labels["epoch"] == epoch]
-    if at.empty:
-        raise ValueError(f"label_confusion: no labels for epoch {epoch}")
-    hum = _train_lookup(samples, at["sample_id"].to_numpy(dtype=object), [f"y_{modality}"])
-    out = confusion3(hum[f"y_{modality}"].to_numpy(), at[f"label_{modality}"].to_numpy())
-    out.index.name, out.columns.name = "human", "generated"
-    return out
-
-
-def label_distance_by_epoch(labels: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
-    """Per epoch: mean |label_s − y_m| (``dist_T/A/V``, :func:`drift_by_epoch`) and mean loss weight
-    (``weight_T/A/V``). The Self-MM signature curve: 0 at epochs 0-1, then growing and stabilising.
-
-    Columns: epoch, dist_T, dist_A, dist_V, weight_T, weight_A, weight_V; one row per epoch, sorted.
-    """
-    epochs, ids, _, values = wide_labels(labels)
-    y_m = _train_lookup(samples, ids, ["y_m"])["y_m"].to_numpy()
-    out = pd.DataFrame({"epoch": epochs})
-    for m in UNIMODAL:
-        out[f"dist_{m}"] = drift_by_epoch(values[f"label_{m}"], y_m)
-    for m in UNIMODAL:
-        out[f"weight_{m}"] = nanmean_by_epoch(values[f"weight_{m}"])
-    return out
-
-
-# ==============================================================================================================
-# frame layer: label dynamics
-
-
-def label_dynamics(labels: pd.DataFrame, tol: float = SETTLE_TOL) -> pd.DataFrame:
-    """Per (train sample, modality), how its generated label moved across all epochs in ``labels``
-    (:func:`label_stats`; filter ``labels`` first to exclude e.g. epoch 0 = y_m).
-
-    Returns columns: sample_id, index, modality (T/A/V), initial, final, change (final − initial), mean, std
-    (population, ddof=0), sign_flips (:func:`sign_flips`), settle_epoch (:func:`settle_epochs`). Sorted by
-    (modality T, A, V, index). Every sample needs a label at every epoch.
-    """
-    epochs, ids, index, values = wide_labels(labels)
-    parts = []
-    for m in UNIMODAL:
-        a = values[f"label_{m}"]
-        if np.isnan(a).any():
-            raise ValueError("label_dynamics: every sample needs a label at every epoch")
-        stats = label_stats(epochs, a, tol)
-        part = pd.DataFrame({"sample_id": ids, "index": index.astype(np.int32), "modality": m, **stats})
-        part["settle_epoch"] = part["settle_epoch"].astype(np.int32)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
-
-
-# ==============================================================================================================
-# frame layer: conflicts
-
-
-def conflicts(samples: pd.DataFrame, labels: pd.DataFrame | None = None, epoch: int | None = None) -> pd.DataFrame:
-    """Which unimodal labels conflict with y_m (3-class polarity differs), in the human and the generated labels.
-
-    Args:
-        samples: ``reader.samples()``; the human columns are produced when it has y_T, y_A and y_V.
-        labels: ``reader.labels()`` (or None: human conflicts only, for every split).
-        epoch: which epoch's generated labels (default: the last in ``labels``).
-
-    Returns one row per sample (train only when ``labels`` is given), sorted like ``samples``: sample_id, split,
-    index, y_m, [y_T/A/V], [label_T/A/V], then for each source ``human`` (human labels) and ``gen`` (generated):
-    ``{src}_strength_{m}`` (:func:`conflict_strength`), ``{src}_gap_{m}`` (|y_s − y_m|), ``{src}_conflict``
-    (category) and ``{src}_strength`` (:func:`conflict_category`).
-    """
-    human = _human_columns(samples)
-    has_human = len(human) == 3
-    df = samples[["sample_id", "split", "index", "y_m", *(f"y_{m}" for m in human)]]
-    if labels is not None:
-        e = int(labels["epoch"].max()) if epoch is None else int(epoch)
-        lab = labels.loc[labels["epoch"] == e, ["sample_id", *(f"label_{m}" for m in UNIMODAL)]]
-        if lab.empty:
-            raise ValueError(f"conflicts: no labels for epoch {e}")
-        df = df[df["split"] == "train"].merge(lab, on="sample_id", how="inner", validate="1:1")
-    out = df.reset_index(drop=True).copy()
-    y_m = out["y_m"].to_numpy()
-    for source, col, present in (("human", "y_{}", has_human), ("gen", "label_{}", labels is not None)):
-        if not present:
-            continue
-        uni = {m: out[col.format(m)].to_numpy() for m in UNIMODAL}
-        for m in UNIMODAL:
-            out[f"{source}_strength_{m}"] = conflict_strength(uni[m], y_m)
-            out[f"{source}_gap_{m}"] = np.abs(uni[m].astype(np.float64) - y_m)
-        out[f"{source}_conflict"], out[f"{source}_strength"] = conflict_category(y_m, uni)
-    return out
+# conflict summaries of a per-sample table
 
 
 def _category_axis(*columns: pd.Series) -> list[str]:
@@ -483,9 +332,9 @@ def _category_axis(*columns: pd.Series) -> list[str]:
 def conflict_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Samples per conflict category: columns category (every one of ``CATEGORIES``, plus "n/a" when present),
     human (0 without human labels), generated. Input: any frame with ``gen_conflict`` [and ``human_conflict``]
-    (:func:`conflicts`, :func:`sample_table`, the dashboard's table; pass the train rows)."""
+    (the dashboard's per-sample table; pass the train rows)."""
     if "gen_conflict" not in table.columns:
-        raise ValueError("conflict_counts: column 'gen_conflict' missing; call conflicts(samples, labels)")
+        raise ValueError("conflict_counts: column 'gen_conflict' missing; pass a per-sample table with it")
     has_human = "human_conflict" in table.columns
     cols = [table["gen_conflict"]] + ([table["human_conflict"]] if has_human else [])
     cats = _category_axis(*cols)
@@ -506,7 +355,7 @@ def conflict_confusion(table: pd.DataFrame) -> pd.DataFrame:
     for c in ("human_conflict", "gen_conflict"):
         if c not in table.columns:
             raise ValueError(
-                f"conflict_confusion: column {c!r} missing; call conflicts(samples, labels) with human labels"
+                f"conflict_confusion: column {c!r} missing; pass a per-sample table of a run with human labels"
             )
     cats = _category_axis(table["human_conflict"], table["gen_conflict"])
     tab = pd.crosstab(table["human_conflict"].astype(str), table["gen_conflict"].astype(str))
@@ -519,8 +368,8 @@ def conflict_recovery(table: pd.DataFrame, gen_prefix: str = "label_") -> pd.Dat
     """Per (sample, modality) where the human or the generated label conflicts with y_m: the
     :func:`conflict_outcome`.
 
-    Input: a frame with sample_id, y_m, y_T/A/V and the generated labels ``{gen_prefix}T/A/V`` (:func:`conflicts`
-    or :func:`sample_table` output: ``label_``; the dashboard's table: ``gen_``); pass the train rows.
+    Input: a frame with sample_id, y_m, y_T/A/V and the generated labels ``{gen_prefix}T/A/V`` (the dashboard's
+    table: ``gen_``); pass the train rows.
     Returns columns: sample_id, [index], modality, y_m, human, generated, outcome, [raw_text]; sorted by
     (modality T, A, V, outcome in ``OUTCOMES`` order), input order within.
     """
@@ -542,52 +391,3 @@ def conflict_recovery(table: pd.DataFrame, gen_prefix: str = "label_") -> pd.Dat
         part["_o"] = pd.Categorical(part["outcome"], categories=list(OUTCOMES), ordered=True).codes
         parts.append(part.sort_values("_o", kind="stable"))
     return pd.concat(parts, ignore_index=True)[cols]
-
-
-# ==============================================================================================================
-# frame layer: wide per-sample table
-
-
-def sample_table(
-    samples: pd.DataFrame,
-    labels: pd.DataFrame | None = None,
-    predictions: pd.DataFrame | None = None,
-    epoch: int | None = None,
-) -> pd.DataFrame:
-    """One row per sample (every split), sorted like ``samples``: the researcher's version of the dashboard table.
-
-    Columns: the ``samples`` columns; with ``labels``: label_T/A/V and weight_T/A/V at ``epoch`` (default: the
-    last label epoch; NaN outside train) and the :func:`sample_columns` (gen_minus_ym_*, gen_ym_max,
-    gen_conflict/strength, sign_flips_*, settle_epoch_* over all epochs in ``labels``, and with human labels
-    abs_err_*, gen_human_max, human_conflict/strength); without labels but with human labels: human_conflict and
-    human_strength; with ``predictions``: pred_M/T/A/V at ``epoch`` (its last epoch when ``epoch`` has none).
-    """
-    out = samples.reset_index(drop=True).copy()
-    human_cols = _human_columns(samples)
-    human = {m: out[f"y_{m}"].to_numpy() for m in UNIMODAL} if len(human_cols) == 3 else None
-    if labels is not None and not labels.empty:
-        epochs, ids, _, values = wide_labels(labels)
-        e = int(epochs[-1]) if epoch is None else int(epoch)
-        if e not in set(epochs.tolist()):
-            raise ValueError(f"sample_table: no labels for epoch {e}; recorded epochs: {epochs.tolist()}")
-        j = int(np.searchsorted(epochs, e))
-        # row of each sample in the wide arrays (-1: no labels), joined on sample_id
-        row = pd.Series(np.arange(len(ids)), index=pd.Index(ids)).reindex(out["sample_id"]).to_numpy()
-        has = ~np.isnan(row)
-        r = np.where(has, row, 0).astype(np.int64)
-        history = {}
-        for c, a in values.items():
-            full = np.where(has[:, None], a[r], np.nan).astype(a.dtype)
-            out[c] = full[:, j]
-            if c.startswith("label_"):
-                history[c[len("label_") :]] = full
-        gen = {m: out[f"label_{m}"].to_numpy() for m in UNIMODAL}
-        derived = sample_columns(out["y_m"].to_numpy(), human, gen, history, epochs)
-        out = pd.concat([out, pd.DataFrame(derived, index=out.index)], axis=1)
-    elif human is not None:
-        out["human_conflict"], out["human_strength"] = conflict_category(out["y_m"].to_numpy(), human)
-    if predictions is not None and not predictions.empty:
-        pe = int(predictions["epoch"].max()) if epoch is None or epoch not in set(predictions["epoch"]) else int(epoch)
-        at = predictions.loc[predictions["epoch"] == pe, ["sample_id", *(f"pred_{m}" for m in "MTAV")]]
-        out = out.merge(at, on="sample_id", how="left", validate="1:1")
-    return out

@@ -1,4 +1,4 @@
-"""The Self-MM training objective (reference §3): weighted L1 over the four heads.
+"""The Self-MM training objective (MMSA 2.2.1 ``trains/multiTask/SELF_MM.py``: ``SELF_MM.weighted_loss`` summed in ``do_train``): weighted L1 over the four heads.
 
     L = mean_B |ŷ_m − y_m| + Σ_{s ∈ tasks ∩ {T,A,V}} mean_B (w_s · |ŷ_s − y_s|)
 

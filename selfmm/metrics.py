@@ -1,4 +1,4 @@
-"""Regression metrics of MMSA 2.2.1 (``utils/metricsTop.py``, reference §4.3), in numpy only.
+"""Regression metrics of MMSA 2.2.1 (``utils/metricsTop.py``: ``MetricsTop.__eval_mosi_regression`` and ``__eval_sims_regression``), in numpy only.
 
 No torch and no scikit-learn at import: this module is read by the dashboard. The weighted F1 is implemented
 here and cross-checked against ``sklearn.metrics.f1_score`` in the tests.

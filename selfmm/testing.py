@@ -1,6 +1,6 @@
 """A complete, plausible run folder written through :class:`selfmm.runs.writer.RunWriter`, without torch or training.
 
-For dashboard tests, demos and the record-size benchmark. The numbers mimic Self-MM's dynamics (reference §2.5):
+For dashboard tests, demos and the record-size benchmark. The numbers mimic Self-MM's dynamics (the momentum update of MMSA's ``SELF_MM.update_labels``):
 generated labels equal y_m at epochs 0 and 1, then move toward a hidden per-modality truth with the momentum
 update ``(n-1)/(n+1)·old + 2/(n+1)·new`` (clamped to ±H); the loss weights of epoch e are tanh|y_s − y_m| of the
 labels at the end of epoch e−1; predictions improve with the epoch; centres are the means of the fake features of

@@ -1,4 +1,4 @@
-"""Tiny, valid MMSA feature dicts for tests (the layout of reference §5.1), fast and deterministic.
+"""Tiny, valid MMSA feature dicts for tests (the layout MMSA's ``data_loader.py`` ``MMDataset.__init_mosi`` reads), fast and deterministic.
 
 Other test modules use this; keep the signature and the properties below stable:
 

@@ -25,28 +25,13 @@ SAMPLES = pd.DataFrame(
 T = {0: [0.5, -0.5, 0.0, 0.2], 1: [0.5, -0.5, 0.0, 0.2], 2: [0.6, 0.3, -0.05, 0.2]}
 A_ = {0: [0.5, -0.5, 0.0, 0.2], 1: [0.5, -0.5, 0.0, 0.2], 2: [0.5, -0.5, 0.2, -0.2]}
 V = {0: [0.5, -0.5, 0.0, 0.2], 1: [0.5, -0.5, 0.0, 0.2], 2: [0.1, -0.1, 0.0, 0.2]}
-
-
-def _labels() -> pd.DataFrame:
-    parts = []
-    for e in (0, 1, 2):
-        parts.append(
-            pd.DataFrame(
-                {
-                    "epoch": np.int32(e),
-                    "sample_id": ["s0", "s1", "s2", "s3"],
-                    "index": np.arange(4, dtype=np.int32),
-                    "label_T": np.array(T[e], np.float32),
-                    "label_A": np.array(A_[e], np.float32),
-                    "label_V": np.array(V[e], np.float32),
-                    "weight_T": np.float32(0.1 * e),
-                    "weight_A": np.float32(0.0),
-                    "weight_V": np.float32(0.0),
-                }
-            )
-        )
-    df = pd.concat(parts, ignore_index=True)
-    return df.iloc[np.random.default_rng(1).permutation(len(df))]  # order must not matter
+EPOCHS = np.array([0, 1, 2])
+# wide (train samples, epochs) generated labels; loss weights 0.1 * epoch for T, 0 for A and V
+GEN = {m: np.array([d[e] for e in EPOCHS], np.float32).T for m, d in (("T", T), ("A", A_), ("V", V))}
+WEIGHT_T = np.tile(np.float32(0.1) * EPOCHS.astype(np.float32), (4, 1))
+TRAIN = SAMPLES.iloc[:4]
+Y_M = TRAIN["y_m"].to_numpy()
+HUMAN = {m: TRAIN[f"y_{m}"].to_numpy() for m in "TAV"}
 
 
 def test_polarity_bins():
@@ -101,8 +86,8 @@ def test_conflict_arrays():
     assert list(A.conflict_outcome(y_m, hum, gen)) == ["recovered", "partial", "missed", "spurious", "", "", ""]
 
 
-def test_label_agreement_hand_values():
-    ag = A.label_agreement(_labels(), SAMPLES).set_index(["epoch", "modality"])
+def test_agreement_frame_hand_values():
+    ag = A.agreement_frame(EPOCHS, {m: (GEN[m], HUMAN[m]) for m in "TAV"}).set_index(["epoch", "modality"])
     # epoch 0, T: gen = y_m = [.5,-.5,0,.2] vs human [.6,.4,0,.2]: |d| = .1,.9,0,0
     assert ag.loc[(0, "T"), "mae"] == pytest.approx(0.25, abs=1e-6)
     assert ag.loc[(0, "T"), "acc_2"] == 0.75 and ag.loc[(0, "T"), "acc_3"] == 0.75 and ag.loc[(0, "T"), "n"] == 4
@@ -114,18 +99,23 @@ def test_label_agreement_hand_values():
     # epoch 2, V: gen [.1,-.1,0,.2] vs human [.1,-.1,-.6,.2]: 3-class [1,0,1,2] vs [1,0,0,2]
     assert ag.loc[(2, "V"), "acc_3"] == 0.75 and ag.loc[(2, "V"), "mae"] == pytest.approx(0.15, abs=1e-6)
     assert len(ag) == 9 and list(ag.index[:3]) == [(0, "T"), (0, "A"), (0, "V")]
-    assert A.label_agreement(_labels(), SAMPLES.drop(columns=["y_T", "y_A", "y_V"])).empty
+    empty = A.agreement_frame([], {})
+    assert empty.empty and list(empty.columns) == ["epoch", "modality", "n", "pearson_r", "mae", "acc_2", "acc_3"]
 
 
-def test_label_confusion_and_distance():
-    cm = A.label_confusion(_labels(), SAMPLES, epoch=0, modality="T")
-    # human [pos, pos, neu, pos] vs generated [pos, neg, neu, pos]
+def test_confusion_distance_and_weights_by_epoch():
+    cm = A.confusion3(HUMAN["T"], GEN["T"][:, 0])
+    # human [pos, pos, neu, pos] vs generated at epoch 0 [pos, neg, neu, pos]
     assert cm.loc["positive", "positive"] == 2 and cm.loc["positive", "negative"] == 1
     assert cm.loc["neutral", "neutral"] == 1 and cm.to_numpy().sum() == 4
-    dist = A.label_distance_by_epoch(_labels(), SAMPLES).set_index("epoch")
-    assert dist.loc[0, "dist_T"] == 0.0 and dist.loc[1, "dist_V"] == 0.0
-    assert dist.loc[2, "dist_T"] == pytest.approx((0.1 + 0.8 + 0.05 + 0.0) / 4, abs=1e-6)
-    assert dist.loc[2, "weight_T"] == pytest.approx(0.2)
+    dist_t, dist_v = A.drift_by_epoch(GEN["T"], Y_M), A.drift_by_epoch(GEN["V"], Y_M)
+    assert dist_t[0] == 0.0 and dist_v[1] == 0.0
+    assert dist_t[2] == pytest.approx((0.1 + 0.8 + 0.05 + 0.0) / 4, abs=1e-6)
+    # valid rows have no generated labels (NaN): left out of the mean, and an all-NaN epoch is NaN
+    with_valid = np.vstack([GEN["T"], [np.nan] * 3])
+    np.testing.assert_array_equal(A.drift_by_epoch(with_valid, np.append(Y_M, 0.3)), dist_t)
+    assert np.isnan(A.nanmean_by_epoch(np.full((2, 1), np.nan))[0])
+    assert A.nanmean_by_epoch(WEIGHT_T)[2] == pytest.approx(0.2)
 
 
 def test_sign_flips_and_settle():
@@ -146,37 +136,39 @@ def test_sign_flips_and_settle():
     assert A.settle_epochs([0, 1], np.array([[0.0, -0.05]], np.float32))[0] == 0
 
 
-def test_label_dynamics_hand_values():
-    dyn = A.label_dynamics(_labels()).set_index(["modality", "sample_id"])
-    s1 = dyn.loc[("T", "s1")]  # [-.5, -.5, .3]
-    assert s1["sign_flips"] == 1 and s1["settle_epoch"] == 2 and s1["index"] == 1
-    assert s1["change"] == pytest.approx(0.8, abs=1e-6) and s1["mean"] == pytest.approx(-0.7 / 3, abs=1e-6)
-    assert s1["std"] == pytest.approx(np.sqrt(3.84 / 27), abs=1e-6)
-    s2 = dyn.loc[("T", "s2")]  # [0, 0, -.05]: within .05 of the final value from the start
-    assert s2["sign_flips"] == 0 and s2["settle_epoch"] == 0
-    assert dyn.loc[("T", "s0"), "settle_epoch"] == 2 and dyn.loc[("T", "s3"), "settle_epoch"] == 0
-    assert dyn.loc[("A", "s3"), "sign_flips"] == 1 and len(dyn) == 12
-    with pytest.raises(ValueError, match="every epoch"):
-        A.label_dynamics(_labels().iloc[1:])
+def test_label_stats_hand_values():
+    st = A.label_stats(EPOCHS, GEN["T"])
+    # s1: [-.5, -.5, .3]
+    assert st["sign_flips"][1] == 1 and st["settle_epoch"][1] == 2
+    assert st["change"][1] == pytest.approx(0.8, abs=1e-6) and st["mean"][1] == pytest.approx(-0.7 / 3, abs=1e-6)
+    assert st["std"][1] == pytest.approx(np.sqrt(3.84 / 27), abs=1e-6)
+    # s2: [0, 0, -.05]: within .05 of the final value from the start
+    assert st["sign_flips"][2] == 0 and st["settle_epoch"][2] == 0
+    assert st["settle_epoch"][0] == 2 and st["settle_epoch"][3] == 0
+    assert A.label_stats(EPOCHS, GEN["A"])["sign_flips"][3] == 1  # A of s3: .2, .2, -.2
+
+
+def _conflict_table() -> pd.DataFrame:
+    """The train samples at epoch 2 with their human and generated conflict categories."""
+    t = TRAIN[["sample_id", "index", "y_m", "y_T", "y_A", "y_V"]].reset_index(drop=True)
+    for m in "TAV":
+        t[f"gen_{m}"] = GEN[m][:, 2]
+    t["human_conflict"], t["human_strength"] = A.conflict_category(Y_M, HUMAN)
+    t["gen_conflict"], t["gen_strength"] = A.conflict_category(Y_M, {m: GEN[m][:, 2] for m in "TAV"})
+    return t
 
 
 def test_conflicts_confusion_and_recovery():
-    c = A.conflicts(SAMPLES, _labels()).set_index("sample_id")
-    assert list(c.index) == ["s0", "s1", "s2", "s3"]
+    c = _conflict_table().set_index("sample_id")
     assert list(c["human_conflict"]) == ["V", "T", "A+V", "A"]
     assert list(c["human_strength"]) == ["weak", "strong", "weak", "strong"]
     assert list(c["gen_conflict"]) == ["V", "T", "A", "A"]
-    assert c.loc["s1", "human_strength_T"] == "strong" and c.loc["s2", "human_strength_A"] == "weak"
-    assert c.loc["s3", "human_strength_A"] == "strong" and c.loc["s1", "human_strength_V"] == "none"
-    assert c.loc["s1", "human_gap_T"] == pytest.approx(0.9, abs=1e-6)
-    assert c.loc["s1", "gen_gap_T"] == pytest.approx(0.8, abs=1e-6)
-    assert c.loc["s2", "gen_strength_V"] == "none"
+    strength = {m: A.conflict_strength(HUMAN[m], Y_M) for m in "TAV"}
+    assert strength["T"][1] == "strong" and strength["A"][2] == "weak"
+    assert strength["A"][3] == "strong" and strength["V"][1] == "none"
+    assert A.conflict_strength(GEN["V"][:, 2], Y_M)[2] == "none"
     # at epoch 0 the generated labels are y_m: no generated conflict at all
-    assert set(A.conflicts(SAMPLES, _labels(), epoch=0)["gen_conflict"]) == {"none"}
-    # human only: every split
-    h = A.conflicts(SAMPLES)
-    assert len(h) == 5 and h.loc[h["sample_id"] == "v0", "human_conflict"].item() == "none"
-    assert "gen_conflict" not in h.columns
+    assert set(A.conflict_category(Y_M, {m: GEN[m][:, 0] for m in "TAV"})[0]) == {"none"}
 
     cm = A.conflict_confusion(c.reset_index())
     assert list(cm.index) == list(A.CATEGORIES) and cm.to_numpy().sum() == 4
@@ -185,7 +177,7 @@ def test_conflicts_confusion_and_recovery():
     assert list(counts.index) == list(A.CATEGORIES)
     assert counts.loc["A", "human"] == 1 and counts.loc["A", "generated"] == 2 and counts.loc["none", "human"] == 0
 
-    rec = A.conflict_recovery(c.reset_index())
+    rec = A.conflict_recovery(c.reset_index(), gen_prefix="gen_")
     got = {(r.modality, r.sample_id): r.outcome for r in rec.itertuples()}
     assert got == {
         ("T", "s1"): "recovered",
@@ -197,32 +189,21 @@ def test_conflicts_confusion_and_recovery():
     assert list(rec["modality"]) == ["T", "A", "A", "V", "V"] and list(rec["outcome"])[-1] == "missed"
 
 
-def test_sample_table_aligned_by_id():
-    preds = pd.DataFrame(
-        {
-            "epoch": np.int32(2),
-            "split": ["valid", "train", "train", "train", "train"],
-            "sample_id": ["v0", "s3", "s2", "s1", "s0"],
-            "index": np.array([0, 3, 2, 1, 0], np.int32),
-            **{f"pred_{m}": np.array([9.0, 3.0, 2.0, 1.0, 0.0], np.float32) for m in "MTAV"},
-        }
+def test_sample_columns_hand_values():
+    # the 4 train samples at epoch 2 plus one valid sample without generated labels (NaN)
+    y_m = np.append(Y_M, np.float32(0.3))
+    human = {m: np.append(HUMAN[m], np.float32(0.3)) for m in "TAV"}
+    history = {m: np.vstack([GEN[m], np.full((1, 3), np.nan, np.float32)]) for m in "TAV"}
+    gen = {m: history[m][:, 2] for m in "TAV"}
+    t = A.sample_columns(y_m, human, gen, history, EPOCHS)
+    # s1 at epoch 2: gen T .3 vs y_m -.5 and human .4; A = y_m = human; V -.1 vs y_m -.5, human -.1
+    assert t["gen_minus_ym_T"][1] == pytest.approx(0.8, abs=1e-6) and t["abs_err_T"][1] == pytest.approx(0.1, abs=1e-6)
+    assert t["gen_ym_max"][1] == pytest.approx(0.8, abs=1e-6) and t["gen_human_max"][1] == pytest.approx(0.1, abs=1e-6)
+    assert t["sign_flips_T"][1] == 1 and t["settle_epoch_T"][1] == 2 and t["sign_flips"][1] == 1
+    assert t["gen_conflict"][2] == "A" and t["human_conflict"][2] == "A+V"
+    assert pd.isna(t["sign_flips_T"][4]) and pd.isna(t["settle_epoch_T"][4]) and t["gen_conflict"][4] == "n/a"
+    assert np.isnan(t["gen_ym_max"][4]) and t["human_conflict"][4] == "none"
+    no_history = A.sample_columns(y_m, None, gen)
+    assert (
+        "sign_flips" not in no_history and "abs_err_T" not in no_history and no_history["gen_strength"][1] == "strong"
     )
-    t = A.sample_table(SAMPLES, _labels(), preds).set_index("sample_id")
-    assert list(t.index) == ["s0", "s1", "s2", "s3", "v0"]
-    assert t.loc["s1", "label_T"] == pytest.approx(0.3) and t.loc["s1", "abs_err_T"] == pytest.approx(0.1, abs=1e-6)
-    assert t.loc["s1", "sign_flips_T"] == 1 and t.loc["s1", "settle_epoch_T"] == 2 and t.loc["s1", "sign_flips"] == 1
-    assert t.loc["s2", "gen_conflict"] == "A" and t.loc["s2", "human_conflict"] == "A+V"
-    assert t.loc["s1", "gen_minus_ym_T"] == pytest.approx(0.8, abs=1e-6)
-    assert t.loc["s1", "weight_T"] == pytest.approx(0.2)
-    # s1 at epoch 2: |gen - y_m| T .8, A 0, V .4 -> .8; |gen - human| T .1, A 0, V 0 -> .1
-    assert t.loc["s1", "gen_ym_max"] == pytest.approx(0.8, abs=1e-6)
-    assert t.loc["s1", "gen_human_max"] == pytest.approx(0.1, abs=1e-6)
-    assert np.isnan(t.loc["v0", "label_T"]) and t.loc["v0", "pred_M"] == 9.0 and t.loc["s3", "pred_V"] == 3.0
-    assert pd.isna(t.loc["v0", "sign_flips_T"]) and t.loc["v0", "gen_conflict"] == "n/a"
-    t0 = A.sample_table(SAMPLES, _labels(), epoch=0).set_index("sample_id")
-    assert t0.loc["s1", "label_T"] == pytest.approx(-0.5) and t0.loc["s1", "gen_conflict"] == "none"
-    with pytest.raises(ValueError, match="epoch 7"):
-        A.sample_table(SAMPLES, _labels(), epoch=7)
-    # human labels only: the human categories for every split
-    h = A.sample_table(SAMPLES).set_index("sample_id")
-    assert h.loc["s2", "human_conflict"] == "A+V" and h.loc["v0", "human_conflict"] == "none"

@@ -104,15 +104,10 @@ def test_config_validation():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, one_thread):
     d = tmp_path_factory.mktemp("cmc")
     pkl = write_pickle(make_mmsa_dict(n=(18, 6, 6), seed=5, human=True), d / "t.pkl")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        res = fit_cmc(preset("tiny", phase2_select="valid_loss"), pkl, d / "run", verbose=False)
-    finally:
-        torch.set_num_threads(n)
+    res = fit_cmc(preset("tiny", phase2_select="valid_loss"), pkl, d / "run", verbose=False)
     return pkl, d / "run", res
 
 

@@ -16,7 +16,6 @@ from selfmm.runs import layout
 from selfmm.runs.reader import RunError, RunReader
 from selfmm.runs.weights import stamp_of
 from selfmm.train import fit
-from tests.mmsa_fixture import make_mmsa_dict, write_pickle
 from tests.test_train import small_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,8 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def pkl(tmp_path_factory):
-    return write_pickle(make_mmsa_dict(n=(22, 6, 6), seed=3, human=True), tmp_path_factory.mktemp("cp") / "h.pkl")
+def pkl(tiny_pkl):
+    return tiny_pkl
 
 
 def _killed_run(pkl: Path, out: Path, kill_at: str, max_epochs: int) -> None:

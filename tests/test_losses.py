@@ -55,7 +55,7 @@ def test_zero_weights_give_zero_unimodal_loss_and_constants_are_detached():
     assert all(parts[m].item() == 0.0 for m in "TAV")
     total.backward()
     assert all(t.grad is None for t in tgt.values()) and all(x.grad is None for x in w.values())
-    assert torch.equal(pred["T"].grad, torch.zeros(2))  # zero gradient, not None: Adam still steps (reference §3)
+    assert torch.equal(pred["T"].grad, torch.zeros(2))  # zero gradient, not None: Adam still steps (MMSA do_train)
 
 
 def test_bad_inputs():

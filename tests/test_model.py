@@ -182,27 +182,15 @@ def _to_reference_name(name: str) -> str:
 
 
 @pytest.mark.timeout(60)
-def test_matches_mmsa_model_forward_and_optimizer_groups(data_paths):
+def test_matches_mmsa_model_forward_and_optimizer_groups(data_paths, reference_args):
     """Same weights and seed -> bitwise-equal predictions and ULGM features (eval AND train mode, i.e. the same
     dropout draws in the same order); the reference's optimiser grouping picks the same parameters."""
-    from types import SimpleNamespace
-
     SELF_MM = load_reference_model()
     cfg = small_cfg(post_text_dropout=0.3, post_audio_dropout=0.2, post_fusion_dropout=0.1, post_video_dropout=0.1)
     data, b = _batch(data_paths["unaligned"])
     torch.manual_seed(0)
     ours = SelfMM(cfg, data.feature_dims)
-    c = cfg
-    args = SimpleNamespace(
-        need_data_aligned=False, use_finetune=True, transformers="bert", pretrained=cfg,
-        feature_dims=[16, data.feature_dims["audio"], data.feature_dims["vision"]],
-        a_lstm_hidden_size=c.a_lstm_hidden_size, v_lstm_hidden_size=c.v_lstm_hidden_size, a_lstm_layers=1,
-        v_lstm_layers=1, a_lstm_dropout=0.0, v_lstm_dropout=0.0, audio_out=c.audio_out, video_out=c.video_out,
-        text_out=16, post_fusion_dim=c.post_fusion_dim, post_text_dim=c.post_text_dim,
-        post_audio_dim=c.post_audio_dim, post_video_dim=c.post_video_dim, post_fusion_dropout=c.post_fusion_dropout,
-        post_text_dropout=c.post_text_dropout, post_audio_dropout=c.post_audio_dropout,
-        post_video_dropout=c.post_video_dropout,
-    )  # fmt: skip
+    args = reference_args(cfg, data.feature_dims)
     ref = SELF_MM(args)
     ours_sd = ours.state_dict()
     ref.load_state_dict({_to_reference_name(k): v for k, v in ours_sd.items()}, strict=True)

@@ -25,10 +25,11 @@ from selfmm.labels.plgm import (
 )
 
 T = torch.tensor
+pytestmark = pytest.mark.usefixtures("one_thread")  # the killed-run test compares with a 1-thread subprocess
 
 
 # --------------------------------------------------------------------------------------------------------------
-# schedules (cmc-reference.md §1.4 table; values by hand: 1 - (1 - m0) / e^gamma)
+# schedules (CMC's ``train_pseudo_pretrain.py``; values by hand: 1 - (1 - m0) / e^gamma)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +132,7 @@ def test_expected_label_and_regression_probs():
 
 
 def test_flip_epochs_reproduces_reference_claim():
-    # §1.4: text flips after ~5 epochs at α≈1, ~11 at α=0.75, ~25 at α=0.6; A/V (m0 0.99) never within 100
+    # text flips after ~5 epochs at α≈1, ~11 at α=0.75, ~25 at α=0.6; A/V (m0 0.99) never within 100
     assert flip_epochs(0.8, 0.5, 1.0, 100) == 5
     assert flip_epochs(0.8, 0.5, 0.75, 100) == 11
     assert flip_epochs(0.8, 0.5, 0.6, 100) == 25

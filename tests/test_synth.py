@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import statistics
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ def test_transcript_lengths_follow_the_real_distribution(sims_full):
 
 
 def test_full_profiles_have_the_reference_layout():
-    # reference §5.2: splits, text L, audio Ta x Da, vision Tv x Dv
+    # the MMSA release pickles: splits, text L, audio Ta x Da, vision Tv x Dv
     expected = {
         "sims": ((1368, 456, 457), 39, 400, 33, 55, 709),
         "simsv2": ((2722, 647, 1034), 50, 925, 25, 232, 177),
@@ -283,6 +284,15 @@ def test_transcript_sentiment_follows_the_text_label(sims_full):
     tok = WordPieceTokenizer.from_name("bert-base-chinese")
     ids, _, _ = tok.encode(str(s["raw_text"][0]), 39)
     assert np.array_equal(ids, s["text_bert"][0, 0].astype(np.int64))
+
+
+def test_copy_thresholds_are_the_normal_quantiles_of_the_copy_rates():
+    # COPY_Z is stored (as the offline fit computed it) rather than recomputed, so that seeds keep their bytes; it
+    # must still be Phi^-1(COPY) to the 1.2e-9 relative accuracy of the approximation the fit used.
+    from selfmm.synth.labels import COPY, COPY_Z
+
+    exact = np.array([statistics.NormalDist().inv_cdf(float(p)) for p in COPY])
+    np.testing.assert_allclose(COPY_Z, exact, rtol=1.2e-9, atol=0)
 
 
 def test_cli_writes_the_file_and_rejects_bad_options(tmp_path, capsys):

@@ -37,13 +37,10 @@ def small_cfg(**kw):
 
 
 @pytest.fixture(scope="module")
-def pkl(tmp_path_factory):
+def pkl(tmp_path_factory, tiny_pkl):
     """22 train samples -> 6 batches of 4 (the last has 2), 3 optimizer steps per epoch with update_epochs=2."""
     d = tmp_path_factory.mktemp("train")
-    return {
-        "human": write_pickle(make_mmsa_dict(n=(22, 6, 6), seed=3, human=True), d / "h.pkl"),
-        "nohuman": write_pickle(make_mmsa_dict(n=(22, 6, 6), seed=4, human=False), d / "n.pkl"),
-    }
+    return {"human": tiny_pkl, "nohuman": write_pickle(make_mmsa_dict(n=(22, 6, 6), seed=4, human=False), d / "n.pkl")}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -444,11 +441,10 @@ class _RefLoader:
 
 
 @pytest.mark.timeout(120)
-def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path):
+def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path, reference_args):
     """The authors' trainer and model, run on the same batches from the same seed and initial weights, reach
     bitwise-equal generated labels, validation losses, best epoch, final weights and test predictions."""
     import logging
-    from types import SimpleNamespace
 
     from safetensors.torch import load_file
 
@@ -474,16 +470,9 @@ def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path):
     model0 = SelfMM(cfg, data.feature_dims)  # consumes the RNG exactly as fit does before its first batch
     rng_after_init = torch.get_rng_state()
     c = cfg
-    args = SimpleNamespace(
-        train_mode="regression", dataset_name="sims", train_samples=22, device=torch.device("cpu"),
-        need_data_aligned=False, use_finetune=True, transformers="bert", pretrained=cfg,
-        feature_dims=[16, data.feature_dims["audio"], data.feature_dims["vision"]], text_out=16,
-        a_lstm_hidden_size=c.a_lstm_hidden_size, v_lstm_hidden_size=c.v_lstm_hidden_size, a_lstm_layers=1,
-        v_lstm_layers=1, a_lstm_dropout=0.0, v_lstm_dropout=0.0, audio_out=c.audio_out, video_out=c.video_out,
-        post_fusion_dim=c.post_fusion_dim, post_text_dim=c.post_text_dim, post_audio_dim=c.post_audio_dim,
-        post_video_dim=c.post_video_dim, post_fusion_dropout=c.post_fusion_dropout,
-        post_text_dropout=c.post_text_dropout, post_audio_dropout=c.post_audio_dropout,
-        post_video_dropout=c.post_video_dropout, H=c.H, excludeZero=c.exclude_zero, update_epochs=c.update_epochs,
+    args = reference_args(
+        cfg, data.feature_dims, train_mode="regression", dataset_name="sims", train_samples=22,
+        device=torch.device("cpu"), H=c.H, excludeZero=c.exclude_zero, update_epochs=c.update_epochs,
         early_stop=c.early_stop, KeyEval="Loss", save_labels=False, model_name="self_mm", cur_seed=1,
         model_save_path=str(tmp_path / "ref.pth"), res_save_dir=str(tmp_path),
         learning_rate_bert=c.learning_rate_bert, learning_rate_audio=c.learning_rate_audio,

@@ -1,7 +1,7 @@
 """CMC's configuration: one typed dataclass, per-dataset presets from the authors' README, a ``tiny`` test preset.
 
-Defaults are the argparse defaults and fixed values of CMC's ``main.py`` (cmc-reference.md §1.1); presets set the
-README's layers / heads / out_dropout per dataset (§1.8). Switches marked "fix" default to the reference's
+Defaults are the argparse defaults and fixed values of CMC's ``main.py``; presets set the
+README's layers / heads / out_dropout per dataset (the README's commands and ``script.sh``). Switches marked "fix" default to the reference's
 behaviour; setting them changes what is computed and is recorded in run.json.
 
 Not reproduced: the authors' grid search (``main_tune.py``) picks the point with the best TEST accuracy. Here
@@ -117,7 +117,7 @@ class CMCConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-# README commands (CMC rows of cmc-reference.md §1.8); everything else is main.py's default.
+# README commands (the CMC rows); everything else is main.py's default.
 PRESETS: dict[str, dict] = {
     "sims": dict(dataset="sims", text_model="bert-base-chinese", transformer_layers=5, nhead=4, out_dropout=0.4),
     "simsv2": dict(dataset="simsv2", text_model="bert-base-chinese", transformer_layers=4, nhead=2, out_dropout=0.3),

@@ -1,4 +1,4 @@
-"""SupCon as CMC computes it (``SupConLoss`` in ``src/models.py``; cmc-reference.md §1.5)."""
+"""SupCon as CMC computes it (``SupConLoss`` in ``src/models.py``)."""
 
 from __future__ import annotations
 

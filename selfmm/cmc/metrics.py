@@ -1,4 +1,4 @@
-"""CMC's classification metrics from 3-class logits (``src/eval_metrics.py``; cmc-reference.md §1.7).
+"""CMC's classification metrics from 3-class logits (``src/eval_metrics.py``).
 
 Differences from the reference: values are not rounded to 4 decimals. Reference bug, kept by default: Non0_acc_2
 and Non0_F1_score compare the (neg, pos) argmax (0/1) with the untouched 3-class truth (0/2), so a positive sample

@@ -1,4 +1,4 @@
-"""CMC's networks (cmc-reference.md §1.3, §1.6; ``src/models.py`` of gw-zhong/CMC).
+"""CMC's networks (``src/models.py`` of gw-zhong/CMC: the unimodal encoders, ``CMCModel``, ``TopkRouter``).
 
 ```
 text   (B,3,L) ─BERT─► last_hidden_state (B,L,Hb) ──────────────┐

@@ -1,4 +1,4 @@
-"""CMC training, both phases, recorded into an ordinary selfmm run folder (cmc-reference.md §1.4-1.6).
+"""CMC training, both phases, recorded into an ordinary selfmm run folder (gw-zhong/CMC ``src/train_pseudo_pretrain.py``, then ``src/train_run.py``).
 
 Phase 1 (``train_pseudo_pretrain.py``), per epoch e with label momentum m_k(e) and teacher momentum μ_k(e):
 

@@ -1,4 +1,4 @@
-"""PLGM: the Pseudo Label Generation Module of CMC (cmc-reference.md §1.4), its pure math and a Self-MM label source.
+"""PLGM: the Pseudo Label Generation Module of CMC (gw-zhong/CMC ``src/train_pseudo_pretrain.py``), its pure math and a Self-MM label source.
 
 Pure functions (no state), as the authors' ``src/train_pseudo_pretrain.py`` computes them (gw-zhong/CMC ee0c296):
 
@@ -270,7 +270,7 @@ def flip_epochs(m0: float, gamma: float, alpha: float, n_epochs: int) -> int | N
     """Epoch at which a soft vector that starts one-hot(b) and is updated once per epoch towards a constant other
     class c with mix α first changes its argmax (mass on c > mass on b), or None within ``n_epochs``.
 
-    The §1.4 argument for "A/V pseudo classes never change under the defaults": pure arithmetic on
+    The argument for "A/V pseudo classes never change under the defaults": pure arithmetic on
     :func:`soft_update`, α held fixed; the target while b is the argmax is (1 − α)·b + α·c.
     """
     s_b, s_c = 1.0, 0.0
