@@ -21,6 +21,8 @@ import typing
 import warnings
 from dataclasses import dataclass
 
+from selfmm.errors import UserError
+
 MODALITIES = ("M", "T", "A", "V")  # M = multimodal (fusion) head
 UNIMODAL = ("T", "A", "V")
 LABEL_SOURCES = ("ulgm", "human", "multimodal", "plgm")
@@ -36,7 +38,7 @@ def label_range(dataset: str) -> float:
     return _LABEL_RANGES[dataset]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config value or override is invalid; the message says which key and why."""
 
 

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from selfmm.cli import run_command
 from selfmm.config import UNIMODAL, SelfMMConfig, apply_overrides, preset
+from selfmm.errors import UserError
 from selfmm.metrics import pearson
 from selfmm.runs import layout
 from selfmm.runs.post import annotate_run
@@ -68,7 +70,7 @@ DEMO_OVERRIDES: dict = {
 PRUNED = (f"{layout.WEIGHTS_DIR}",)
 
 
-class DemoError(RuntimeError):
+class DemoError(UserError, RuntimeError):
     """The demo cannot run as asked; the message says what to change."""
 
 
@@ -258,8 +260,8 @@ def run_demo(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm demo [--out DIR] [--data PKL] [--scale F] [--seed S] [--set k=v ...]``."""
-    from selfmm.synth import SynthError, _kv
-    from selfmm.train import USER_ERRORS, apply_threads
+    from selfmm.synth import _kv
+    from selfmm.train import apply_threads
 
     p = argparse.ArgumentParser(prog="python -m selfmm demo", description=__doc__.split("\n")[0])
     p.add_argument("--out", default=DEFAULT_OUT, help=f"run folder (default {DEFAULT_OUT})")
@@ -278,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-weights", action="store_true", help="keep weights/ (best model and resume state)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the final figures")
     args = p.parse_args(argv)
-    try:
+
+    def body() -> None:
         apply_threads(args.threads)
         res = run_demo(
             out=args.out,
@@ -296,13 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.quiet:
             print(format_figures(res["figures"]))
             print(f"{res['run_dir']}: {res['seconds']:.0f} s, {res['size_bytes'] / 2**20:.1f} MiB")
-    except (*USER_ERRORS, SynthError, DemoError) as err:
-        print(f"selfmm demo: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; run again with --force to replace {args.out}", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_command(body, f"interrupted; run again with --force to replace {args.out}", "selfmm demo")
 
 
 __all__ = [

@@ -32,12 +32,13 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from selfmm.config import MODALITIES, SelfMMConfig
+from selfmm.errors import UserError
 
 # Vocabulary sizes of the reference tokenizers: bert-base-chinese (SIMS, SIMS v2) and bert-base-uncased.
 TINY_VOCAB = {"sims": 21128, "simsv2": 21128, "mosi": 30522, "mosei": 30522}
 
 
-class TextModelNotFound(RuntimeError):
+class TextModelNotFound(UserError, RuntimeError):
     """The text encoder named by ``--text-model`` / ``cfg.text_model`` could not be loaded."""
 
 

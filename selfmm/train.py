@@ -38,7 +38,6 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,12 +45,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from selfmm.cli import run_command
 from selfmm.config import MODALITIES, SPLITS, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
 from selfmm.data import BatchLoader, DataError, MMSAData, load_mmsa
 from selfmm.labels import LabelGenerator, build_generator
 from selfmm.losses import selfmm_loss
 from selfmm.metrics import regression_metrics
-from selfmm.model import SelfMM, TextModelNotFound, build_optimizer
+from selfmm.model import SelfMM, build_optimizer
 from selfmm.runs import layout
 from selfmm.runs.io import file_sha256, write_json_atomic
 from selfmm.runs.provenance import env_info
@@ -814,23 +814,6 @@ def config_from_args(args) -> SelfMMConfig:
     if args.text_model is not None:
         extra["text_model"] = args.text_model
     return apply_overrides(cfg, extra) if extra else cfg
-
-
-USER_ERRORS = (ConfigError, DataError, TextModelNotFound, RunError)
-
-
-def run_command(body: Callable[[], object], interrupted: str) -> int:
-    """Run a CLI command's ``body``: 0 when it returns; a user error (:data:`USER_ERRORS`) -> its one-line message
-    on stderr and 2, no traceback; Ctrl-C -> ``interrupted`` (what to run to continue) and 130."""
-    try:
-        body()
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\n{interrupted}", file=sys.stderr)
-        return 130
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

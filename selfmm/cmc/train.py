@@ -43,17 +43,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from selfmm.cli import run_command
 from selfmm.cmc.config import CMCConfig, apply_overrides, preset
 from selfmm.cmc.losses import binarise, supcon
 from selfmm.cmc.metrics import classification_metrics
 from selfmm.cmc.model import MODS, CMCModel, UnimodalModel
-from selfmm.config import SPLITS, ConfigError
-from selfmm.data import BatchLoader, DataError, load_mmsa
+from selfmm.config import SPLITS
+from selfmm.data import BatchLoader, load_mmsa
 from selfmm.labels.plgm import CLASS_NAMES, calibrate, classes_of, momentum_schedule, one_hot, soft_update
-from selfmm.model import NO_DECAY, TextModelNotFound
+from selfmm.model import NO_DECAY
 from selfmm.runs.io import file_sha256
 from selfmm.runs.provenance import env_info
-from selfmm.runs.reader import RunError
 from selfmm.runs.writer import RunWriter
 
 ANCHORS = torch.tensor((-1.0, 0.0, 1.0))
@@ -474,16 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch lines")
     args = p.parse_args(argv)
-    try:
+
+    def body() -> None:
         if args.threads is not None:
             torch.set_num_threads(max(1, args.threads))
         cfg = apply_overrides(preset(args.preset), list(args.set))
         res = fit_cmc(cfg, args.data, args.out, args.text_model, verbose=not args.quiet)
         print(f"test ({res['run_dir']}): " + ", ".join(f"{k} {v:.4f}" for k, v in res["test"].items()))
-    except (ConfigError, DataError, TextModelNotFound, RunError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_command(body, f"interrupted: {args.out} is marked interrupted; train again into a new --out")
 
 
 __all__ = ["CMCTrainer", "fit_cmc", "main"]

@@ -32,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from selfmm.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """An MMSA file is missing, unsafe or malformed; the message names the file, split and key and the fix."""
 
 

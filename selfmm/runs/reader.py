@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from selfmm.config import SPLITS
+from selfmm.errors import UserError
 from selfmm.runs.layout import (
     HEARTBEAT_FILE,
     LABEL_COLUMNS,
@@ -36,7 +37,7 @@ from selfmm.runs.layout import (
 from selfmm.runs.provenance import parse_time, pid_alive
 
 
-class RunError(RuntimeError):
+class RunError(UserError, RuntimeError):
     """A run folder is missing, corrupt, too new, or used wrongly; the message names the file and the fix."""
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from selfmm.cli import run_command
 from selfmm.synth.io import write
 from selfmm.synth.profiles import PROFILES, SynthError
 
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--text-dim", type=int, default=768, help="Dt of the precomputed `text` key (default 768)")
     p.add_argument("--neg-inf-rate", type=float, default=None, help="share of audio frames with a -inf value")
     args = p.parse_args(argv)
-    try:
+
+    def body() -> None:
         summary = write(
             args.out,
             args.profile,
@@ -49,12 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             text_dim=args.text_dim,
             neg_inf_rate=args.neg_inf_rate,
         )
-    except SynthError as err:
-        print(f"selfmm synth: {err}", file=sys.stderr)
-        return 2
-    n = summary["n"]
-    print(
-        f"wrote {summary['path']}: {n['train']}/{n['valid']}/{n['test']} clips, "
-        f"{summary['size_bytes'] / 2**20:.1f} MiB in {summary['seconds']:.1f} s"
-    )
-    return 0
+        n = summary["n"]
+        print(
+            f"wrote {summary['path']}: {n['train']}/{n['valid']}/{n['test']} clips, "
+            f"{summary['size_bytes'] / 2**20:.1f} MiB in {summary['seconds']:.1f} s"
+        )
+
+    return run_command(body, "interrupted; nothing was written (the pickle is written atomically)", "selfmm synth")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from selfmm.errors import UserError
+
 SPLITS = ("train", "valid", "test")
 UNI = ("T", "A", "V")
 CHUNK = 256  # clips per feature chunk; fixed so that generate() and write() draw identical numbers
 
 
-class SynthError(ValueError):
+class SynthError(UserError, ValueError):
     """Bad generator options; the message names the option and the fix."""
 
 
