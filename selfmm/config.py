@@ -163,11 +163,17 @@ class SelfMMConfig:
     @classmethod
     def from_dict(cls, d: dict) -> SelfMMConfig:
         """Build from a saved manifest; unknown keys are ignored with a warning (older/newer runs)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            warnings.warn(f"ignoring unknown config keys {unknown}", stacklevel=2)
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return known_fields(cls, d, "config")
+
+
+def known_fields(cls, d: dict, what: str):
+    """``cls(**d)`` over the fields ``cls`` has; other keys (a run saved by an older or newer selfmm) are ignored
+    with a warning naming them, so that a saved config always loads and its fields are validated as usual."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        warnings.warn(f"ignoring unknown {what} keys {unknown}", stacklevel=3)
+    return cls(**{k: v for k, v in d.items() if k in names})
 
 
 _CHOICES = {

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-import warnings
 from dataclasses import dataclass
 
-from selfmm.config import ConfigError, _parse_value
+from selfmm.config import ConfigError, _parse_value, known_fields
 
 
 @dataclass
@@ -110,11 +109,7 @@ class CMCConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CMCConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            warnings.warn(f"ignoring unknown CMC config keys {unknown}", stacklevel=2)
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return known_fields(cls, d, "CMC config")
 
 
 # README commands (the CMC rows); everything else is main.py's default.
