@@ -3,6 +3,7 @@
     python benchmarks/dashboard_bench.py                 # demo (SIMS 1368/456/457 x 15) and MOSEI (16326/1871/4659 x 40)
     python benchmarks/dashboard_bench.py --sizes demo    # only the demo-size run
     python benchmarks/dashboard_bench.py --keep DIR      # write the fake runs into DIR and keep them
+    python benchmarks/dashboard_bench.py --sizes compare200   # the Compare page over one experiment of 200 runs
 
 Each page's work is replayed with the dashboard's pure functions (``dashboard.data``, ``dashboard.charts``,
 ``dashboard.compare``) in the order the page calls them, figure building included, with a cold cache: nothing is
@@ -32,6 +33,8 @@ SIZES = {
     "mosei": ("mosei", (16326, 1871, 4659), 40, False, (1, 40)),
 }
 PAGE_TARGET_S, SWITCH_TARGET_S = 1.0, 0.3
+# the Compare page over one experiment of many runs: (train, valid, test), epochs, variants x seeds
+COMPARE_RUNS = {"compare200": ((300, 100, 100), 5, 4, 50)}
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, float, float, object]:
@@ -196,20 +199,82 @@ def bench(name: str, root: Path) -> list[str]:
     return lines
 
 
+def compare_page(runs_root: Path, current: str, pairwise: bool, select_all: bool = False) -> Callable[[], object]:
+    """The Compare page's work with its default selection (the current run's experiment, bounded by
+    ``compare.default_selection``; ``select_all``: every run, as a user who adds them all), figures included;
+    ``pairwise``: also the opt-in run × run matrix over the selection. Reads are not cached (a cold page)."""
+    from dashboard import compare as C
+    from selfmm.runs.reader import RunReader
+
+    def step():
+        runs = C.discover_runs(runs_root)
+        selected = runs["label"].tolist() if select_all else C.default_selection(runs, str(runs_root / current))
+        run_dir = dict(zip(runs["label"], runs["run_dir"], strict=True))
+        readers = {lab: RunReader(run_dir[lab]) for lab in selected}
+        table = C.metric_table(readers)
+        metrics = {k: r.metrics() for k, r in readers.items()}
+        figs = [C.overlay_curves(C.curves_long(metrics, c, "valid"), "", "", {}) for c in ("loss", "pred_M/Corr")]
+        labels = {lab: C.final_labels(r) for lab, r in readers.items()}
+        a, b = selected[0], selected[-1]
+        pairs = C.label_pairs(labels[a], labels[b])
+        figs.append(C.label_scatter(pairs, a, b, C.label_agreement(pairs)))
+        mat = C.pairwise_agreement(labels, "T") if pairwise else None
+        return len(selected), table, figs, mat
+
+    return step
+
+
+def bench_compare(name: str, root: Path) -> list[str]:
+    """Time the Compare page over one experiment of variants x seeds fake runs (``COMPARE_RUNS``)."""
+    from selfmm.testing import write_fake_run
+
+    n, epochs, n_variants, n_seeds = COMPARE_RUNS[name]
+    runs_root = root / name
+    t = time.perf_counter()
+    reused = len(list(runs_root.glob("exp/*/seed_*/run.json"))) == n_variants * n_seeds  # --keep DIR, run again
+    for v in range(n_variants if not reused else 0):
+        for s in range(n_seeds):
+            d = write_fake_run(runs_root / "exp" / f"v{v}" / f"seed_{s}", n=n, epochs=epochs,
+                               representation_epochs=(), seed=s)  # fmt: skip
+            _tag(d, "exp", f"v{v}", s)
+    lines = [
+        f"## {name}: one experiment of {n_variants} variants x {n_seeds} seeds = {n_variants * n_seeds} runs, sims "
+        f"{n[0]}/{n[1]}/{n[2]} x {epochs} epochs; "
+        + ("reused" if reused else f"written in {time.perf_counter() - t:.0f} s"),
+        f"{'step':<30}{'first s':>9}{'repeat s':>9}{'peak MiB':>10}  runs selected",
+    ]
+    steps = (("compare page (default)", False, False), ("  + pairwise r (opt-in)", True, False),
+             ("all runs selected", False, True), ("  + pairwise r (opt-in)", True, True))  # fmt: skip
+    for label, pairwise, every in steps:
+        first, dt, peak, out = timed(compare_page(runs_root, "exp/v0/seed_0", pairwise, every), repeat=1)
+        flag = "" if first < PAGE_TARGET_S else "  <-- over the page target"
+        lines.append(f"{label:<30}{first:>9.3f}{dt:>9.3f}{peak:>10.0f}  {out[0]}{flag}")
+    return lines
+
+
+def _tag(run_dir: Path, name: str, variant: str, seed: int) -> None:
+    """Make a fake run look like one of an experiment's (run.json ``experiment``), as the experiment runner does."""
+    import json
+
+    m = json.loads((run_dir / "run.json").read_text())
+    m["experiment"] = {"name": name, "variant": variant, "seed": seed}
+    (run_dir / "run.json").write_text(json.dumps(m))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="demo,mosei", help="comma-separated: demo, mosei")
+    ap.add_argument("--sizes", default="demo,mosei", help="comma-separated: demo, mosei, compare200")
     ap.add_argument("--keep", type=Path, default=None, help="write the fake runs here and keep them")
     args = ap.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    bad = [s for s in sizes if s not in SIZES]
+    bad = [s for s in sizes if s not in SIZES and s not in COMPARE_RUNS]
     if bad:
-        ap.error(f"unknown size(s) {bad}; choose from {', '.join(SIZES)}")
+        ap.error(f"unknown size(s) {bad}; choose from {', '.join([*SIZES, *COMPARE_RUNS])}")
     root = args.keep or Path(tempfile.mkdtemp(prefix="selfmm-dash-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
         for s in sizes:
-            print("\n".join(bench(s, root)), flush=True)
+            print("\n".join(bench_compare(s, root) if s in COMPARE_RUNS else bench(s, root)), flush=True)
             print(flush=True)
     finally:
         if args.keep is None:

@@ -35,6 +35,7 @@ MODALITY_NAMES = {"M": "multimodal", "T": "text", "A": "audio", "V": "vision"}
 MANIFEST = "run.json"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
+DEFAULT_MAX_RUNS = 12  # the page's default selection: a few seeds of every variant, not an experiment of 200 runs
 
 
 class CompareError(ValueError):
@@ -128,13 +129,30 @@ def experiment_members(runs: pd.DataFrame, label: str) -> list[str]:
     return same["label"].tolist()
 
 
-def default_selection(runs: pd.DataFrame, current_run_dir: str | None) -> list[str]:
-    """The page's default multiselect: the current run's experiment, or the current run alone, or nothing."""
+def default_selection(runs: pd.DataFrame, current_run_dir: str | None, limit: int = DEFAULT_MAX_RUNS) -> list[str]:
+    """The page's default multiselect: the current run's experiment, or the current run alone, or nothing.
+
+    At most ``limit`` runs: when the experiment has more, the current run and then one seed of every variant in
+    turn (the first seeds first), so every variant is shown; in the experiment's order (variant, seed)."""
     if current_run_dir is None or runs.empty:
         return []
     target = str(Path(current_run_dir).resolve())
     hit = runs.loc[runs["run_dir"] == target, "label"]
-    return experiment_members(runs, hit.iloc[0]) if not hit.empty else []
+    if hit.empty:
+        return []
+    members = experiment_members(runs, hit.iloc[0])
+    if len(members) <= limit:
+        return members
+    variant = runs.set_index("label")["variant"].astype(str)
+    by_variant: dict[str, list[str]] = {}
+    for m in members:
+        by_variant.setdefault(variant.get(m, ""), []).append(m)
+    picked = {hit.iloc[0]}
+    for i in range(max(len(v) for v in by_variant.values())):
+        for labs in by_variant.values():
+            if len(picked) < limit and i < len(labs):
+                picked.add(labs[i])
+    return [m for m in members if m in picked]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -344,16 +362,60 @@ def label_agreement(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def pairwise_agreement(labels: Mapping[str, pd.DataFrame], modality: str) -> pd.DataFrame:
     """Square ``run × run`` matrix of Pearson r between the runs' labels of one modality (1.0 on the diagonal,
-    NaN where a run is constant). Useful for "how stable are generated labels across seeds" with >2 runs."""
+    NaN where a run is constant on the samples it shares with the other, or they share fewer than two). Useful
+    for "how stable are generated labels across seeds" with >2 runs.
+
+    Each pair is compared on the samples both runs have (matched by sample_id, as :func:`label_pairs`), but in
+    one pass: the labels are aligned into a (samples × runs) matrix once and every pair's sums come from matrix
+    products, so 200 runs cost a few (R × N) @ (N × R) products instead of 19,900 joins. Raises
+    :class:`CompareError` like :func:`label_pairs` (duplicate ids in a run, an id at different indices)."""
     names = list(labels)
+    col = f"label_{modality}"
+    parts = []
+    for j, name in enumerate(names):
+        df = labels[name]
+        if df["sample_id"].duplicated().any():
+            raise CompareError("a label table has duplicate sample_id rows; pass a single epoch (final_labels)")
+        vals = df[col].to_numpy(np.float64) if col in df.columns else np.full(len(df), np.nan)
+        parts.append(pd.DataFrame({"sample_id": df["sample_id"].to_numpy(), "index": df["index"].to_numpy(),
+                                   "run": j, "value": vals}))  # fmt: skip
     mat = pd.DataFrame(np.nan, index=names, columns=names, dtype=float)
-    for i, a in enumerate(names):
-        mat.loc[a, a] = 1.0
-        for b in names[i + 1 :]:
-            p = label_pairs(labels[a], labels[b])
-            r, _ = agreement(p[f"label_{modality}_a"].to_numpy(), p[f"label_{modality}_b"].to_numpy())
-            mat.loc[a, b] = mat.loc[b, a] = r
+    if not parts:
+        return mat
+    long = pd.concat(parts, ignore_index=True)
+    n_index = long.groupby("sample_id", sort=False)["index"].nunique()
+    if (n_index > 1).any():
+        sid = n_index.index[np.argmax(n_index.to_numpy() > 1)]
+        raise CompareError(
+            f"sample {sid!r} has different indices in the runs: they used differently ordered data files; "
+            "compare runs trained on the same pickle"
+        )
+    rows, sids = pd.factorize(long["sample_id"])
+    x = np.full((len(sids), len(names)), np.nan)
+    x[rows, long["run"].to_numpy()] = long["value"].to_numpy()
+    r = _pairwise_r(x)
+    np.fill_diagonal(r, 1.0)
+    mat.loc[:, :] = r
     return mat
+
+
+def _pairwise_r(x: np.ndarray) -> np.ndarray:
+    """(R, R) Pearson r of the columns of ``x`` (N, R), each pair over the rows where both are not NaN."""
+    present = ~np.isnan(x)
+    m = present.astype(np.float64)
+    # centre each column first: r is shift-invariant, and a column constant on its rows becomes exact zeros
+    x = np.where(present, x, 0.0)
+    x = np.where(present, x - x.sum(axis=0) / np.maximum(m.sum(axis=0), 1.0), 0.0)
+    n = m.T @ m  # (a, b): rows where both runs have a label
+    s = x.T @ m  # (a, b): sum of run a's labels over those rows
+    sq = (x * x).T @ m
+    p = x.T @ x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = p - s * s.T / n
+        var_a, var_b = sq - s * s / n, (sq - s * s / n).T
+        scale = np.maximum(sq, sq.T)
+        ok = (n >= 2) & (var_a > 1e-12 * scale) & (var_b > 1e-12 * scale)
+        return np.where(ok, cov / np.sqrt(np.where(ok, var_a * var_b, 1.0)), np.nan)
 
 
 def label_scatter(pairs: pd.DataFrame, name_a: str, name_b: str, stats: pd.DataFrame | None = None) -> go.Figure:

@@ -84,12 +84,14 @@ def list_runs(root: Path | str, max_depth: int | None = None) -> pd.DataFrame:
     if df is None or len(df) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in base})
     df = df.copy()
-    resolved_root = root.resolve()
-    dirs = [Path(p).resolve() for p in df["path"].astype(str)]
-    df["run_dir"] = [str(d) for d in dirs]
+    # keys from the paths as found under root (a symlink to a run elsewhere keeps its name under root); run_dir
+    # resolved. Paths are printable already (discovery escapes a name that is not UTF-8; such a run is broken)
+    base_dir = root.absolute()
+    found = [Path(p) if Path(p).is_absolute() else Path.cwd() / p for p in df["path"].astype(str)]
+    df["run_dir"] = [str(p.resolve()) for p in found]
     # root itself may be a run folder: its key is then its own name
-    df["key"] = [d.relative_to(resolved_root).as_posix() if d != resolved_root else d.name for d in dirs]
-    df["mtime"] = [_mtime(d / "run.json") for d in dirs]
+    df["key"] = [p.relative_to(base_dir).as_posix() if p != base_dir else p.name for p in found]
+    df["mtime"] = [_mtime(Path(d) / "run.json") for d in df["run_dir"]]
     return df[base + [c for c in df.columns if c not in base]].reset_index(drop=True)
 
 
@@ -149,7 +151,7 @@ class RunData:
 
     @property
     def dataset(self) -> str:
-        return str((self.manifest.get("config") or {}).get("dataset", "sims"))
+        return str((self.manifest.get("config") or {}).get("dataset") or "sims")
 
     @property
     def has_human(self) -> bool:
@@ -201,15 +203,19 @@ def load_run(run_dir: Path | str) -> RunData:
         raise DashboardDataError(f"Cannot open run {run_dir.name}: {exc}") from exc
 
     manifest = dict(reader.manifest)
-    warnings: list[str] = [reader.schema_warning] if getattr(reader, "schema_warning", None) else []
     epochs = sorted(int(e) for e in reader.epochs)
     metrics = _read("metrics (metrics.jsonl)", run_dir, reader.metrics)
     samples = _read("samples (samples.parquet)", run_dir, reader.samples)
     samples = _prepare_samples(samples, run_dir)
+    # straight into Arrow, only the columns the pivots need (3x faster than RunReader.labels() at MOSEI size);
+    # the reader checks them (types, rows inside their split) and records a warning for what it drops
     label_cols = ["epoch", "index"] + [f"{k}_{m}" for k in ("label", "weight") for m in UNIMODAL]
     pred_cols = ["epoch", "split", "index"] + [f"pred_{m}" for m in MODALITIES]
-    labels = _read_epoch_columns(run_dir, "labels", epochs, label_cols)
-    preds = _read_epoch_columns(run_dir, "predictions", list(getattr(reader, "prediction_epochs", epochs)), pred_cols)
+    labels = _read("labels", run_dir, lambda: reader.epoch_table("labels", epochs, label_cols))
+    preds = _read(
+        "predictions", run_dir, lambda: reader.epoch_table("predictions", reader.prediction_epochs, pred_cols)
+    )
+    warnings = [w for w in [reader.schema_warning, *reader.warnings] if w]
     n_train = int((samples["split"] == "train").sum())
     label_epochs, gen, weight = _pivot_labels(labels, n_train)
     pred_epochs, pred = _pivot_predictions(preds, samples)
@@ -229,29 +235,6 @@ def load_run(run_dir: Path | str) -> RunData:
         pred=pred,
         warnings=warnings,
     )
-
-
-def _read_epoch_columns(run_dir: Path, kind: str, epochs: list[int], columns: list[str]):
-    """Concatenate the committed per-epoch Parquet files of ``kind`` (labels | predictions), reading only
-    ``columns`` straight into Arrow (no per-row sample_id strings: 3x faster than ``RunReader.labels()`` at MOSEI
-    size). Returns a ``pyarrow.Table`` or None when there are no epochs."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from selfmm.runs import layout
-
-    tables = []
-    for e in epochs:
-        path = layout.epoch_path(run_dir, kind, e)
-        try:
-            t = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
-        except (OSError, pa.ArrowException) as exc:
-            raise DashboardDataError(
-                f"Could not read {path}: {exc}. The file is missing or corrupt; delete the run folder or retrain "
-                "(python -m selfmm train --resume redoes an uncommitted epoch)."
-            ) from exc
-        tables.append(t)
-    return pa.concat_tables(tables, promote_options="default") if tables else None
 
 
 def _col(table, name: str, dtype) -> np.ndarray:
@@ -381,6 +364,30 @@ def test_metrics_table(run: RunData) -> pd.DataFrame:
             flat[k] = v
     rows = [(k, float(v)) for k, v in flat.items() if isinstance(v, int | float) and not isinstance(v, bool)]
     return pd.DataFrame({"metric": [r[0] for r in rows], "value": [r[1] for r in rows]})
+
+
+def no_test_metrics_message(run: RunData) -> str:
+    """Why the Overview has no test metrics to show: not written yet, or written but unusable."""
+    if run.manifest.get("test") is not None:
+        return ("run.json holds test metrics, but none is a number (see the warning above); the file was edited "
+                "or is corrupt: retrain, or restore run.json.")  # fmt: skip
+    if run.status == "finished":
+        return "This finished run recorded no test metrics in run.json (an older or interrupted writer?)."
+    return "No test metrics yet: they are written when training finishes."
+
+
+def no_representations_message(run: RunData) -> str:
+    """Why the Embeddings page has no representations to project: none recorded by the config, no epoch
+    committed yet, or none stored for the committed epochs."""
+    rr = (run.manifest.get("config") or {}).get("record_representations")
+    done = int(run.manifest.get("epochs_completed") or 0)
+    if rr == "none":
+        return "This run recorded no representations (record_representations=none), so there is nothing to project."
+    if done == 0:
+        return (f"No epoch has been committed yet (record_representations={rr}): representations are stored at "
+                "the end of an epoch; come back when the first epoch is done.")  # fmt: skip
+    return (f"No representations are stored for this run's {done} committed epoch(s) (record_representations="
+            f"{rr}): the representations/ folder is missing or empty; copy the run again or retrain.")  # fmt: skip
 
 
 def metric_names(metrics: pd.DataFrame) -> list[str]:

@@ -79,6 +79,7 @@ def run_picker() -> None:
 
         st.selectbox("Run", keys, key=RUN_ID, format_func=lambda k: f"{k} ({status.get(k, '?')})",
                      on_change=_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
+        _broken_runs(runs)
         sid = st.session_state.get(SAMPLE_ID)
         if sid:
             st.caption(f"Selected sample: {md_escape(sid)}")
@@ -92,6 +93,16 @@ def run_picker() -> None:
     st.query_params[QP_RUN] = st.session_state[RUN_ID]
     if st.session_state.get(SAMPLE_ID):
         st.query_params[QP_SAMPLE] = st.session_state[SAMPLE_ID]
+
+
+def _broken_runs(runs) -> None:
+    """Every run folder that cannot be opened, with its error, as plain text: one bad folder hides nothing."""
+    broken = runs[runs["status"].astype(str) == "broken"]
+    if len(broken) == 0:
+        return
+    with st.expander(f"{len(broken)} run folder(s) cannot be opened", expanded=False):
+        for key, err in zip(broken["key"], broken["error"], strict=True):
+            st.text(f"{key}: {err}")
 
 
 def set_sample(sample_id: str | None) -> None:
@@ -153,7 +164,12 @@ def require_run() -> data.RunData:
         st.warning(f"This run did not finish: {why}. Showing its {len([e for e in run.epochs if e > 0])} committed "
                    f"epoch(s); resume it with `python -m selfmm train --resume ...`.{err}")  # fmt: skip
     if not run.epochs:
-        st.info("No epoch has been committed yet; come back when the first epoch is done.")
+        done = int(run.manifest.get("epochs_completed") or 0)
+        if done > 0:  # committed epochs without their label files: the warnings above name the folder
+            st.error(md_escape(f"{Path(run.run_dir) / 'labels'}: no label file for any of the {done} committed "
+                               "epoch(s); the run folder is incomplete: copy it again or retrain."))  # fmt: skip
+        else:
+            st.info("No epoch has been committed yet; come back when the first epoch is done.")
         st.stop()
     return run
 

@@ -208,3 +208,62 @@ def test_embeddings_without_projection_offers_pca(runs_root):
     assert not at.exception
     assert (runs_root / "no-projection" / "projections" / "pca.parquet").is_file()
     assert len(at.get("plotly_chart")) >= 1
+
+
+# ----- a folder of broken runs next to a good one (issue 9 item 6): never a traceback, nothing hidden -------------
+
+ALL_PAGES = [*PAGES, "compare", "generators"]
+
+
+@pytest.fixture(scope="module")
+def broken_root(tmp_path_factory):
+    from tests.broken_runs import write_broken_runs
+
+    return write_broken_runs(tmp_path_factory.mktemp("broken"), tmp_path_factory.mktemp("outside"))
+
+
+def _walk_every_page(at: AppTest, case: str) -> None:
+    for page in ALL_PAGES:
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, (case, page, at.exception)
+        assert "good (finished)" in at.selectbox(key="run_id").options, (case, page)  # the good run is listed
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("case", sorted(__import__("tests.broken_runs", fromlist=["CASES"]).CASES))
+def test_broken_run_shows_its_error_and_hides_nothing(broken_root, case):
+    from tests.broken_runs import CASES
+
+    where, needle = CASES[case]
+    at = app(broken_root, case)
+    assert not at.exception, at.exception
+    assert at.session_state["run_id"] == case  # listed, and kept as the picked run
+    if where == "broken":
+        assert "(broken)" in at.selectbox(key="run_id").format_func(case)
+        assert needle in texts(at.error), texts(at.error)  # on its pages, as a code span (plain text)
+        assert needle in texts(at.sidebar.text)  # in the picker's list of folders that cannot be opened
+    elif where == "error":
+        if case == "proj-no-x":
+            at.switch_page("app_pages/embeddings.py").run()
+        assert needle in texts(at.error), texts(at.error)
+    elif where == "warning":
+        assert needle in texts(at.warning), texts(at.warning)
+        assert not at.error, texts(at.error)
+        if case == "test-strings":  # not "No test metrics yet": they are there, but not numbers
+            assert "none is a number" in texts(at.info), texts(at.info)
+    elif where == "info":
+        at.switch_page("app_pages/embeddings.py").run()
+        assert needle in texts(at.info), texts(at.info)
+    else:
+        assert not at.error and not at.warning, texts(at.error) + texts(at.warning)
+    _walk_every_page(at, case)
+
+
+@pytest.mark.timeout(300)
+def test_good_run_next_to_broken_ones_renders_every_page(broken_root):
+    at = app(broken_root, "good")
+    assert not at.exception and not at.error and not at.warning
+    for page in ALL_PAGES[1:]:
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception and not at.error, (page, texts(at.error))
+    assert len(at.get("plotly_chart")) >= 1

@@ -115,6 +115,24 @@ def test_experiment_members_and_default_selection(tmp_path):
     assert C.experiment_dir(tmp_path / "flat-run", m) is None  # not laid out as <exp>/<variant>/seed_<n>
 
 
+def test_default_selection_of_a_200_run_experiment_is_bounded_and_covers_every_variant():
+    """Issue 9 item 8: an experiment of 4 variants x 50 seeds selected all 200 runs by default, and the page did
+    not finish in 120 s. The default is bounded; it keeps the current run and shows every variant."""
+    rows = [
+        {"label": f"exp/v{v}/seed_{s}", "run_dir": f"/r/exp/v{v}/seed_{s}", "experiment": "exp", "variant": f"v{v}",
+         "seed": s}
+        for v in range(4) for s in range(50)
+    ]  # fmt: skip
+    runs = pd.DataFrame(rows)
+    sel = C.default_selection(runs, "/r/exp/v2/seed_37")
+    assert len(sel) == C.DEFAULT_MAX_RUNS == 12
+    assert "exp/v2/seed_37" in sel
+    assert {lab.split("/")[1] for lab in sel} == {"v0", "v1", "v2", "v3"}
+    assert sel == [lab for lab in runs["label"] if lab in sel]  # the experiment's order (variant, seed)
+    assert [lab for lab in sel if lab.startswith("exp/v0/")] == ["exp/v0/seed_0", "exp/v0/seed_1", "exp/v0/seed_2"]
+    assert C.default_selection(runs, "/r/exp/v0/seed_0", limit=500) == runs["label"].tolist()
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # metric table and curves
 
@@ -252,6 +270,28 @@ def test_pairwise_agreement_matrix():
     assert mat.loc["y", "z"] == pytest.approx(-0.5)
 
 
+def test_pairwise_agreement_equals_pair_by_pair_with_missing_and_constant_runs():
+    """The one-pass matrix gives each pair's r over the samples both runs have, as label_pairs + agreement."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(40)]
+    labs = {}
+    for k in range(7):
+        keep = np.sort(rng.choice(40, size=int(rng.integers(1, 40)), replace=False))
+        vals = np.ones(len(keep)) if k == 3 else rng.normal(size=len(keep))  # run 3 is constant
+        labs[f"r{k}"] = _labels([ids[i] for i in keep], keep.tolist(), vals, vals, vals)
+    mat = C.pairwise_agreement(labs, "A")
+    for a in labs:
+        for b in labs:
+            p = C.label_pairs(labs[a], labs[b])
+            want, _ = C.agreement(p["label_A_a"].to_numpy(), p["label_A_b"].to_numpy())
+            want = 1.0 if a == b else want
+            assert mat.loc[a, b] == pytest.approx(want, abs=1e-9, nan_ok=True), (a, b)
+    assert mat.loc["r3"].drop("r3").isna().all()
+    bad = dict(labs, x=_labels(["s0", "s1"], [5, 6], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]))
+    with pytest.raises(C.CompareError, match="'s0' has different indices"):
+        C.pairwise_agreement(bad, "T")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # results table
 
@@ -381,6 +421,21 @@ def test_compare_page_apptest(exp_root):
     at.selectbox(key="compare_run_b").set_value("exp/ulgm/seed_1").run()
     assert not at.exception
     assert at.dataframe[1].value["mean_abs_diff"].tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.timeout(120)
+def test_compare_page_pairwise_matrix_is_opt_in(exp_root):
+    at = _app(exp_root)
+    at.session_state["run_id"] = "exp/ulgm/seed_1"
+    at.run()
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception and len(at.multiselect(key="compare_runs").value) == 4  # the experiment
+    n_tables = len(at.dataframe)
+    assert at.toggle(key="compare_pairwise").value is False
+    at.toggle(key="compare_pairwise").set_value(True).run()
+    assert not at.exception and len(at.dataframe) == n_tables + 1
+    mat = next(t.value for t in at.dataframe if t.value.shape == (4, 4))
+    assert np.allclose(np.diag(mat.to_numpy(float)), 1.0)
 
 
 @pytest.mark.timeout(60)

@@ -452,3 +452,93 @@ def test_no_torch_import():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----- one bad run folder (issue 9 item 6): a RunError, or a read with warnings; never anything else --------------
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    from tests.broken_runs import write_broken_runs
+
+    return write_broken_runs(tmp_path_factory.mktemp("broken"), tmp_path_factory.mktemp("outside"))
+
+
+def _alone(broken: Path, case: str, tmp_path: Path) -> Path:
+    """A root holding the good run and a copy of one case (a symlink stays a symlink)."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(broken / "good", root / "good")
+    shutil.copytree(broken / case, root / case, symlinks=True)
+    return root
+
+
+@pytest.mark.parametrize("case", ["config-list", "best-list", "test-list", "epochs-text"])
+def test_manifest_of_the_wrong_shape_is_one_broken_row(broken, tmp_path, case):
+    from tests.broken_runs import CASES
+
+    df = list_runs(_alone(broken, case, tmp_path)).set_index("path")
+    status = {Path(p).name: s for p, s in df["status"].items()}
+    assert status == {"good": "finished", case: "broken"}
+    assert CASES[case][1] in df.loc[str(tmp_path / "root" / case), "error"]
+
+
+def test_non_utf8_folder_and_outside_symlink_are_listed(broken, tmp_path):
+    import os
+
+    from tests.broken_runs import NON_UTF8, NON_UTF8_KEY
+
+    root = _alone(broken, "outside-link", tmp_path)
+    os.rename(os.path.join(os.fsencode(broken), NON_UTF8), os.path.join(os.fsencode(root), NON_UTF8))
+    (root / "loop").symlink_to(root, target_is_directory=True)  # a symlink loop is walked once
+    df = list_runs(root)
+    rows = {Path(p).name: (s, e) for p, s, e in zip(df["path"], df["status"], df["error"], strict=True)}
+    assert sorted(rows) == sorted(["good", "outside-link", NON_UTF8_KEY])
+    assert rows["outside-link"][0] == "finished"
+    assert rows[NON_UTF8_KEY][0] == "broken" and "not valid UTF-8" in rows[NON_UTF8_KEY][1]
+    df.to_json()  # every string is UTF-8: it can be shown, cached and sent to the browser
+
+
+def test_tables_that_break_the_schema_raise_run_error(broken):
+    with pytest.raises(RunError, match=r"labels-no-index/labels/epoch_0000.parquet: lacks column\(s\) \['index'\]"):
+        RunReader(broken / "labels-no-index").labels()
+    with pytest.raises(RunError, match=r"column label_T holds .*string values, expected numbers"):
+        RunReader(broken / "labels-string").labels()
+    with pytest.raises(RunError, match=r"projections/pca.parquet: lacks column\(s\) \['x'\]"):
+        RunReader(broken / "proj-no-x").projections()
+    with pytest.raises(RunError, match="samples.parquet has no rows"):
+        RunReader(broken / "samples-no-rows").samples()
+    with pytest.raises(RunError, match="samples.parquet: corrupt Parquet"):
+        RunReader(broken / "samples-zero-bytes").labels()  # the split sizes come from samples.parquet
+    with pytest.raises(RunError, match="metrics.jsonl: not UTF-8"):
+        RunReader(broken / "metrics-not-utf8").metrics()
+
+
+def test_bad_values_are_dropped_with_a_warning(broken):
+    r = RunReader(broken / "best-epoch-text")
+    assert r.manifest["best"]["epoch"] is None and any("best.epoch='twenty'" in w for w in r.warnings)
+    r = RunReader(broken / "label-range-text")
+    assert r.manifest["dataset"]["label_range"] is None and any("dataset.label_range" in w for w in r.warnings)
+    r = RunReader(broken / "test-strings")
+    assert r.manifest["test"] == {} and any("test.MAE=" in w for w in r.warnings)
+    good = RunReader(broken / "good")
+    raw = json.loads((broken / "test-strings" / "run.json").read_text())["test"]
+    assert good.warnings == [] and set(good.manifest["test"]) == set(raw)  # the same keys, there as strings
+
+
+def test_out_of_range_rows_and_missing_columns_and_files_warn(broken):
+    r = RunReader(broken / "labels-huge-index")
+    lab = r.labels()
+    assert lab["index"].max() < 12 and len(lab) == 4 * 12 - 1  # the one bad row is left out, not allocated
+    assert any("index 5000000" in w for w in r.warnings)
+    r = RunReader(broken / "missing-column")
+    lab = r.labels()
+    assert lab["label_V"].isna().all() and lab["label_T"].notna().all()
+    assert any("without column(s) ['label_V']" in w for w in r.warnings)
+    r = RunReader(broken / "missing-label-file")
+    assert r.epochs == [0, 1, 3] and any("epoch_0002.parquet" in w for w in r.warnings)
+    r = RunReader(broken / "no-predictions")
+    assert r.prediction_epochs == [] and any("predictions: missing" in w for w in r.warnings)
+    r = RunReader(broken / "no-labels-dir")
+    assert r.epochs == [] and any("labels: missing" in w for w in r.warnings)

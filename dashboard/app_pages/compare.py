@@ -81,8 +81,13 @@ selected = st.multiselect(
     labels,
     default=default,
     key="compare_runs",
-    help="Defaults to every run of the current run's experiment (variants × seeds), else the current run.",
+    help=f"Defaults to the current run's experiment (variants × seeds; at most {C.DEFAULT_MAX_RUNS} runs, every "
+    "variant shown), else the current run.",
 )
+n_exp = len(C.experiment_members(ok, default[0])) if default else 0
+if n_exp > len(default):
+    st.caption(f"Showing {len(default)} of the experiment's {n_exp} runs by default (every variant, first seeds "
+               "first); add more in the box above.")  # fmt: skip
 if not selected:
     st.info("Pick one or more runs to compare.")
     st.stop()
@@ -154,16 +159,12 @@ else:
         )
         st.plotly_chart(C.label_scatter(pairs, a, b, stats), key="compare_label_scatter")
         st.dataframe(stats, hide_index=True)
-        if len(snaps) > 2:
-            mod = st.radio(
-                "Pearson r between every pair of runs, modality",
-                ["T", "A", "V"],
-                horizontal=True,
-                key="compare_pair_modality",
-            )
+        # opt-in: reads every selected run's labels (one file each); the matrix itself is a few matrix products
+        if len(snaps) > 2 and st.toggle("Pearson r between every pair of selected runs", key="compare_pairwise"):
+            mod = st.radio("Modality", ["T", "A", "V"], horizontal=True, key="compare_pair_modality")
             try:
                 allp = {n: _final_labels(run_dir[n], _mtime(run_dir[n])) for n in names}
-                st.dataframe(C.pairwise_agreement(allp, mod).style.format("{:.3f}"))
+                st.dataframe(C.pairwise_agreement(allp, mod).round(3))
             except (C.CompareError, RunError) as exc:
                 st.warning(md_escape(exc))
 

@@ -23,9 +23,8 @@ if pmt:
     except data.DashboardDataError as exc:
         st.error(md_escape(exc))
 if proj is None:
-    reps = run.manifest.get("representation_epochs") or []
-    if not reps:
-        st.info("This run recorded no representations (record_representations=none), so there is nothing to project.")
+    if not run.manifest.get("representation_epochs"):
+        st.info(data.no_representations_message(run))
         st.stop()
     st.info(
         "No projection has been computed for this run yet. PCA takes a moment; for UMAP run "

@@ -114,14 +114,24 @@ if len(raised):
 
 st.subheader("Samples the generators disagree on most")
 mod = st.radio("Modality", G.UNIMODAL, horizontal=True, key="generators_modality", format_func=GC.MOD_NAMES.get)
-final = {}
+final, all_labels = {}, {}
 for lab in sel["label"]:
-    lab_df = _labels(run_dir[lab], data.run_mtime(run_dir[lab]))
+    try:
+        lab_df = all_labels[lab] = _labels(run_dir[lab], data.run_mtime(run_dir[lab]))
+    except RunError as exc:  # one unreadable run must not take the page down
+        st.warning(md_escape(f"{lab}: {exc}"))
+        continue
     if len(lab_df):
         final[lab] = lab_df[lab_df["epoch"] == lab_df["epoch"].max()]
-samples = _samples(run_dir[sel["label"].iloc[0]], data.run_mtime(run_dir[sel["label"].iloc[0]]))
-table = G.disagreements(G.generator_labels(final, generators), samples, mod, top=25)
-if table.empty:
+try:
+    samples = (
+        _samples(run_dir[sel["label"].iloc[0]], data.run_mtime(run_dir[sel["label"].iloc[0]])) if len(sel) else None
+    )
+except RunError as exc:
+    st.error(md_escape(exc))
+    st.stop()
+table = G.disagreements(G.generator_labels(final, generators), samples, mod, top=25) if samples is not None else None
+if table is None or table.empty:
     st.info("Pick runs of at least two generators to see where they disagree.")
 else:
     st.caption(
@@ -140,8 +150,7 @@ else:
 
 sid = st.session_state.get(state.SAMPLE_ID)
 if sid:
-    traj = G.sample_trajectories({lab: _labels(run_dir[lab], data.run_mtime(run_dir[lab])) for lab in sel["label"]},
-                                 sel, sid, mod)  # fmt: skip
+    traj = G.sample_trajectories(all_labels, sel, sid, mod)
     if traj.empty:
         st.caption("The selected sample has no generated labels in these runs (only train samples have them).")
     else:

@@ -54,7 +54,7 @@ with c2:
             column_config={"value": st.column_config.NumberColumn(format="%.4f")},
         )
     else:
-        st.info("No test metrics yet: they are written when training finishes.")
+        st.info(data.no_test_metrics_message(run))
     with st.expander("Resolved config"):
         st.dataframe(data.config_table(run), hide_index=True, width="stretch")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,11 +15,31 @@ def _looks_like_run(d: Path) -> bool:
     return any((d / name).exists() for name in (RUN_JSON, SAMPLES_PARQUET, METRICS_JSONL, LABELS_DIR))
 
 
+def printable_path(d: Path) -> str:
+    """``d`` as a str that can be shown and stored anywhere (UTF-8): bytes that are not UTF-8 become ``\\xNN``."""
+    return os.fsencode(d).decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.fsdecode keeps undecodable bytes as lone surrogates
+        return False
+    return True
+
+
+def _broken_row(d: Path, error: str) -> dict:
+    return {"run_id": printable_path(Path(d.name)), "path": printable_path(d), "status": "broken", "error": error}
+
+
 def _run_row(d: Path) -> dict:
+    if not _is_utf8(str(d)):
+        return _broken_row(d, f"{printable_path(d)}: the folder name is not valid UTF-8, so it cannot be shown or "
+                              "linked; rename the folder (e.g. with `mv`) to a UTF-8 name.")  # fmt: skip
     try:
         r = RunReader(d)
     except RunError as e:
-        return {"run_id": d.name, "path": str(d), "status": "broken", "error": str(e)}
+        return _broken_row(d, str(e))
     m = r.manifest
     cfg = m.get("config") or {}
     best = m.get("best") or {}
@@ -56,11 +77,20 @@ LIST_RUNS_MAX_DEPTH = 4  # <root>/<exp>/<variant>/seed_<n>/ is depth 3; one leve
 def _find_run_dirs(root: Path, max_depth: int) -> list[Path]:
     """Run folders at depth ``<= max_depth`` below ``root`` (root = depth 0), in sorted path order. A folder that
     looks like a run is listed and never descended into (its subfolders are its own records, and a stray
-    run.json in them is no run); hidden folders and folders that cannot be listed are skipped."""
+    run.json in them is no run); hidden folders, folders that cannot be listed and folders already seen through
+    a symlink are skipped. A folder whose name is not UTF-8 is listed (as a broken run) and not descended into."""
     found: list[Path] = []
+    seen: set[Path] = set()
 
     def walk(d: Path, depth: int) -> None:
-        if _looks_like_run(d):
+        try:
+            real = d.resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+            return
+        if real in seen:  # a symlink loop, or a second link to the same folder
+            return
+        seen.add(real)
+        if _looks_like_run(d) or not _is_utf8(d.name):
             found.append(d)
             return
         if depth >= max_depth:

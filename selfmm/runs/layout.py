@@ -71,6 +71,20 @@ REPRESENTATION_NAMES = ("feat_M", "feat_T", "feat_A", "feat_V", "enc_T", "enc_A"
 
 SPLIT_ORDER = {s: i for i, s in enumerate(SPLITS)}
 
+# run.json schema (checked by selfmm.runs.validate). Objects: a JSON object or null, anything else makes the run
+# unreadable. Fields: "<object>.<key>" or a top-level key -> the JSON type its value must have (or null); a value
+# of another type is ignored with a warning (the rest of the run stays readable).
+MANIFEST_OBJECTS = ("config", "dataset", "best", "test", "experiment", "git", "env")
+MANIFEST_FIELDS = {
+    "run_id": "str", "created_at": "str", "updated_at": "str", "finished_at": "str", "host": "str", "pid": "int",
+    "error": "str", "best.epoch": "int", "best.valid_loss": "number", "dataset.name": "str",
+    "dataset.label_range": "positive", "dataset.has_human_unimodal": "bool", "dataset.sha256": "str",
+    "dataset.n_train": "int", "dataset.n_valid": "int", "dataset.n_test": "int", "config.dataset": "str",
+    "config.label_source": "str", "config.seed": "int", "config.max_epochs": "int",
+    "config.record_representations": "str", "experiment.name": "str", "experiment.variant": "str",
+    "experiment.seed": "int",
+}  # fmt: skip
+
 
 def epoch_name(epoch: int, suffix: str) -> str:
     """``epoch_0003.parquet``: zero-padded so names sort in epoch order."""
