@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 
 import pandas as pd
@@ -102,7 +103,8 @@ def overlay_grid(traj: pd.DataFrame, y_m: float | None, human: Mapping[str, floa
     """The sample drill-down's overlay: one panel per modality (T, A, V) with this sample's label across epochs
     in every run (one line per run, coloured by generator; each generator once in the legend, toggling all its
     panels), y_m dashed and the human label dotted in each panel. ``current``: the run label drawn thicker (the
-    run open in the sidebar). traj: :func:`dashboard.generators.sample_overlay`."""
+    run open in the sidebar); run labels are folder names, HTML-escaped in the hover text (Plotly renders tags).
+    traj: :func:`dashboard.generators.sample_overlay`."""
     mods = [m for m in MOD_NAMES if m in set(traj["modality"])] or list(MOD_NAMES)
     fig = make_subplots(rows=1, cols=len(mods), shared_yaxes=True, subplot_titles=[MOD_NAMES[m] for m in mods],
                         horizontal_spacing=0.04)  # fmt: skip
@@ -116,7 +118,7 @@ def overlay_grid(traj: pd.DataFrame, y_m: float | None, human: Mapping[str, floa
             fig.add_trace(go.Scatter(x=t["epoch"], y=t["value"], mode="lines+markers", name=name, legendgroup=name,
                                      showlegend=name not in shown, marker=dict(size=4),
                                      line=dict(color=generator_color(name, order), width=3 if lab == current else 1.5),
-                                     hovertemplate=f"{name} seed {seed} ({lab}) epoch %{{x}}: %{{y:.3f}}<extra></extra>"),
+                                     hovertemplate=f"{name} seed {seed} ({html.escape(str(lab))}) epoch %{{x}}: %{{y:.3f}}<extra></extra>"),
                           row=1, col=col)  # fmt: skip
             shown.add(name)
         if len(t_m):

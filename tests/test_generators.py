@@ -210,3 +210,10 @@ def test_overlay_grid_panels_legend_and_current_run():
     assert refs == [("y_m", "x", [0, 2], [0.1, 0.1]), ("human label", "x", [0, 2], [0.7, 0.7]),
                     ("y_m", "x2", [0, 1], [0.1, 0.1])]  # fmt: skip
     assert [a.text for a in fig.layout.annotations] == ["text (T)", "audio (A)"]
+
+
+def test_overlay_grid_escapes_run_labels_in_hover_text():
+    t = pd.DataFrame({"label": ["<img src=http://evil.example/x>"] * 2, "generator": ["ulgm"] * 2, "seed": [1, 1],
+                      "modality": ["T", "T"], "epoch": [0, 1], "value": [0.0, 1.0]})  # fmt: skip
+    hover = GC.overlay_grid(t, 0.1, {"T": None}).data[0].hovertemplate
+    assert "<img" not in hover and "&lt;img src=http://evil.example/x&gt;" in hover
