@@ -72,10 +72,10 @@ def summarize(results: dict, scale: float = 100.0) -> pd.DataFrame:
 
     seeds = sorted(results)
     keys = [k for k in results[seeds[0]] if k != "loss"]
-    # the metrics module's order (run.json stores keys sorted), then anything else in the given order
-    metrics = [k for k in dict.fromkeys(MOSI_KEYS + SIMS_KEYS) if k in keys] + [
-        k for k in keys if k not in MOSI_KEYS + SIMS_KEYS
-    ]
+    # the metric set's own order (run.json stores keys sorted; SIMS when any SIMS-only key is there), then anything
+    # else in the given order
+    order = SIMS_KEYS if set(keys) & (set(SIMS_KEYS) - set(MOSI_KEYS)) else MOSI_KEYS
+    metrics = [k for k in order if k in keys] + [k for k in keys if k not in order]
     rows = []
     for k in metrics:
         vals = np.array([results[s].get(k, np.nan) for s in seeds], dtype=float) * scale
@@ -284,7 +284,8 @@ def run_experiment(
     return res
 
 
-CMC_NOTE = """## cmc
+CMC_NOTE = """
+## cmc
 
 CMC predicts 3 classes (neg: y < 0, neu: y = 0, pos: y > 0). Its Has0_acc_2 / Has0_F1_score have the same truth
 (y_m <= 0 vs > 0 on SIMS) as Self-MM's Mult_acc_2 / F1_score and are in those rows (MOSI/MOSEI: the Has0 rows).

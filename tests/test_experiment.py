@@ -154,7 +154,7 @@ def test_experiment_with_cmc_variant(tmp_path, capsys, monkeypatch):
         assert cmc.loc["label_r_T", f"seed_{s}"] == pytest.approx(expect, rel=1e-6)
     assert {"partial_r_A", "gap_V", "k_star_T", "r_at_k_A"} <= set(cmc.index)
     md = (out / "results.md").read_text()
-    assert "| metric | multimodal | cmc |" in md and "## cmc" in md
+    assert "| metric | multimodal | cmc |" in md and "|\n\n## cmc\n" in md
     assert next(line for line in md.splitlines() if line.startswith("| MAE |")).endswith("| – |")
     # a second call keeps finished CMC runs (nothing trained, run.json untouched) ...
     before = {s: (out / "cmc" / f"seed_{s}" / "run.json").read_bytes() for s in (1, 2)}
