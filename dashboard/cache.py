@@ -70,6 +70,33 @@ def label_health(run_dir: str, mtime: float) -> pd.DataFrame:
     return run_health(RunReader(run_dir))
 
 
+# raw run-folder reads for the pages that look at several runs at once (Label generators, the drill-down overlay)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def manifest(run_dir: str, mtime: float) -> dict:
+    """run.json of the run (RunError when unreadable)."""
+    from selfmm.runs.reader import RunReader
+
+    return RunReader(run_dir).manifest
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def labels(run_dir: str, mtime: float) -> pd.DataFrame:
+    """Every committed epoch's labels of the run (``RunReader.labels()``)."""
+    from selfmm.runs.reader import RunReader
+
+    return RunReader(run_dir).labels()
+
+
+@st.cache_data(max_entries=_N, show_spinner=False)
+def samples(run_dir: str, mtime: float) -> pd.DataFrame:
+    """samples.parquet of the run (``RunReader.samples()``)."""
+    from selfmm.runs.reader import RunReader
+
+    return RunReader(run_dir).samples()
+
+
 @st.cache_data(ttl=5, max_entries=_N, show_spinner=False)
 def runs(root: str, mtime: float) -> pd.DataFrame:
     """The runs table. ``mtime`` is the root folder's, so a new top-level run folder shows up at once; runs

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import html
+from collections.abc import Mapping
+
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 # one colour per generator, stable across pages and charts; unknown generators cycle through the rest
 GENERATOR_COLORS = {
@@ -92,3 +96,41 @@ def trajectory_overlay(traj: pd.DataFrame, modality: str, y_m: float | None, hum
                                          line=dict(color="#444444", dash=dash)))  # fmt: skip
     return _layout(fig, f"Generated {MOD_NAMES.get(modality, modality)} label of this sample, every generator",
                    "label", height=320)  # fmt: skip
+
+
+def overlay_grid(traj: pd.DataFrame, y_m: float | None, human: Mapping[str, float | None],
+                 current: str | None = None) -> go.Figure:  # fmt: skip
+    """The sample drill-down's overlay: one panel per modality (T, A, V) with this sample's label across epochs
+    in every run (one line per run, coloured by generator; each generator once in the legend, toggling all its
+    panels), y_m dashed and the human label dotted in each panel. ``current``: the run label drawn thicker (the
+    run open in the sidebar); run labels are folder names, HTML-escaped in the hover text (Plotly renders tags).
+    traj: :func:`dashboard.generators.sample_overlay`."""
+    mods = [m for m in MOD_NAMES if m in set(traj["modality"])] or list(MOD_NAMES)
+    fig = make_subplots(rows=1, cols=len(mods), shared_yaxes=True, subplot_titles=[MOD_NAMES[m] for m in mods],
+                        horizontal_spacing=0.04)  # fmt: skip
+    order = list(dict.fromkeys(traj["generator"]))
+    shown: set[str] = set()
+    for col, m in enumerate(mods, start=1):
+        t_m = traj[traj["modality"] == m]
+        for lab in dict.fromkeys(t_m["label"]):
+            t = t_m[t_m["label"] == lab]
+            name, seed = str(t["generator"].iloc[0]), t["seed"].iloc[0]
+            fig.add_trace(go.Scatter(x=t["epoch"], y=t["value"], mode="lines+markers", name=name, legendgroup=name,
+                                     showlegend=name not in shown, marker=dict(size=4),
+                                     line=dict(color=generator_color(name, order), width=3 if lab == current else 1.5),
+                                     hovertemplate=f"{name} seed {seed} ({html.escape(str(lab))}) epoch %{{x}}: %{{y:.3f}}<extra></extra>"),
+                          row=1, col=col)  # fmt: skip
+            shown.add(name)
+        if len(t_m):
+            x = [int(t_m["epoch"].min()), int(t_m["epoch"].max())]
+            for value, name, dash in ((y_m, "y_m", "dash"), (human.get(m), "human label", "dot")):
+                if value is not None and pd.notna(value):
+                    fig.add_trace(go.Scatter(x=x, y=[value, value], mode="lines", name=name, legendgroup=name,
+                                             showlegend=name not in shown, line=dict(color="#444444", dash=dash),
+                                             hovertemplate=f"{name} ({m}) %{{y:.3f}}<extra></extra>"),
+                                  row=1, col=col)  # fmt: skip
+                    shown.add(name)
+    _layout(fig, "This sample's generated labels in every run on the same data", "label", height=340)
+    fig.update_yaxes(title_text=None, col=2)
+    fig.update_yaxes(title_text=None, col=3)
+    return fig

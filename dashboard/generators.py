@@ -12,7 +12,8 @@ from :mod:`selfmm.label_health` (one definition of each figure).
   over seeds per generator, and y_m's r as the baseline;
 - :func:`generator_labels`, :func:`disagreements`: the final labels of every generator per sample (mean over its
   seeds) and the samples on which the generators disagree most;
-- :func:`sample_trajectories`: one sample's label across epochs in every run.
+- :func:`sample_trajectories`: one sample's label across epochs in every run;
+- :func:`sample_overlay`: the same for T, A and V at once (the sample drill-down's overlay of every generator).
 """
 
 from __future__ import annotations
@@ -233,3 +234,18 @@ def sample_trajectories(
         return pd.DataFrame(columns=cols)
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["generator", "seed", "label", "epoch"], kind="stable").reset_index(drop=True)[cols]
+
+
+def sample_overlay(labels: Mapping[str, pd.DataFrame], rows: pd.DataFrame, sample_id: str) -> pd.DataFrame:
+    """:func:`sample_trajectories` of every unimodal head: one train sample's generated labels across epochs in
+    every run of ``labels`` (the runs on one dataset file, see :func:`same_data_labels`).
+
+    Returns long: label (run), generator, seed, modality, epoch, value; sorted by modality (T, A, V) then as
+    :func:`sample_trajectories`. Empty (with those columns) when no run has a label for the sample.
+    """
+    cols = ["label", "generator", "seed", "modality", "epoch", "value"]
+    parts = [sample_trajectories(labels, rows, sample_id, m).assign(modality=m) for m in UNIMODAL]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True)[cols]

@@ -231,6 +231,9 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
         c2.plotly_chart(charts.weight_trajectory(d["labels"]), key=f"{key_prefix}_weights")
         c2.caption("The weight each unimodal loss term got for this sample in that epoch: 0 when the generated "
                    "label equals y_m, approaching 1 as they drift apart.")  # fmt: skip
+        from dashboard.generator_overlay import render_sample_overlay  # here: it imports this module
+
+        render_sample_overlay(info, sample_id, key_prefix)
     else:
         st.caption("Generated labels and weights exist for train samples only (the ULGM runs on the train split).")
     if len(d["predictions"]):

@@ -14,11 +14,18 @@ resuming unfinished runs and skipping finished ones, then writes
 - ``DIR/results.md``: the same as two markdown tables (metrics by variant; label correlations by variant).
 
 This is the paper's Self-MM vs Human-MM comparison on SIMS (reference §6.1), plus the y_m-only control.
+
+The variant ``cmc`` is another model, not a label source: CMC (:mod:`selfmm.cmc`, its own preset ``--cmc-preset``,
+default the ``--preset`` name, and overrides ``--cmc-set``) trained into ``DIR/cmc/seed_<n>`` like any other run
+(a finished one is kept, an unfinished one trained again: CMC cannot resume). CMC predicts 3 classes, so only
+the test metrics with the same definition enter Self-MM's rows (:func:`cmc_test_metrics`); the rest are listed
+as ``cmc_<name>``. Its label figures are those of its frozen PLGM labels, E[s]·(−1, 0, 1)·H.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -27,6 +34,7 @@ import pandas as pd
 
 from selfmm import label_health
 from selfmm.cli import run_command
+from selfmm.cmc import config as cmc_config
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides
 from selfmm.runs import layout
 from selfmm.runs.io import write_text_atomic
@@ -65,10 +73,10 @@ def summarize(results: dict, scale: float = 100.0) -> pd.DataFrame:
 
     seeds = sorted(results)
     keys = [k for k in results[seeds[0]] if k != "loss"]
-    # the metrics module's order (run.json stores keys sorted), then anything else in the given order
-    metrics = [k for k in dict.fromkeys(MOSI_KEYS + SIMS_KEYS) if k in keys] + [
-        k for k in keys if k not in MOSI_KEYS + SIMS_KEYS
-    ]
+    # the metric set's own order (run.json stores keys sorted; SIMS when any SIMS-only key is there), then anything
+    # else in the given order
+    order = SIMS_KEYS if set(keys) & (set(SIMS_KEYS) - set(MOSI_KEYS)) else MOSI_KEYS
+    metrics = [k for k in order if k in keys] + [k for k in keys if k not in order]
     rows = []
     for k in metrics:
         vals = np.array([results[s].get(k, np.nan) for s in seeds], dtype=float) * scale
@@ -138,13 +146,50 @@ def seeds_main(argv: list[str] | None = None) -> int:
 # label-source variants × seeds (``python -m selfmm experiment``)
 
 
+VARIANTS = (*LABEL_SOURCES, "cmc")  # Self-MM with each label source, and the CMC model
+
+
 def parse_variants(text: str) -> list[str]:
-    """``"ulgm,human"`` -> ["ulgm", "human"]; each must be a label source."""
+    """``"ulgm,human,cmc"`` -> ["ulgm", "human", "cmc"]; each must be a label source or ``cmc``."""
     out = [v.strip() for v in text.split(",") if v.strip()]
-    bad = [v for v in out if v not in LABEL_SOURCES]
+    bad = [v for v in out if v not in VARIANTS]
     if bad or not out:
-        raise ConfigError(f"--variants {text!r}: expected a comma list of {', '.join(LABEL_SOURCES)}")
+        raise ConfigError(f"--variants {text!r}: expected a comma list of {', '.join(VARIANTS)}")
     return list(dict.fromkeys(out))
+
+
+def cmc_test_metrics(test: dict, dataset: str, fix_non0: bool = False) -> dict[str, float]:
+    """CMC's test metrics under Self-MM's names where the two compute the same thing, else ``cmc_<name>``.
+
+    Same thing = the same truth partition of the test set's y_m and the same score. CMC's classes are y < 0,
+    y = 0, y > 0 (:func:`selfmm.labels.plgm.classes_of`) and its 2-class prediction is the larger of the neg/pos
+    logits, so its Has0 truth is Self-MM's: SIMS y <= 0 vs y > 0 (Self-MM's ``Mult_acc_2``, ``F1_score``: weighted
+    F1 of those bins), MOSI/MOSEI y < 0 vs y >= 0 (``Has0_acc_2``, ``Has0_F1_score``). MOSI/MOSEI's Non0 pair only
+    with ``fix_non0`` (the reference compares 0/1 predictions with 0/2 truth). Not comparable, hence prefixed:
+    Acc_3 / F1_score_3 (CMC's neutral class is y = 0 exactly, Self-MM's Mult_acc_3 bin is (−0.1, 0.1]), and CMC
+    has no regression output for MAE / Corr / Mult_acc_5/7. ``loss`` is dropped."""
+    if dataset in ("sims", "simsv2"):
+        same = {"Has0_acc_2": "Mult_acc_2", "Has0_F1_score": "F1_score"}
+    else:
+        same = {"Has0_acc_2": "Has0_acc_2", "Has0_F1_score": "Has0_F1_score"}
+        if fix_non0:
+            same.update(Non0_acc_2="Non0_acc_2", Non0_F1_score="Non0_F1_score")
+    out = {same[k]: v for k, v in test.items() if k in same}
+    out.update({f"cmc_{k}": v for k, v in test.items() if k not in same and k != "loss"})
+    return out
+
+
+def cmc_config_for(cfg: SelfMMConfig, name: str, overrides: list[str], text_model: str | None = None):
+    """The CMC config of an experiment: preset ``name`` + ``overrides`` (``key=value``), on Self-MM's dataset and
+    device (one data set, one machine); a preset or override naming another dataset is a ConfigError."""
+    c = cmc_config.apply_overrides(cmc_config.preset(name), overrides)
+    if c.dataset != cfg.dataset:
+        raise ConfigError(
+            f"CMC dataset {c.dataset!r} (--cmc-preset {name}) differs from Self-MM's {cfg.dataset!r}: pass "
+            f"--cmc-set dataset={cfg.dataset} or a --cmc-preset for that dataset"
+        )
+    extra = {"device": cfg.device, **({"text_model": text_model} if text_model else {})}
+    return dataclasses.replace(c, **extra)
 
 
 # (results key prefix, selfmm.label_health column) of the final-label figures, per modality, in table order
@@ -182,11 +227,14 @@ def run_experiment(
     text_model_path: str | None = None,
     verbose: bool = True,
     opts=None,
+    cmc_cfg=None,
 ) -> pd.DataFrame:
     """Train all variants × seeds (resuming), write results.csv / results.md, and return the results frame.
 
     ``opts``: a :class:`selfmm.sweep.engine.EngineOptions` (default: the local engine, in this process, in order);
-    with ``engine="ray"`` the runs are concurrent Ray Tune trials (Ray's records in ``out/ray``)."""
+    with ``engine="ray"`` the runs are concurrent Ray Tune trials (Ray's records in ``out/ray``). ``cmc_cfg``: the
+    :class:`selfmm.cmc.config.CMCConfig` of the ``cmc`` variant (its seed is set per run; default
+    :func:`cmc_config_for` of the preset named like ``cfg.dataset``)."""
     from selfmm.sweep.engine import EngineOptions, Job, run_jobs
 
     out = Path(out)
@@ -194,13 +242,18 @@ def run_experiment(
     name = name or out.name
     opts = opts or EngineOptions(engine="local", verbose=verbose)
     opts.results_dir = opts.results_dir or str(out / "ray")
+    if "cmc" in variants and cmc_cfg is None:
+        cmc_cfg = cmc_config_for(cfg, cfg.dataset, [])
     jobs = []
     for variant in variants:
         for s in seeds:
-            c = apply_overrides(cfg, {"label_source": variant, "seed": s})
+            if variant == "cmc":
+                c, model = dataclasses.replace(cmc_cfg, seed=s), "cmc"
+            else:
+                c, model = apply_overrides(cfg, {"label_source": variant, "seed": s}), "selfmm"
             jobs.append(Job(f"{variant}/seed_{s}", c.to_dict(), str((out / variant / f"seed_{s}").resolve()),
                             str(Path(data).resolve()), {"name": name, "variant": variant, "seed": s},
-                            text_model_path))  # fmt: skip
+                            text_model_path, model))  # fmt: skip
     run_jobs(jobs, opts)
     frames = []
     for variant in variants:
@@ -208,6 +261,8 @@ def run_experiment(
         for s in seeds:
             run_dir = out / variant / f"seed_{s}"
             tests[s] = RunReader(run_dir).manifest["test"]
+            if variant == "cmc":
+                tests[s] = cmc_test_metrics(tests[s], cmc_cfg.dataset, cmc_cfg.fix_non0_metrics)
             corrs[s] = label_correlation(run_dir)
         df = summarize(tests).assign(scale=100.0)
         if all(corrs.values()):
@@ -220,12 +275,25 @@ def run_experiment(
     res.to_csv(tmp, index=False)
     os.replace(tmp, out / "results.csv")
     md = results_markdown(res, f"Label-source experiment {name!r}: {cfg.dataset}, seeds {seeds}")
+    if "cmc" in variants:
+        md += CMC_NOTE
     tmp = out / ("results.md" + layout.TMP_SUFFIX)
     tmp.write_text(md, encoding="utf-8")
     os.replace(tmp, out / "results.md")
     if verbose:
         print(md)
     return res
+
+
+CMC_NOTE = """
+## cmc
+
+CMC predicts 3 classes (neg: y < 0, neu: y = 0, pos: y > 0). Its Has0_acc_2 / Has0_F1_score have the same truth
+(y_m <= 0 vs > 0 on SIMS) as Self-MM's Mult_acc_2 / F1_score and are in those rows (MOSI/MOSEI: the Has0 rows).
+Not comparable, so listed as cmc_*: Acc_3 / F1_score_3 (neutral = y = 0 exactly, not Self-MM's (−0.1, 0.1] bin) and
+the reference's Non0 pair; Self-MM's MAE, Corr and Mult_acc_3/5 have no CMC counterpart (no regression output).
+CMC's label figures are its frozen phase-1 PLGM labels, E[s]·(−1, 0, 1)·H.
+"""
 
 
 def results_markdown(res: pd.DataFrame, title: str) -> str:
@@ -256,11 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="sims", help="mosi | mosei | sims | simsv2 | tiny (default sims)")
     p.add_argument("--out", required=True, help="experiment folder: <out>/<variant>/seed_<n>")
     p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
-    p.add_argument("--variants", default="ulgm,human,multimodal", help="comma list of label sources")
+    p.add_argument("--variants", default="ulgm,human,multimodal", help=f"comma list of {', '.join(VARIANTS)}")
     p.add_argument("--name", default=None, help="experiment name stored in run.json (default: the --out folder name)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
+    p.add_argument("--cmc-preset", default=None, help="CMC preset of the cmc variant (default: the --preset name)")
+    p.add_argument("--cmc-set", nargs="*", default=[], metavar="KEY=VALUE", help="CMC config overrides")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (1 avoids oversubscription on a shared machine)"
@@ -272,12 +342,24 @@ def main(argv: list[str] | None = None) -> int:
         apply_threads(args.threads)
         opts = options_from_args(args, Path(args.out) / "ray")
         cfg = gpu_device(config_from_args(args), opts, explicit=args.device is not None)
-        run_experiment(cfg, args.data, args.out, parse_seeds(args.seeds), parse_variants(args.variants),
-                       name=args.name, verbose=not args.quiet, opts=opts)  # fmt: skip
+        variants = parse_variants(args.variants)
+        cmc = (cmc_config_for(cfg, args.cmc_preset or args.preset, list(args.cmc_set), args.text_model)
+               if "cmc" in variants else None)  # fmt: skip
+        run_experiment(cfg, args.data, args.out, parse_seeds(args.seeds), variants, name=args.name,
+                       verbose=not args.quiet, opts=opts, cmc_cfg=cmc)  # fmt: skip
         if args.quiet:
             print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
 
     return run_command(body, f"interrupted; run the same command again to resume {args.out}")
 
 
-__all__ = ["label_correlation", "main", "parse_variants", "results_markdown", "run_experiment"]
+__all__ = [
+    "VARIANTS",
+    "cmc_config_for",
+    "cmc_test_metrics",
+    "label_correlation",
+    "main",
+    "parse_variants",
+    "results_markdown",
+    "run_experiment",
+]

@@ -129,3 +129,35 @@ def test_a_single_run_without_sha_needs_no_pairing(runs_root):
     assert len(at.get("plotly_chart")) == 3
     at.multiselect(key="generators_runs").set_value(["nosha", "ulgm-s1"]).run()
     assert "run nosha does not record the sha256" in texts(at.error)
+
+
+def _overlay_specs(at) -> list[str]:
+    return [s for s in (str(c.proto.spec) for c in at.get("plotly_chart")) if "every run on the same data" in s]
+
+
+def test_sample_drilldown_overlays_every_generator_on_the_same_data(runs_root):
+    at = app(runs_root, "ulgm-s1")
+    at.switch_page("app_pages/samples.py").run()
+    at.session_state["sample_id"] = "video_0001$_$1"  # a train sample, as a row click opens it
+    at.run()
+    assert not at.exception and not at.error, texts(at.error)
+    specs = _overlay_specs(at)
+    assert len(specs) == 1 and '"plgm"' in specs[0] and '"ulgm"' in specs[0] and "human label" in specs[0]
+    assert "other-data" not in specs[0] and "nosha" not in specs[0]  # runs on other data are not drawn
+    assert "The same sample in 3 runs on this dataset file (same sha256), 2 generator(s)" in texts(at.caption)
+    # the Embeddings page shares the drill-down, overlay included
+    at.switch_page("app_pages/embeddings.py").run()
+    assert not at.exception and len(_overlay_specs(at)) == 1
+
+
+def test_sample_drilldown_without_other_runs_on_its_data_has_no_overlay(runs_root):
+    at = app(runs_root, "other-data")  # alone on its sha256
+    at.switch_page("app_pages/samples.py").run()
+    at.session_state["sample_id"] = "video_0001$_$1"
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) >= 3 and not _overlay_specs(at)
+    at = app(runs_root, "ulgm-s1")  # a valid sample has no generated labels: no overlay either
+    at.switch_page("app_pages/samples.py").run()
+    at.session_state["sample_id"] = "video_0011$_$1"
+    at.run()
+    assert not at.exception and not _overlay_specs(at)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,3 +88,105 @@ def test_experiment_human_variant_without_human_labels(tmp_path, capsys):
     args = ["--data", str(data), "--preset", "tiny", "--out", str(tmp_path / "x"), "--seeds", "1", "-q"]
     assert main(args + ["--variants", "human", "--set", *SETS]) == 2
     assert "regression_labels_T/A/V" in capsys.readouterr().err
+
+
+def test_cmc_test_metrics_share_selfmm_definitions():
+    """The rows CMC joins are the same computation: CMC's Has0 from 3-class logits equals Self-MM's 2-class metric
+    of the regression prediction logit_pos − logit_neg on the same y_m (SIMS: Mult_acc_2 / F1_score; MOSI: Has0
+    and, with the fix, Non0). Exact zeros in y included; no exact logit ties (MOSI breaks those differently)."""
+    from selfmm.cmc.metrics import classification_metrics
+    from selfmm.experiment import cmc_test_metrics
+    from selfmm.labels.plgm import classes_of
+    from selfmm.metrics import mosi_metrics, sims_metrics
+
+    rng = np.random.default_rng(3)
+    for dataset, H, selfmm_metrics in (("sims", 1.0, sims_metrics), ("mosi", 3.0, mosi_metrics)):
+        y = np.round(rng.uniform(-H, H, 200) * 5) / 5  # the 0.2 grid: many exact zeros
+        assert (y == 0).sum() >= 3
+        logits = rng.normal(size=(200, 3))
+        cmc = classification_metrics(dataset, logits, classes_of(y).numpy(), fix_non0=True)
+        ours = selfmm_metrics(logits[:, 2] - logits[:, 0], y)
+        mapped = cmc_test_metrics({**cmc, "loss": 1.0}, dataset, fix_non0=True)
+        shared = [k for k in mapped if not k.startswith("cmc_")]
+        assert shared == (["Mult_acc_2", "F1_score"] if dataset == "sims" else
+                          ["Has0_acc_2", "Has0_F1_score", "Non0_acc_2", "Non0_F1_score"])  # fmt: skip
+        for k in shared:
+            assert mapped[k] == pytest.approx(ours[k], abs=1e-12), (dataset, k)
+        assert "cmc_Acc_3" in mapped and "loss" not in mapped and "cmc_loss" not in mapped
+    # the reference's Non0 (0/1 predictions against 0/2 truth) is not Self-MM's Non0: kept apart
+    assert "cmc_Non0_acc_2" in cmc_test_metrics({"Non0_acc_2": 0.5}, "mosi", fix_non0=False)
+
+
+CMC_SETS = ["phase1_epochs=2", "phase2_epochs=1"]
+
+
+@pytest.mark.timeout(240)
+def test_experiment_with_cmc_variant(tmp_path, capsys, monkeypatch):
+    import selfmm.cmc.train
+
+    d = make_mmsa_dict(n=(14, 5, 5), seed=7, human=True)
+    data = write_pickle(d, tmp_path / "c.pkl")
+    out = tmp_path / "exp"
+    args = ["--data", str(data), "--preset", "tiny", "--out", str(out), "--seeds", "1-2", "-q", "--name", "both"]
+    args += ["--variants", "multimodal,cmc", "--set", *SETS, "--cmc-set", *CMC_SETS]
+    assert main(args) == 0
+    res = pd.read_csv(out / "results.csv")
+    runs = {s: RunReader(out / "cmc" / f"seed_{s}") for s in (1, 2)}
+    for s, r in runs.items():  # an ordinary run folder of the experiment
+        assert r.status == "finished" and r.manifest["model"] == "cmc"
+        assert r.manifest["experiment"] == {"name": "both", "variant": "cmc", "seed": s}
+        assert r.manifest["config"]["seed"] == s and r.manifest["config"]["phase1_epochs"] == 2
+        assert r.manifest["epochs_completed"] == 3
+    cmc = res[res.variant == "cmc"].set_index("metric")
+    # CMC's Has0_acc_2 sits in Self-MM's Mult_acc_2 row; its 3-class metrics are apart; no MAE for CMC
+    has0 = np.array([runs[s].manifest["test"]["Has0_acc_2"] for s in (1, 2)]) * 100
+    assert cmc.loc["Mult_acc_2", "mean"] == pytest.approx(has0.mean()) and cmc.loc[
+        "Mult_acc_2", "std"
+    ] == pytest.approx(has0.std())
+    acc3 = np.array([runs[s].manifest["test"]["Acc_3"] for s in (1, 2)]) * 100
+    assert cmc.loc["cmc_Acc_3", "mean"] == pytest.approx(acc3.mean())
+    assert "MAE" not in cmc.index and "Has0_acc_2" not in cmc.index
+    assert "Mult_acc_2" in set(res[res.variant == "multimodal"].metric)
+    # label figures of CMC's final (frozen PLGM) labels against the human labels, seed by seed
+    for s, r in runs.items():
+        lab = r.labels(r.epochs[-1]).merge(r.samples(), on="sample_id")
+        expect = np.corrcoef(lab["label_T"].astype(float), lab["y_T"].astype(float))[0, 1]
+        assert cmc.loc["label_r_T", f"seed_{s}"] == pytest.approx(expect, rel=1e-6)
+    assert {"partial_r_A", "gap_V", "k_star_T", "r_at_k_A"} <= set(cmc.index)
+    md = (out / "results.md").read_text()
+    assert "| metric | multimodal | cmc |" in md and "|\n\n## cmc\n" in md
+    assert next(line for line in md.splitlines() if line.startswith("| MAE |")).endswith("| – |")
+    # a second call keeps finished CMC runs (nothing trained, run.json untouched) ...
+    before = {s: (out / "cmc" / f"seed_{s}" / "run.json").read_bytes() for s in (1, 2)}
+
+    def no_training(self):
+        raise AssertionError("CMC trained again")
+
+    monkeypatch.setattr(selfmm.cmc.train.CMCTrainer, "fit", no_training)
+    assert main(args) == 0
+    assert {s: (out / "cmc" / f"seed_{s}" / "run.json").read_bytes() for s in (1, 2)} == before
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), res)
+    # ... refuses a finished one with other settings, naming the key ...
+    capsys.readouterr()
+    assert main([*args, "--cmc-set", "phase1_epochs=2", "phase2_epochs=2"]) == 2
+    assert "other settings (phase2_epochs)" in capsys.readouterr().err
+    # ... and trains an unfinished (killed) one again from scratch: CMC cannot resume
+    monkeypatch.undo()
+    run_json = out / "cmc" / "seed_2" / "run.json"
+    m = json.loads(run_json.read_text())
+    run_json.write_text(json.dumps({**m, "status": "running", "epochs_completed": 1}))
+    (out / "cmc" / "seed_2" / "stale.txt").write_text("left by the killed run")
+    assert main(args) == 0
+    again = RunReader(out / "cmc" / "seed_2")
+    assert again.status == "finished" and again.manifest["epochs_completed"] == 3
+    assert not (out / "cmc" / "seed_2" / "stale.txt").exists()
+    assert again.manifest["test"] == runs[2].manifest["test"]  # same seed, same numbers
+    assert (out / "cmc" / "seed_1" / "run.json").read_bytes() == before[1]
+
+
+def test_experiment_cmc_dataset_must_match(tmp_path, capsys):
+    data = write_pickle(make_mmsa_dict(n=(8, 4, 4), seed=6, human=True), tmp_path / "m.pkl")
+    args = ["--data", str(data), "--preset", "tiny", "--out", str(tmp_path / "x"), "--seeds", "1", "-q"]
+    assert main([*args, "--variants", "cmc", "--cmc-preset", "mosi"]) == 2
+    assert "--cmc-set dataset=sims" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "cmc").exists()

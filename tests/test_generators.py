@@ -168,3 +168,52 @@ def test_trajectory_overlay_one_legend_entry_per_generator():
     assert [t.showlegend for t in fig.data[:2]] == [True, False]
     assert [t.name for t in fig.data[2:]] == ["y_m", "human T"]
     assert list(fig.data[3].y) == [-0.4, -0.4]
+
+
+def _overlay_inputs():
+    rows = G.run_rows({"u1": _m("s", "ulgm", 1), "u2": _m("s", "ulgm", 2), "c1": _m("s", model="cmc", seed=1)})
+    ab = {"epoch": [0, 1, 0, 1], "sample_id": ["a", "a", "b", "b"]}
+    labels = {
+        "u1": pd.DataFrame({**ab, "label_T": [0.1, 0.5, 0.0, 0.0], "label_A": [0.1, -0.2, 0, 0]}),
+        "u2": pd.DataFrame({**ab, "label_T": [0.1, 0.4, 0.0, 0.0], "label_A": [0.1, 0.3, 0, 0]}),
+        "c1": pd.DataFrame({"epoch": [0, 1, 2], "sample_id": ["a"] * 3, "label_T": [1.0, 0.6, 0.6]}),
+    }
+    return rows, labels
+
+
+def test_sample_overlay_every_modality_of_every_run():
+    rows, labels = _overlay_inputs()
+    t = G.sample_overlay(labels, rows, "a")
+    assert list(t.columns) == ["label", "generator", "seed", "modality", "epoch", "value"]
+    # T first (c1 before u1, u2: generators by name), then A; no V column anywhere, so no V rows
+    assert t[["modality", "label", "epoch", "value"]].values.tolist() == [
+        ["T", "c1", 0, 1.0], ["T", "c1", 1, 0.6], ["T", "c1", 2, 0.6],
+        ["T", "u1", 0, 0.1], ["T", "u1", 1, 0.5], ["T", "u2", 0, 0.1], ["T", "u2", 1, 0.4],
+        ["A", "u1", 0, 0.1], ["A", "u1", 1, -0.2], ["A", "u2", 0, 0.1], ["A", "u2", 1, 0.3],
+    ]  # fmt: skip
+    assert set(t.loc[t["label"] == "c1", "generator"]) == {"cmc"} and t.loc[t["label"] == "u2", "seed"].iloc[0] == 2
+    assert G.sample_overlay(labels, rows, "zz").empty and list(G.sample_overlay({}, rows, "a").columns)[-1] == "value"
+
+
+def test_overlay_grid_panels_legend_and_current_run():
+    rows, labels = _overlay_inputs()
+    fig = GC.overlay_grid(G.sample_overlay(labels, rows, "a"), 0.1, {"T": 0.7, "A": None}, current="u2")
+    runs = [t for t in fig.data if t.name in ("cmc", "ulgm")]
+    # one trace per (run, modality): 3 runs in T, 2 in A; each generator once in the legend
+    assert [(t.name, t.xaxis) for t in runs] == [("cmc", "x"), ("ulgm", "x"), ("ulgm", "x"), ("ulgm", "x2"),
+                                                 ("ulgm", "x2")]  # fmt: skip
+    assert [t.name for t in fig.data if t.showlegend is not False] == ["cmc", "ulgm", "y_m", "human label"]
+    assert runs[0].line.color == GC.GENERATOR_COLORS["cmc"] and runs[1].line.color == GC.GENERATOR_COLORS["ulgm"]
+    assert [t.line.width for t in runs] == [1.5, 1.5, 3, 1.5, 3]  # the current run (u2) stands out
+    # references: y_m in both panels, the human label only where known (T), spanning that panel's epochs
+    refs = [(t.name, t.xaxis, list(t.x), list(t.y)) for t in fig.data if t.name in ("y_m", "human label")]
+    assert refs == [("y_m", "x", [0, 2], [0.1, 0.1]), ("human label", "x", [0, 2], [0.7, 0.7]),
+                    ("y_m", "x2", [0, 1], [0.1, 0.1])]  # fmt: skip
+    assert [a.text for a in fig.layout.annotations] == ["text (T)", "audio (A)"]
+
+
+def test_overlay_grid_escapes_run_labels_in_hover_text():
+    t = pd.DataFrame({"label": ["<img src=http://evil.example/x>"] * 2, "generator": ["ulgm"] * 2, "seed": [1, 1],
+                      "modality": ["T", "T"], "epoch": [0, 1], "value": [0.0, 1.0]})  # fmt: skip
+    hover = GC.overlay_grid(t, 0.1, {"T": None}).data[0].hovertemplate
+    assert "<img" not in hover and "&lt;img src=http://evil.example/x&gt;" in hover

@@ -259,6 +259,12 @@ def test_parse_seeds_and_summarize():
     row = df.set_index("metric").loc["MAE"]
     assert row["mean"] == pytest.approx(50.0) and row["std"] == pytest.approx(10.0) and row["seed_2"] == 60.0
     assert "loss" not in df.metric.tolist()
+    # rows in the metric set's own order, whatever the stored order (run.json sorts keys)
+    sims = {k: 0.5 for k in sorted(["Mult_acc_2", "Mult_acc_3", "Mult_acc_5", "F1_score", "MAE", "Corr", "x"])}
+    assert summarize({1: sims}).metric.tolist() == ["Mult_acc_2", "Mult_acc_3", "Mult_acc_5", "F1_score", "MAE",
+                                                    "Corr", "x"]  # fmt: skip
+    mosi = {k: 0.5 for k in sorted(["Has0_acc_2", "Mult_acc_5", "Mult_acc_7", "MAE", "Corr"])}
+    assert summarize({1: mosi}).metric.tolist() == ["Has0_acc_2", "Mult_acc_5", "Mult_acc_7", "MAE", "Corr"]
 
 
 @pytest.mark.timeout(120)

@@ -1,20 +1,20 @@
 """Label generators: runs trained on the same data side by side, one line per label generator.
 
 UI only: the data functions live in ``dashboard/generators.py``, the charts in ``dashboard/generator_charts.py``,
-every figure in ``selfmm/label_health.py``. Disk reads are cached on (run folder, mtime of run.json).
+every figure in ``selfmm/label_health.py``. Disk reads go through ``dashboard/cache.py``.
 """
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import cache, data, state
 from dashboard import generator_charts as GC
 from dashboard import generators as G
+from dashboard.generator_overlay import readable_runs
 from dashboard.text import md_escape
 from selfmm import label_health
-from selfmm.runs.reader import RunError, RunReader
+from selfmm.runs.reader import RunError
 
 METRICS = {
     "r_gen_human": "r(generated, human)",
@@ -28,21 +28,6 @@ METRICS = {
 }
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _manifest(run_dir: str, mtime: float) -> dict:
-    return RunReader(run_dir).manifest
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _labels(run_dir: str, mtime: float) -> pd.DataFrame:
-    return RunReader(run_dir).labels()
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _samples(run_dir: str, mtime: float) -> pd.DataFrame:
-    return RunReader(run_dir).samples()
-
-
 st.title("Label generators")
 st.caption(
     "Runs trained on the same dataset file (matched by its sha256), one line per label generator (label_source, "
@@ -50,21 +35,12 @@ st.caption(
     "dashed line is y_m's own r with the human labels: a generator below it teaches the unimodal heads worse "
     "labels than y_m. Figures over the train split; definitions in selfmm/label_health.py."
 )
-runs = state.runs_table()
-ok = runs[runs["status"].astype(str) != "broken"] if len(runs) else runs
-if len(ok) == 0:
+rows, run_dir = readable_runs()
+if len(rows) == 0:
     st.info("No runs in the runs folder: train some, e.g. with `python -m selfmm experiment`.")
     st.stop()
-run_dir = dict(zip(ok["key"], ok["run_dir"], strict=True))
-manifests = {}
-for key, d in run_dir.items():
-    try:
-        manifests[key] = _manifest(d, data.run_mtime(d))
-    except RunError:  # listed as readable a moment ago; skip it rather than fail the page
-        continue
-rows = G.run_rows(manifests)
 current = st.session_state.get(state.RUN_ID)
-default = G.same_data_labels(rows, current) if current in manifests else []
+default = G.same_data_labels(rows, current) if current in run_dir else []
 info = rows.set_index("label")
 picked = st.multiselect(
     "Runs",
@@ -117,16 +93,15 @@ mod = st.radio("Modality", G.UNIMODAL, horizontal=True, key="generators_modality
 final, all_labels = {}, {}
 for lab in sel["label"]:
     try:
-        lab_df = all_labels[lab] = _labels(run_dir[lab], data.run_mtime(run_dir[lab]))
+        lab_df = all_labels[lab] = cache.labels(run_dir[lab], data.run_mtime(run_dir[lab]))
     except RunError as exc:  # one unreadable run must not take the page down
         st.warning(md_escape(f"{lab}: {exc}"))
         continue
     if len(lab_df):
         final[lab] = lab_df[lab_df["epoch"] == lab_df["epoch"].max()]
 try:
-    samples = (
-        _samples(run_dir[sel["label"].iloc[0]], data.run_mtime(run_dir[sel["label"].iloc[0]])) if len(sel) else None
-    )
+    first = run_dir[sel["label"].iloc[0]] if len(sel) else None
+    samples = cache.samples(first, data.run_mtime(first)) if first else None
 except RunError as exc:
     st.error(md_escape(exc))
     st.stop()

@@ -118,8 +118,9 @@ class _Record:
 class CMCTrainer:
     """Both phases over one MMSA pickle; see the module docstring. ``fit`` runs everything."""
 
-    def __init__(self, cfg: CMCConfig, data_path, out_dir, text_model_path=None, verbose=True):
+    def __init__(self, cfg: CMCConfig, data_path, out_dir, text_model_path=None, verbose=True, experiment=None):
         self.cfg = cfg
+        self.experiment = experiment  # {name, variant, seed} of an experiment, stored in run.json
         self.data_path, self.out_dir = Path(data_path), Path(out_dir)
         self.text_model_path = text_model_path
         self.log = print if verbose else (lambda *a, **k: None)
@@ -166,7 +167,8 @@ class CMCTrainer:
         w = RunWriter(self.out_dir)
         info = {"path": str(self.data_path.resolve()), "sha256": file_sha256(self.data_path),
                 "size_bytes": self.data_path.stat().st_size, **self.data.summary()}  # fmt: skip
-        w.start(config=self.cfg.to_dict(), dataset=info, samples=self._samples(), env=env_info(str(self.device)))
+        w.start(config=self.cfg.to_dict(), dataset=info, samples=self._samples(), env=env_info(str(self.device)),
+                experiment=self.experiment)  # fmt: skip
         w.update_manifest(model="cmc", label_source="plgm")
         return w
 
@@ -458,9 +460,10 @@ class CMCTrainer:
         return {"run_dir": str(self.out_dir), "best": best, "test": test, "epochs": self.epoch}
 
 
-def fit_cmc(cfg: CMCConfig, data_path, out_dir, text_model_path=None, verbose=True) -> dict:
-    """Train CMC (phase 1 then phase 2) on an MMSA pickle into the new run folder ``out_dir``."""
-    return CMCTrainer(cfg, data_path, out_dir, text_model_path, verbose).fit()
+def fit_cmc(cfg: CMCConfig, data_path, out_dir, text_model_path=None, verbose=True, experiment=None) -> dict:
+    """Train CMC (phase 1 then phase 2) on an MMSA pickle into the new run folder ``out_dir``; ``experiment``
+    ({name, variant, seed}) is stored in run.json."""
+    return CMCTrainer(cfg, data_path, out_dir, text_model_path, verbose, experiment).fit()
 
 
 def main(argv: list[str] | None = None) -> int:

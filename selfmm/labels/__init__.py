@@ -2,7 +2,7 @@
 
 :mod:`selfmm.labels.base` defines the contract (:class:`LabelGenerator`, :class:`LabelSnapshot`) and
 :func:`build_generator`; :mod:`selfmm.labels.ulgm` is Self-MM's ULGM, :mod:`selfmm.labels.fixed` the ``human`` and
-``multimodal`` sources.
+``multimodal`` sources, :mod:`selfmm.labels.plgm` CMC's PLGM adapted to Self-MM (``plgm``).
 """
 
 from selfmm.labels.base import GENERATORS, LabelGenerator, LabelSnapshot, build_generator

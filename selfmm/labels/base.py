@@ -15,10 +15,12 @@ Generators (``cfg.label_source`` selects one through :func:`build_generator`):
 
 - ``ulgm``: Self-MM's Unimodal Label Generation Module, bit-identical to MMSA 2.2.1 (:mod:`selfmm.labels.ulgm`);
 - ``human``: the dataset's human unimodal labels, fixed (:mod:`selfmm.labels.fixed`);
-- ``multimodal``: y_m copied to every head, fixed (:mod:`selfmm.labels.fixed`).
+- ``multimodal``: y_m copied to every head, fixed (:mod:`selfmm.labels.fixed`);
+- ``plgm``: CMC's PLGM adapted to the regression heads (:mod:`selfmm.labels.plgm`; its ``extra`` table holds the
+  soft 3-class vectors, classes and α).
 
-Adding a generator (e.g. ``plgm``): write a :class:`LabelGenerator` subclass with a ``from_config`` classmethod,
-add ONE line ``"plgm": "selfmm.labels.plgm:PLGM"`` to :data:`GENERATORS` below, and its name to
+Adding a generator: write a :class:`LabelGenerator` subclass with a ``from_config`` classmethod, add ONE line
+``"name": "module:Class"`` to :data:`GENERATORS` below, and its name to
 ``selfmm.config.LABEL_SOURCES`` (``tests/test_labels.py`` checks that the two agree and runs the contract tests on
 every registered generator).
 

@@ -37,7 +37,8 @@ METRIC = "best_valid_loss"  # what the search and ASHA minimise: the run's best 
 
 @dataclass
 class Job:
-    """One run: ``config`` is a resolved :class:`SelfMMConfig` dict; paths are absolute (Ray trials change cwd)."""
+    """One run: ``config`` is a resolved :class:`SelfMMConfig` dict (``model="cmc"``: a
+    :class:`selfmm.cmc.config.CMCConfig` dict); paths are absolute (Ray trials change cwd)."""
 
     id: str
     config: dict
@@ -45,6 +46,7 @@ class Job:
     data: str
     experiment: dict | None = None
     text_model_path: str | None = None
+    model: str = "selfmm"  # "selfmm" | "cmc" (selfmm.cmc.job: finished -> stored result, unfinished -> retrained)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +116,14 @@ class FixedSource:
 
 
 def _fit_job(job: Job, on_epoch=None, verbose: bool = False) -> dict:
+    if job.model == "cmc":  # no per-epoch reports: CMC's trainer has no epoch hook (its outcome comes at the end)
+        from selfmm.cmc.config import CMCConfig
+        from selfmm.cmc.job import fit_cmc_job
+
+        res = fit_cmc_job(CMCConfig.from_dict(job.config), job.data, job.run_dir, job.text_model_path,
+                          experiment=job.experiment, verbose=verbose)  # fmt: skip
+        best = res.get("best") or {}
+        return {METRIC: best.get("valid_loss"), "epochs": res.get("epochs"), "best_epoch": best.get("epoch")}
     from selfmm.config import SelfMMConfig
     from selfmm.train import fit
 
