@@ -128,6 +128,18 @@ def test_numpy_core_spelling_accepted(tmp_path, protocol):
         _assert_payload_equal(safe_load_pickle(p), want)
 
 
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_unsigned_integer_arrays_and_scalars(tmp_path, protocol):
+    """numpy pickles unsigned dtypes as 'u1'...'u8' (found by tests/test_data_properties.py: they were refused)."""
+    want = {dt: np.arange(3, dtype=dt) for dt in ("u1", "u2", "u4", "u8")} | {"s": np.uint16(7)}
+    p = tmp_path / "u.pkl"
+    p.write_bytes(pickle.dumps(want, protocol=protocol))
+    got = safe_load_pickle(p)
+    for dt in ("u1", "u2", "u4", "u8"):
+        assert got[dt].dtype == np.dtype(dt) and got[dt].tolist() == [0, 1, 2]
+    assert got["s"] == 7 and type(got["s"]) is np.uint16
+
+
 class _Hostile:
     def __init__(self, func, args):
         self.func, self.args = func, args
