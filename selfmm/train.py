@@ -750,11 +750,20 @@ def _check_resume_config(out_dir: Path, saved: dict, cfg: SelfMMConfig) -> None:
     from selfmm.config import config_changes  # through the dataclass: keys added since the run take defaults
 
     now = cfg.to_dict()
-    changed = config_changes(saved, cfg)
+    try:  # a run.json edited by hand or written by a version that accepted more: one line, not a traceback
+        if not isinstance(saved, dict):
+            raise ConfigError(f"a {type(saved).__name__}, not a mapping")
+        changed = config_changes(saved, cfg)
+    except (ConfigError, TypeError) as err:  # TypeError: keys of mixed types cannot be sorted for the warning
+        raise ConfigError(
+            f"{out_dir / layout.RUN_JSON}: the run's saved config is invalid ({err}); it cannot be resumed: start a "
+            "new run folder"
+        ) from None
     bad = [k for k in changed if k not in RESUMABLE_KEYS]
+    old = {k: saved[k] if k in saved else getattr(SelfMMConfig(), k) for k in bad}  # absent: the default applied
     if saved and bad:
         raise ConfigError(
-            f"{out_dir}: resuming with a different configuration ({', '.join(f'{k}: {saved.get(k)!r} -> {now.get(k)!r}' for k in bad)}); "
+            f"{out_dir}: resuming with a different configuration ({', '.join(f'{k}: {old[k]!r} -> {now.get(k)!r}' for k in bad)}); "
             "resume with the run's own settings (only "
             + ", ".join(RESUMABLE_KEYS)
             + " may change) or start a new run folder"
