@@ -451,8 +451,10 @@ class _LastState:
         """Make the folder whose state.json says ``epoch`` (last, else last.prev) weights/last; None if neither."""
 
         def holds(d: Path) -> bool:
-            f = d / layout.STATE_FILE
-            return f.is_file() and json.loads(f.read_text())["epoch"] == epoch
+            try:  # unreadable or damaged: not the committed state (neither holding it is a RunError)
+                return _read_state(d / layout.STATE_FILE)["epoch"] == epoch
+            except (OSError, ValueError):
+                return False
 
         return self.slot.recover(holds)
 
@@ -481,6 +483,20 @@ def _recover_best(slot: WeightSlot, best_epoch: int, out_dir: Path) -> None:
         )
 
 
+def _read_state(path: Path) -> dict:
+    """weights/last/state.json; ValueError unless it has the keys and types ``fit`` reads from it."""
+    state = json.loads(path.read_text())
+    ints = ("epoch", "best_epoch", "n_steps")
+    if (
+        not isinstance(state, dict)
+        or any(type(state.get(k)) is not int for k in ints)
+        or type(state.get("best_valid_loss")) not in (int, float)
+        or "best_valid_metrics" not in state
+    ):
+        raise ValueError("not a selfmm training state (int epoch, best_epoch, n_steps; number best_valid_loss)")
+    return state
+
+
 def _restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
     """Load weights/last into the live objects; a file that cannot be loaded is a one-line RunError naming it."""
     path = src / layout.MODEL_FILE
@@ -493,7 +509,7 @@ def _restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
         path = src / layout.RNG_FILE
         _set_rng_state(torch.load(path, weights_only=True), gen)
         path = src / layout.STATE_FILE
-        return json.loads(path.read_text())
+        return _read_state(path)
     except Exception as err:  # noqa: BLE001 - any failure here means the checkpoint file is unusable
         first = (str(err).strip().splitlines() or [""])[0][:200]
         raise RunError(
