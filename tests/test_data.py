@@ -510,6 +510,21 @@ def test_human_labels_in_some_splits_warned_and_dropped(tmp_path):
     assert "y_T" not in next(iter(BatchLoader(data.splits["train"], 4, False, None)))
 
 
+@pytest.mark.parametrize("value, dtype", [(1e30, np.float32), (2**63 + 5, np.uint64)])
+def test_huge_lengths_refused_without_numpy_warnings(tmp_path, value, dtype):
+    """Found by tests/test_data_properties.py: a float 1e30 length was cast with numpy's 'invalid value' warning and
+    reported as length -9223372036854775808; a uint64 beyond int64 wrapped to a negative length."""
+
+    def mutate(d):
+        d["valid"]["vision_lengths"] = d["valid"]["vision_lengths"].astype(dtype)
+        d["valid"]["vision_lengths"][3] = value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        msg = _refused(tmp_path, mutate)
+    assert f"split 'valid', key 'vision_lengths': row 3 has length {np.array(value, dtype):g};" in msg
+
+
 def test_split_with_non_string_keys(tmp_path):
     """A missing key in a split dict whose keys mix types: the message lists them (it raised TypeError)."""
 

@@ -304,7 +304,8 @@ def _mutated_dict(draw) -> dict:
         elif op == "element" and isinstance(sd[key], np.ndarray) and sd[key].size and sd[key].dtype.kind in "fiu":
             a = sd[key].astype(np.float64)
             a.flat[draw(st.integers(0, a.size - 1))] = draw(st.sampled_from(_SPECIAL))
-            sd[key] = a.astype(draw(st.sampled_from([np.float32, np.float64, sd[key].dtype])))
+            with np.errstate(all="ignore"):  # NaN/huge into an int dtype: whatever numpy makes of it
+                sd[key] = a.astype(draw(st.sampled_from([np.float32, np.float64, sd[key].dtype])))
         elif op == "dtype" and isinstance(sd[key], np.ndarray) and sd[key].dtype.kind in "fiu":
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -314,10 +315,14 @@ def _mutated_dict(draw) -> dict:
         elif op == "reshape" and isinstance(sd[key], np.ndarray) and sd[key].ndim >= 2:
             sd[key] = np.moveaxis(sd[key], 0, -1)
         elif op == "dup_id":
-            other = d[draw(st.sampled_from(SPLITS))]["id"]
+            other = d[draw(st.sampled_from(SPLITS))]
+            other = other.get("id") if isinstance(other, dict) else None
+            mine = sd.get("id")
+            if not all(isinstance(a, np.ndarray) and a.ndim == 1 and len(a) for a in (other, mine)):
+                continue
             sd["id"] = np.array(list(sd["id"]), dtype=object)
             sd["id"][draw(st.integers(0, len(sd["id"]) - 1))] = other[draw(st.integers(0, len(other) - 1))]
-        elif op == "none_item" and isinstance(sd[key], np.ndarray) and sd[key].ndim == 1:
+        elif op == "none_item" and isinstance(sd[key], np.ndarray) and sd[key].ndim == 1 and len(sd[key]):
             a = sd[key].astype(object)
             a[draw(st.integers(0, len(a) - 1))] = None
             sd[key] = a

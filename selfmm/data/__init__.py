@@ -178,11 +178,14 @@ def _int_vector(ctx: _Ctx, split: str, key: str, value, n: int) -> np.ndarray:
         raise ctx.err(split, key, f"has shape {a.shape}", f"expected ({n},): one length per sample")
     if len(a) != n:
         raise ctx.err(split, key, f"has {len(a)} rows but the split has {n} samples", "rebuild the file")
-    if np.issubdtype(a.dtype, np.integer):
-        return a.astype(np.int64, copy=False)
-    if np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() and (a == np.round(a)).all():
-        return a.astype(np.int64)
-    raise ctx.err(split, key, f"holds non-integer values (dtype {a.dtype})", "lengths must be whole frame counts")
+    whole = np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() and (a == np.round(a)).all()
+    if not (np.issubdtype(a.dtype, np.integer) or whole):
+        raise ctx.err(split, key, f"holds non-integer values (dtype {a.dtype})", "lengths must be whole frame counts")
+    huge = np.abs(a.astype(np.float64)) >= 2.0**62  # int64 would wrap (uint64) or be undefined (float)
+    if huge.any():
+        i = int(np.flatnonzero(huge)[0])
+        raise ctx.err(split, key, f"row {i} has length {a[i]:g}", "lengths must not exceed the padded length")
+    return a.astype(np.int64, copy=False)
 
 
 def _labels(ctx: _Ctx, split: str, key: str, value, n: int, label_range: float, dataset: str) -> np.ndarray:
