@@ -525,6 +525,32 @@ def test_huge_lengths_refused_without_numpy_warnings(tmp_path, value, dtype):
     assert f"split 'valid', key 'vision_lengths': row 3 has length {np.array(value, dtype):g};" in msg
 
 
+def test_values_beyond_float32_without_numpy_warnings(tmp_path):
+    """float64 values past float32's range: features are replaced and counted like inf, a label or token id is
+    refused; numpy's 'overflow encountered in cast' never reaches the user (found by the property tests)."""
+
+    def big(split, key, pos):
+        def m(d):
+            d[split][key] = d[split][key].astype(np.float64)
+            d[split][key][pos] = 1e300
+
+        return m
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        data, p = _load_mutated(tmp_path, big("train", "audio", (2, 0, 1)))
+    assert [str(w.message) for w in rec] == [
+        f"{p}: replaced 1 non-finite feature values (-inf/inf/NaN, or beyond float32) by 0: train/audio=1"
+    ]
+    assert data.splits["train"].audio[2, 0, 1] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        msg = _refused(tmp_path, big("test", "regression_labels", 4))
+        assert "split 'test', key 'regression_labels': 1 labels outside [-1, 1] (row 4: 1e+300)" in msg
+        msg = _refused(tmp_path, big("valid", "text_bert", (1, 0, 2)))
+        assert "split 'valid', key 'text_bert': holds values that are not non-negative integers" in msg
+
+
 def test_split_with_non_string_keys(tmp_path):
     """A missing key in a split dict whose keys mix types: the message lists them (it raised TypeError)."""
 

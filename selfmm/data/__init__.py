@@ -150,7 +150,8 @@ def _float32_finite(ctx: _Ctx, split: str, key: str, value, ndim: int, counts: d
         raise ctx.err(split, key, f"has shape {a.shape} ({a.ndim}-D)", f"expected a {ndim}-D array")
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise ctx.err(split, key, f"has dtype {a.dtype}", "expected a float array")
-    a = np.ascontiguousarray(a, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range -> inf: replaced and counted below
+        a = np.ascontiguousarray(a, dtype=np.float32)
     row_bytes = max(1, a[:1].nbytes)
     step = max(1, (64 << 20) // row_bytes)  # ~64 MB per chunk
     n_bad = 0
@@ -198,8 +199,7 @@ def _labels(ctx: _Ctx, split: str, key: str, value, n: int, label_range: float, 
         raise ctx.err(split, key, f"has {len(a)} rows but the split has {n} samples", "rebuild the file")
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise ctx.err(split, key, f"has dtype {a.dtype}", "expected float labels")
-    a = a.astype(np.float32, copy=False)
-    bad = ~np.isfinite(a)
+    bad = ~np.isfinite(a)  # checked before the float32 cast, which would turn a huge label into inf
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ctx.err(split, key, f"{int(bad.sum())} NaN/inf labels (first at row {i})", "fix or drop those rows")
@@ -212,7 +212,7 @@ def _labels(ctx: _Ctx, split: str, key: str, value, n: int, label_range: float, 
             f"{int(out.sum())} labels outside [-{label_range:g}, {label_range:g}] (row {i}: {a[i]:g})",
             f"is dataset={dataset!r} right? sims/simsv2 labels lie in [-1, 1], mosi/mosei in [-3, 3]",
         )
-    return a
+    return a.astype(np.float32, copy=False)
 
 
 def _lengths_from_mask(text_bert: np.ndarray, T: int) -> np.ndarray:
@@ -267,7 +267,8 @@ def _load_split(
         rows_ok("text_bert", tb)
         if not (np.issubdtype(tb.dtype, np.floating) or np.issubdtype(tb.dtype, np.integer)):
             raise ctx.err(name, "text_bert", f"has dtype {tb.dtype}", "expected float or int token ids")
-        tb = np.ascontiguousarray(tb, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # a huge id becomes inf, refused just below
+            tb = np.ascontiguousarray(tb, dtype=np.float32)
         ok = np.isfinite(tb).all() and (tb == np.round(tb)).all() and (tb >= 0).all()
         if not ok:
             raise ctx.err(
@@ -391,7 +392,8 @@ def load_mmsa(path, dataset: str = "sims", text_mode: str = "bert") -> MMSAData:
     if counts:
         detail = ", ".join(f"{k}={v}" for k, v in counts.items())
         warnings.warn(
-            f"{path}: replaced {sum(counts.values())} non-finite feature values (-inf/inf/NaN) by 0: {detail}",
+            f"{path}: replaced {sum(counts.values())} non-finite feature values (-inf/inf/NaN, or beyond float32) by 0: "
+            f"{detail}",
             RuntimeWarning,
             stacklevel=2,
         )
