@@ -124,7 +124,7 @@ def _contains_foreign(x) -> bool:
     return False
 
 
-_ADMITTED = (str, bytes, bytearray, int, float, bool, type(None), np.generic, np.ndarray)
+_ADMITTED = (str, bytes, bytearray, int, float, bool, type(None), np.generic, np.ndarray, np.dtype)
 
 
 def _admitted_only(x, depth: int = 0) -> None:
