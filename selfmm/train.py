@@ -47,7 +47,7 @@ import torch
 
 from selfmm.cli import run_command
 from selfmm.config import MODALITIES, SPLITS, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
-from selfmm.data import BatchLoader, DataError, MMSAData, load_mmsa
+from selfmm.data import BatchLoader, DataError, MMSAData, check_token_ids, load_mmsa
 from selfmm.labels import LabelGenerator, build_generator
 from selfmm.losses import selfmm_loss
 from selfmm.metrics import regression_metrics
@@ -424,9 +424,8 @@ def _check_data(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, path: Path) ->
             f"{path}: label_source=human needs the human unimodal labels regression_labels_T/A/V in every split "
             "(SIMS / SIMS v2 files have them); use label_source=ulgm or multimodal for this dataset"
         )
-    if cfg.text_mode == "bert":
-        max_id = max(int(sp.text_bert[:, 0].max()) for sp in data.splits.values())
-        model.check_token_ids(max_id, source=str(path))
+    if cfg.text_mode == "bert":  # a DataError (one line, exit 2), not an IndexError inside the embedding
+        check_token_ids(data, model.text_vocab_size)
 
 
 class _LastState:
@@ -452,8 +451,10 @@ class _LastState:
         """Make the folder whose state.json says ``epoch`` (last, else last.prev) weights/last; None if neither."""
 
         def holds(d: Path) -> bool:
-            f = d / layout.STATE_FILE
-            return f.is_file() and json.loads(f.read_text())["epoch"] == epoch
+            try:  # unreadable or damaged: not the committed state (neither holding it is a RunError)
+                return _read_state(d / layout.STATE_FILE)["epoch"] == epoch
+            except (OSError, ValueError):
+                return False
 
         return self.slot.recover(holds)
 
@@ -482,6 +483,20 @@ def _recover_best(slot: WeightSlot, best_epoch: int, out_dir: Path) -> None:
         )
 
 
+def _read_state(path: Path) -> dict:
+    """weights/last/state.json; ValueError unless it has the keys and types ``fit`` reads from it."""
+    state = json.loads(path.read_text())
+    ints = ("epoch", "best_epoch", "n_steps")
+    if (
+        not isinstance(state, dict)
+        or any(type(state.get(k)) is not int for k in ints)
+        or type(state.get("best_valid_loss")) not in (int, float)
+        or "best_valid_metrics" not in state
+    ):
+        raise ValueError("not a selfmm training state (int epoch, best_epoch, n_steps; number best_valid_loss)")
+    return state
+
+
 def _restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
     """Load weights/last into the live objects; a file that cannot be loaded is a one-line RunError naming it."""
     path = src / layout.MODEL_FILE
@@ -494,7 +509,7 @@ def _restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
         path = src / layout.RNG_FILE
         _set_rng_state(torch.load(path, weights_only=True), gen)
         path = src / layout.STATE_FILE
-        return json.loads(path.read_text())
+        return _read_state(path)
     except Exception as err:  # noqa: BLE001 - any failure here means the checkpoint file is unusable
         first = (str(err).strip().splitlines() or [""])[0][:200]
         raise RunError(
@@ -751,11 +766,20 @@ def _check_resume_config(out_dir: Path, saved: dict, cfg: SelfMMConfig) -> None:
     from selfmm.config import config_changes  # through the dataclass: keys added since the run take defaults
 
     now = cfg.to_dict()
-    changed = config_changes(saved, cfg)
+    try:  # a run.json edited by hand or written by a version that accepted more: one line, not a traceback
+        if not isinstance(saved, dict):
+            raise ConfigError(f"a {type(saved).__name__}, not a mapping")
+        changed = config_changes(saved, cfg)
+    except (ConfigError, TypeError) as err:  # TypeError: keys of mixed types cannot be sorted for the warning
+        raise ConfigError(
+            f"{out_dir / layout.RUN_JSON}: the run's saved config is invalid ({err}); it cannot be resumed: start a "
+            "new run folder"
+        ) from None
     bad = [k for k in changed if k not in RESUMABLE_KEYS]
+    old = {k: saved[k] if k in saved else getattr(SelfMMConfig(), k) for k in bad}  # absent: the default applied
     if saved and bad:
         raise ConfigError(
-            f"{out_dir}: resuming with a different configuration ({', '.join(f'{k}: {saved.get(k)!r} -> {now.get(k)!r}' for k in bad)}); "
+            f"{out_dir}: resuming with a different configuration ({', '.join(f'{k}: {old[k]!r} -> {now.get(k)!r}' for k in bad)}); "
             "resume with the run's own settings (only "
             + ", ".join(RESUMABLE_KEYS)
             + " may change) or start a new run folder"

@@ -117,3 +117,20 @@ def test_hostile_optimizer_state_fails_the_run_with_one_line(pkl, tmp_path, caps
     assert main(base) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "optimizer.pt: cannot be loaded" in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize("state", ["[]", "{not json", '{"epoch": 1}', '{"epoch": "1"}', b"\xff\xfe"])
+def test_damaged_training_state_fails_the_run_with_one_line(pkl, tmp_path, state):
+    """weights/last/state.json that is not a training state: a RunError and a failed run (it was a TypeError or
+    JSONDecodeError traceback that left the run 'running')."""
+    out = tmp_path / "s"
+    fit(small_cfg(max_epochs=1), pkl, out, verbose=False)
+    (out / "run.json").write_text((out / "run.json").read_text().replace('"finished"', '"interrupted"'))
+    f = out / "weights" / "last" / layout.STATE_FILE
+    f.write_bytes(state if isinstance(state, bytes) else state.encode())
+    with pytest.raises(RunError) as info:
+        fit(small_cfg(max_epochs=2), pkl, out, resume=True, verbose=False)
+    msg = str(info.value)
+    assert "\n" not in msg and "weights/last holds no matching state" in msg and "start a new run" in msg
+    r = RunReader(out)
+    assert r.status == "failed" and r.manifest["error"] == msg

@@ -157,3 +157,31 @@ def test_label_range():
     assert [label_range(d) for d in ("sims", "simsv2", "mosi", "mosei")] == [1.0, 1.0, 3.0, 3.0]
     with pytest.raises(ConfigError, match="dataset='iemocap'"):
         label_range("iemocap")
+
+
+@pytest.mark.parametrize(
+    "saved, fragment",
+    [({"unimodal_weighting": "tahn"}, "unimodal_weighting='tahn': expected one of"),
+     ({"H": float("nan")}, "H=nan: must be a finite number"),
+     ([1, 2], "a list, not a mapping"),
+     ({1: 2, "x": 3}, "")],
+)  # fmt: skip
+def test_resume_with_an_invalid_saved_config_names_run_json(tmp_path, saved, fragment):
+    """A run.json config that the dataclass refuses (an older version accepted 'tahn'; a hand edit): one line naming
+    run.json and the fix, not the bare field error (or an AttributeError/TypeError traceback)."""
+    from selfmm.train import _check_resume_config
+
+    with pytest.raises(ConfigError) as ei:
+        _check_resume_config(tmp_path, saved, preset("tiny"))
+    msg = str(ei.value)
+    assert msg.startswith(f"{tmp_path / 'run.json'}: the run's saved config is invalid (") and fragment in msg
+    assert msg.endswith("it cannot be resumed: start a new run folder") and "\n" not in msg
+
+
+def test_resume_change_shows_the_default_for_a_key_the_run_lacks(tmp_path):
+    from selfmm.train import _check_resume_config
+
+    saved = preset("tiny").to_dict()
+    del saved["plgm_gamma"]  # a field added after the run was written: the run used the default, 0.5
+    with pytest.raises(ConfigError, match=r"plgm_gamma: 0\.5 -> 1\.0"):
+        _check_resume_config(tmp_path, saved, apply_overrides(preset("tiny"), ["plgm_gamma=1.0"]))

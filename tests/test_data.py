@@ -9,10 +9,11 @@ import subprocess
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from selfmm.data import BatchLoader, DataError, _float32_finite, load_mmsa, safe_load_pickle
+from selfmm.data import BatchLoader, DataError, _float32_finite, check_token_ids, load_mmsa, safe_load_pickle
 from tests.mmsa_fixture import CLS_ID, SEP_ID, make_mmsa_dict, write_pickle
 
 pytestmark = pytest.mark.timeout(60)
@@ -125,6 +126,18 @@ def test_numpy_core_spelling_accepted(tmp_path, protocol):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # must not go through the deprecated numpy.core shim
         _assert_payload_equal(safe_load_pickle(p), want)
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_unsigned_integer_arrays_and_scalars(tmp_path, protocol):
+    """numpy pickles unsigned dtypes as 'u1'...'u8' (found by tests/test_data_properties.py: they were refused)."""
+    want = {dt: np.arange(3, dtype=dt) for dt in ("u1", "u2", "u4", "u8")} | {"s": np.uint16(7)}
+    p = tmp_path / "u.pkl"
+    p.write_bytes(pickle.dumps(want, protocol=protocol))
+    got = safe_load_pickle(p)
+    for dt in ("u1", "u2", "u4", "u8"):
+        assert got[dt].dtype == np.dtype(dt) and got[dt].tolist() == [0, 1, 2]
+    assert got["s"] == 7 and type(got["s"]) is np.uint16
 
 
 class _Hostile:
@@ -371,6 +384,236 @@ def test_nonfinite_in_readonly_buffer(tmp_path):
     out = _float32_finite(None, "train", "audio", a, 3, counts)
     np.testing.assert_array_equal(out, [[[1.0, 0.0], [3.0, 0.0]]])
     assert counts == {"train/audio": 2}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# content checks (selfmm.data.checks): refused with one line, or warned about and used
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _load_mutated(tmp_path, mutate, **kw):
+    d = make_mmsa_dict()
+    mutate(d)
+    return load_mmsa(write_pickle(d, tmp_path / "m.pkl"), **kw), tmp_path / "m.pkl"
+
+
+def _refused(tmp_path, mutate, **kw) -> str:
+    with pytest.raises(DataError) as ei:
+        _load_mutated(tmp_path, mutate, **kw)
+    msg = str(ei.value)
+    assert str(tmp_path / "m.pkl") in msg and "\n" not in msg
+    return msg
+
+
+def _set(split, key, pos, value):
+    def m(d):
+        d[split][key][pos] = value
+
+    return m
+
+
+def test_duplicate_id_within_a_split_refused(tmp_path):
+    msg = _refused(tmp_path, _set("train", "id", 3, "video_0001$_$1"))
+    assert "split 'train', key 'id': id 'video_0001$_$1' at row 3 is also at row 0;" in msg
+    assert "own id" in msg
+
+
+def test_same_id_in_two_splits_refused(tmp_path):
+    d = make_mmsa_dict()
+    msg = _refused(tmp_path, _set("test", "id", 2, d["valid"]["id"][5]))
+    assert f"split 'test', key 'id': id {d['valid']['id'][5]!r} at row 2 is also at row 5 of split 'valid'" in msg
+
+
+def test_none_id_refused(tmp_path):
+    assert "split 'valid', key 'id': row 4 is None" in _refused(tmp_path, _set("valid", "id", 4, None))
+
+
+@pytest.mark.parametrize(
+    "row, value, fragment",
+    [(1, 2.0, "attention-mask value 2 at row 6, position 3"), (2, 2.0, "segment id 2 at row 6, position 3"),
+     (2, 1.0, None)],
+)  # fmt: skip
+def test_mask_and_segment_values(tmp_path, row, value, fragment):
+    mutate = _set("train", "text_bert", (6, row, 3), value)
+    if fragment is None:  # segment id 1 (a sentence pair) is valid BERT input
+        data, _ = _load_mutated(tmp_path, mutate)
+        assert data.splits["train"].text_bert[6, 2, 3] == 1
+        return
+    msg = _refused(tmp_path, mutate)
+    assert "split 'train', key 'text_bert': " + fragment in msg and "re-tokenise" in msg
+
+
+def test_segment_ids_not_checked_where_unused(tmp_path):
+    """An aligned file in precomputed mode reads text_bert only for the mask: segment ids do not matter there."""
+    d = make_mmsa_dict(aligned=True)
+    d["valid"]["text_bert"][0, 2, 0] = 7
+    data = load_mmsa(write_pickle(d, tmp_path / "a.pkl"), text_mode="precomputed")
+    assert data.splits["valid"].text_bert[0, 2, 0] == 7
+    with pytest.raises(DataError, match="segment id 7 at row 0, position 0"):
+        load_mmsa(tmp_path / "a.pkl", text_mode="bert")
+
+
+def test_all_zero_mask_warned_and_used(tmp_path):
+    d = make_mmsa_dict(aligned=True)
+    d["test"]["text_bert"][[2, 5], 1] = 0
+    with pytest.warns(RuntimeWarning) as rec:
+        data = load_mmsa(write_pickle(d, tmp_path / "z.pkl"))
+    msgs = [str(w.message) for w in rec if "all-zero attention mask" in str(w.message)]
+    assert msgs == [
+        f"{tmp_path / 'z.pkl'}: split 'test', key 'text_bert': all-zero attention mask in 2 of 8 rows (first at row "
+        "2): the text model sees only padding for them (aligned files: audio/vision length 1)"
+    ]
+    assert data.splits["test"].audio_lengths[2] == data.splits["test"].vision_lengths[5] == 1
+
+
+@pytest.mark.parametrize(
+    "key, cut, fragment",
+    [("audio", (slice(None), slice(None), slice(0, 0)), "has shape (N, 12, 0): its feature dimension is 0"),
+     ("vision", (slice(None), slice(0, 0)), "has shape (N, 0, 7): its padded length is 0"),
+     ("text", (slice(None), slice(None), slice(0, 0)), "has shape (N, 10, 0): its feature dimension is 0"),
+     ("text_bert", (slice(None), slice(None), slice(0, 0)), "has shape (N, 3, 0): no tokens")],
+)  # fmt: skip
+def test_empty_axis_refused(tmp_path, key, cut, fragment):
+    def mutate(d):
+        for s in ("train", "valid", "test"):
+            d[s][key] = d[s][key][cut]
+
+    mode = "precomputed" if key == "text" else "bert"
+    msg = _refused(tmp_path, mutate, text_mode=mode)
+    assert f"split 'train', key {key!r}: " + fragment.replace("N", "24") in msg
+
+
+def test_raw_text_none_warned(tmp_path):
+    def mutate(d):
+        d["train"]["raw_text"][[1, 4]] = None
+        d["valid"]["raw_text"] = None
+
+    with pytest.warns(RuntimeWarning) as rec:
+        data, p = _load_mutated(tmp_path, mutate)
+    msgs = sorted(str(w.message) for w in rec if "raw_text" in str(w.message))
+    assert msgs == [
+        f"{p}: split 'train', key 'raw_text': None in 2 of 24 rows (first at row 1); shown as empty text",
+        f"{p}: split 'valid', key 'raw_text' is None: the samples are shown without their text",
+    ]
+    tr = data.splits["train"].raw_text
+    assert tr[1] == tr[4] == "" and tr[0].startswith("clip ") and data.splits["valid"].raw_text == [""] * 8
+
+
+def test_human_labels_in_some_splits_warned_and_dropped(tmp_path):
+    def mutate(d):
+        for m in "TAV":
+            del d["valid"][f"regression_labels_{m}"]
+
+    with pytest.warns(RuntimeWarning, match=r"are in train, test but not in valid: ignored"):
+        data, _ = _load_mutated(tmp_path, mutate)
+    assert not data.has_human_unimodal and all(sp.y_human == {} for sp in data.splits.values())
+    assert "y_T" not in next(iter(BatchLoader(data.splits["train"], 4, False, None)))
+
+
+@pytest.mark.parametrize("value, dtype", [(1e30, np.float32), (2**63 + 5, np.uint64)])
+def test_huge_lengths_refused_without_numpy_warnings(tmp_path, value, dtype):
+    """Found by tests/test_data_properties.py: a float 1e30 length was cast with numpy's 'invalid value' warning and
+    reported as length -9223372036854775808; a uint64 beyond int64 wrapped to a negative length."""
+
+    def mutate(d):
+        d["valid"]["vision_lengths"] = d["valid"]["vision_lengths"].astype(dtype)
+        d["valid"]["vision_lengths"][3] = value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        msg = _refused(tmp_path, mutate)
+    assert f"split 'valid', key 'vision_lengths': row 3 has length {np.array(value, dtype):g};" in msg
+
+
+def test_values_beyond_float32_without_numpy_warnings(tmp_path):
+    """float64 values past float32's range: features are replaced and counted like inf, a label or token id is
+    refused; numpy's 'overflow encountered in cast' never reaches the user (found by the property tests)."""
+
+    def big(split, key, pos):
+        def m(d):
+            d[split][key] = d[split][key].astype(np.float64)
+            d[split][key][pos] = 1e300
+
+        return m
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        data, p = _load_mutated(tmp_path, big("train", "audio", (2, 0, 1)))
+    assert [str(w.message) for w in rec] == [
+        f"{p}: replaced 1 non-finite feature values (-inf/inf/NaN, or beyond float32) by 0: train/audio=1"
+    ]
+    assert data.splits["train"].audio[2, 0, 1] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        msg = _refused(tmp_path, big("test", "regression_labels", 4))
+        assert "split 'test', key 'regression_labels': 1 labels outside [-1, 1] (row 4: 1e+300)" in msg
+        msg = _refused(tmp_path, big("valid", "text_bert", (1, 0, 2)))
+        assert "split 'valid', key 'text_bert': holds values that are not non-negative integers" in msg
+
+
+def test_split_with_non_string_keys(tmp_path):
+    """A missing key in a split dict whose keys mix types: the message lists them (it raised TypeError)."""
+
+    def mutate(d):
+        d["train"][5] = 1
+        d["train"][None] = 2
+        d["train"]["x" * 5000] = 3
+        del d["train"]["audio"]
+
+    msg = _refused(tmp_path, mutate)
+    assert "split 'train', key 'audio': is missing; this file has keys [" in msg and "5, " in msg
+    assert "None" in msg and len(msg) < 1500
+
+
+def test_token_ids_beyond_the_vocabulary(tmp_path):
+    d = make_mmsa_dict()
+    d["valid"]["text_bert"][3, 0, 2] = 21128  # bert-base-chinese has ids 0..21127
+    p = write_pickle(d, tmp_path / "v.pkl")
+    data = load_mmsa(p)
+    check_token_ids(data, 21129)
+    check_token_ids(data, None)  # precomputed text: no vocabulary
+    with pytest.raises(DataError) as ei:
+        check_token_ids(data, 21128)
+    assert str(ei.value).startswith(
+        f"{p}: split 'valid', key 'text_bert': token id 21128 at row 3 does not fit the text model's vocabulary of "
+        "21128 entries; "
+    )
+
+
+def test_train_refuses_token_ids_beyond_the_vocabulary_in_one_line(tmp_path, capsys):
+    from selfmm.train import main
+
+    d = make_mmsa_dict(n=(6, 3, 3))
+    d["test"]["text_bert"][1, 0, 1] = 40000  # a bert-base-uncased-sized id in a SIMS (21,128-entry) file
+    p = write_pickle(d, tmp_path / "v.pkl")
+    out = tmp_path / "run"
+    argv = ["--data", str(p), "--preset", "tiny", "--out", str(out), "-q", "--threads", "1", "--set"]
+    argv += ["tiny_bert_hidden=16", "tiny_bert_layers=1", "tiny_bert_heads=2", "max_epochs=1", "projection=none"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{p}: split 'test', key 'text_bert': token id 40000 at row 1" in err[0]
+    assert not out.exists()  # refused before a run folder was started
+
+
+def test_representations_beyond_float16_kept(tmp_path):
+    """float16 overflows at 65504: such an array is stored float32 instead of as inf."""
+    from selfmm.runs.reader import RunReader
+    from selfmm.runs.writer import RunWriter
+
+    samples = pd.DataFrame({"sample_id": [f"{s}{i}" for s in ("a", "b", "c") for i in range(2)],
+                            "split": np.repeat(["train", "valid", "test"], 2), "index": [0, 1] * 3,
+                            "raw_text": "", "y_m": 0.0})  # fmt: skip
+    w = RunWriter(tmp_path / "run")
+    w.start(config={"dataset": "sims"}, dataset={"name": "sims"}, samples=samples, git={})
+    big = np.array([[1e6, -7e4], [0.5, np.nan]], np.float32)
+    small = np.array([[0.5, -2.0], [3.0, 60000.0]], np.float32)
+    w.write_epoch(1, labels=None, predictions=None, centers=None, metrics=[],
+                  representations={"train/feat_M": big, "valid/feat_M": small})  # fmt: skip
+    w.commit_epoch(1)
+    w.finish("finished")
+    reps = RunReader(tmp_path / "run").representations(1)
+    np.testing.assert_array_equal(reps["train/feat_M"], big)
+    np.testing.assert_array_equal(reps["valid/feat_M"], small.astype(np.float16))
 
 
 # ---------------------------------------------------------------------------------------------------------------

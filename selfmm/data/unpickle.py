@@ -101,7 +101,7 @@ _GLOBALS = {
 _MARKERS = {name: _Global(name) for name in set(_GLOBALS.values())}
 _KEY_TYPES = (str, bytes, int, float, bool, type(None))  # hashable atoms: no tuple (hashing a tuple recurses)
 # simple dtypes only: byte order, kind, size ('f4', '<U14', 'O8', 'b1'); no structured or datetime dtypes
-_DTYPE_RE = re.compile(r"[<>|=]?[?bBhHiIlLqQpPefdgFDGOSUV]\d{0,7}")
+_DTYPE_RE = re.compile(r"[<>|=]?[?bBhHiIlLqQpPuefdgFDGOSUV]\d{0,7}")
 _ATOMS = (str, bytes, bytearray, int, float, bool, type(None), np.generic, np.dtype, _Global)
 
 
