@@ -26,18 +26,16 @@ Usage::
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from selfmm.data import checks
+from selfmm.data.batches import BatchLoader
+from selfmm.data.checks import TEXT_MODES, check_token_ids
 from selfmm.data.checks import Ctx as _Ctx
-from selfmm.data.checks import check_token_ids
 from selfmm.data.unpickle import DataError, Limits, safe_load_pickle
 
 __all__ = [
@@ -53,7 +51,6 @@ __all__ = [
 
 SPLITS = ("train", "valid", "test")
 DATASETS = ("mosi", "mosei", "sims", "simsv2")
-TEXT_MODES = ("bert", "precomputed")
 LABEL_RANGES = {"mosi": 3.0, "mosei": 3.0, "sims": 1.0, "simsv2": 1.0}
 BERT_HIDDEN = 768  # feature_dims["text"] in bert mode, as the MMSA loader reports it (reference §5.1)
 _LABEL_TOL = 1e-4  # labels are stored as float32/float64 multiples of 0.2 or 1/3: allow rounding slack
@@ -215,6 +212,26 @@ def _labels(ctx: _Ctx, split: str, key: str, value, n: int, label_range: float, 
     return a.astype(np.float32, copy=False)
 
 
+def _text_bert(ctx: _Ctx, split: str, value, segments: bool, notes: list[str]) -> np.ndarray:
+    """(N, 3, L) float32 of non-negative integers: ids, 0/1 mask, (``segments``) 0/1 segment ids."""
+    tb = _as_array(ctx, split, "text_bert", value)
+    if tb.ndim != 3 or tb.shape[1] != 3:
+        raise ctx.err(split, "text_bert", f"has shape {tb.shape}", "expected (N, 3, L): ids, mask, segments")
+    if not (np.issubdtype(tb.dtype, np.floating) or np.issubdtype(tb.dtype, np.integer)):
+        raise ctx.err(split, "text_bert", f"has dtype {tb.dtype}", "expected float or int token ids")
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge id becomes inf, refused just below
+        tb = np.ascontiguousarray(tb, dtype=np.float32)
+    if not (np.isfinite(tb).all() and (tb == np.round(tb)).all() and (tb >= 0).all()):
+        raise ctx.err(
+            split,
+            "text_bert",
+            "holds values that are not non-negative integers",
+            "rows must be WordPiece ids, a 0/1 attention mask and segment ids (re-tokenise the text)",
+        )
+    checks.text_bert_values(ctx, split, tb, segments, notes)
+    return tb
+
+
 def _lengths_from_mask(text_bert: np.ndarray, T: int) -> np.ndarray:
     """Aligned files: every modality's length is the attention-mask sum (reference SELF_MM aligned branch)."""
     return np.clip(text_bert[:, 1, :].sum(axis=1).round().astype(np.int64), 1, T)
@@ -261,24 +278,7 @@ def _load_split(
 
     text_bert = None
     if "text_bert" in d and (text_mode == "bert" or aligned):
-        tb = _as_array(ctx, name, "text_bert", d["text_bert"])
-        if tb.ndim != 3 or tb.shape[1] != 3:
-            raise ctx.err(name, "text_bert", f"has shape {tb.shape}", "expected (N, 3, L): ids, mask, segments")
-        rows_ok("text_bert", tb)
-        if not (np.issubdtype(tb.dtype, np.floating) or np.issubdtype(tb.dtype, np.integer)):
-            raise ctx.err(name, "text_bert", f"has dtype {tb.dtype}", "expected float or int token ids")
-        with np.errstate(over="ignore", invalid="ignore"):  # a huge id becomes inf, refused just below
-            tb = np.ascontiguousarray(tb, dtype=np.float32)
-        ok = np.isfinite(tb).all() and (tb == np.round(tb)).all() and (tb >= 0).all()
-        if not ok:
-            raise ctx.err(
-                name,
-                "text_bert",
-                "holds values that are not non-negative integers",
-                "rows must be WordPiece ids, a 0/1 attention mask and segment ids (re-tokenise the text)",
-            )
-        checks.text_bert_values(ctx, name, tb, text_mode == "bert", notes)
-        text_bert = tb
+        text_bert = rows_ok("text_bert", _text_bert(ctx, name, d["text_bert"], text_mode == "bert", notes))
 
     if aligned:
         if text_bert is None:
@@ -402,96 +402,3 @@ def load_mmsa(path, dataset: str = "sims", text_mode: str = "bert") -> MMSAData:
     return MMSAData(
         path=path, splits=splits, aligned=aligned, label_range=label_range, text_mode=text_mode, dataset=dataset
     )
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Batching
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _writable(a: np.ndarray) -> np.ndarray:
-    """C-contiguous and writable (torch.from_numpy warns on read-only arrays); copies only when needed."""
-    a = np.ascontiguousarray(a)
-    return a if a.flags.writeable else a.copy()
-
-
-class BatchLoader:
-    """Yields dict batches of one split by gathering rows of arrays held once (no per-item collate).
-
-    Each batch is ``{"index": (B,) long, "text": (B, 3, L) float (bert) or (B, L, Dt) float (precomputed),
-    "audio": (B, Ta', Da) float, "audio_lengths": (B,) long CPU, "vision": (B, Tv', Dv), "vision_lengths",
-    "y_m": (B,) float}`` plus ``"y_T", "y_A", "y_V"`` (B,) when the split has human unimodal labels.
-    ``Ta'``/``Tv'`` are the batch's longest length (padding is at the end, so trimming loses nothing); with
-    ``trim_text=True`` the text is likewise cut to the batch's longest attention mask (bert mode only).
-
-    Shuffled order is ``torch.randperm(N, generator=generator)`` drawn at the start of each ``__iter__``, so saving
-    and restoring the generator state reproduces the order exactly. The last batch may be smaller.
-    """
-
-    def __init__(
-        self,
-        split: SplitData,
-        batch_size: int,
-        shuffle: bool,
-        generator: torch.Generator | None,
-        text_mode: str = "bert",
-        trim_text: bool = False,
-    ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}: must be >= 1")
-        if text_mode not in TEXT_MODES:
-            raise ValueError(f"text_mode={text_mode!r}: expected one of {', '.join(TEXT_MODES)}")
-        src = split.text_bert if text_mode == "bert" else split.text
-        if src is None:
-            key = "text_bert" if text_mode == "bert" else "text"
-            raise DataError(
-                f"split {split.name!r} has no {key!r}: load it with load_mmsa(..., text_mode={text_mode!r})"
-            )
-        self.split = split
-        self.n = len(split)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = generator
-        self.text_mode = text_mode
-        self.trim_text = trim_text and text_mode == "bert"
-        # Held once as C-contiguous writable arrays (no copy for what load_mmsa returns); each batch is one
-        # gather per key whose result is wrapped by torch.from_numpy without another copy.
-        self._text_np = _writable(src)
-        self._audio_np = _writable(split.audio)
-        self._vision_np = _writable(split.vision)
-        self._audio_len = _writable(split.audio_lengths.astype(np.int64, copy=False))
-        self._vision_len = _writable(split.vision_lengths.astype(np.int64, copy=False))
-        self._labels = {"y_m": _writable(split.y_m.astype(np.float32, copy=False))}
-        for m, y in split.y_human.items():
-            self._labels[f"y_{m}"] = _writable(y.astype(np.float32, copy=False))
-        if self.trim_text:
-            self._text_len = np.rint(self._text_np[:, 1, :].sum(axis=1)).astype(np.int64)
-
-    def __len__(self) -> int:
-        return math.ceil(self.n / self.batch_size)
-
-    def __iter__(self) -> Iterator[dict]:
-        if self.shuffle:
-            order = torch.randperm(self.n, generator=self.generator)
-        else:
-            order = torch.arange(self.n)
-        for start in range(0, self.n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            rows = idx.numpy()
-            a_len, v_len = self._audio_len[rows], self._vision_len[rows]
-            ta, tv = int(a_len.max()), int(v_len.max())
-            tl = max(1, int(self._text_len[rows].max())) if self.trim_text else self._text_np.shape[2]
-            # The gathers run in numpy (advanced indexing on the row axis, then the time slice): a single-threaded
-            # row memcpy of only the frames the batch needs. torch.index_select goes through the OpenMP pool,
-            # which was 10-50x slower whenever the cores were busy (measured on the 2-core CI box).
-            batch = {
-                "index": idx,
-                "text": torch.from_numpy(self._text_np[rows, :, :tl] if self.trim_text else self._text_np[rows]),
-                "audio": torch.from_numpy(self._audio_np[rows, :ta]),
-                "audio_lengths": torch.from_numpy(a_len),  # int64 on CPU, as pack_padded_sequence requires
-                "vision": torch.from_numpy(self._vision_np[rows, :tv]),
-                "vision_lengths": torch.from_numpy(v_len),
-            }
-            for k, y in self._labels.items():
-                batch[k] = torch.from_numpy(y[rows])
-            yield batch

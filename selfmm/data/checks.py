@@ -22,6 +22,8 @@ import numpy as np
 
 from selfmm.data.unpickle import DataError, _short
 
+TEXT_MODES = ("bert", "precomputed")  # bert: text_bert ids through BERT; precomputed: `text` features
+
 
 class Ctx:
     """Formats error messages that name the file, split and key."""
