@@ -284,16 +284,6 @@ class SelfMM(nn.Module):
         """The text encoder's vocabulary size (None in precomputed mode)."""
         return self.text_model.vocab_size
 
-    def check_token_ids(self, max_id: int, source: str = "the data") -> None:
-        """Raise ValueError when ``max_id`` (the largest input id in the data) does not fit the vocabulary."""
-        vocab = self.text_vocab_size
-        if vocab is not None and int(max_id) >= vocab:
-            raise ValueError(
-                f"{source}: token id {int(max_id)} does not fit the text model's vocabulary of {vocab} entries. "
-                "The text_bert ids were made with another tokenizer: use a text model with that vocabulary "
-                "(bert-base-chinese for SIMS, bert-base-uncased for MOSI/MOSEI) or set dataset= to match the data."
-            )
-
     def forward(
         self, text: Tensor, audio: Tensor, audio_lengths: Tensor, vision: Tensor, vision_lengths: Tensor
     ) -> SelfMMOutput:

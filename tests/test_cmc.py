@@ -150,3 +150,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
     assert main(["--data", "x.pkl", "--preset", "tiny", "--out", str(tmp_path / "r"), "--set", "nope=1"]) == 2
     assert "unknown CMC config key" in capsys.readouterr().err
+
+
+def test_cmc_refuses_token_ids_beyond_the_vocabulary_in_one_line(tmp_path, capsys):
+    d = make_mmsa_dict(n=(6, 3, 3))
+    d["valid"]["text_bert"][2, 0, 1] = 40000  # a bert-base-uncased-sized id in a SIMS (21,128-entry) file
+    p = write_pickle(d, tmp_path / "v.pkl")
+    argv = ["--data", str(p), "--preset", "tiny", "--out", str(tmp_path / "r"), "-q", "--threads", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{p}: split 'valid', key 'text_bert': token id 40000 at row 2" in err[0]

@@ -49,7 +49,7 @@ from selfmm.cmc.losses import binarise, supcon
 from selfmm.cmc.metrics import classification_metrics
 from selfmm.cmc.model import MODS, CMCModel, UnimodalModel
 from selfmm.config import SPLITS
-from selfmm.data import BatchLoader, load_mmsa
+from selfmm.data import BatchLoader, check_token_ids, load_mmsa
 from selfmm.labels.plgm import CLASS_NAMES, calibrate, classes_of, momentum_schedule, one_hot, soft_update
 from selfmm.model import NO_DECAY
 from selfmm.runs.io import file_sha256
@@ -265,6 +265,8 @@ class CMCTrainer:
             "V": UnimodalModel("V", int(dims["vision"]), cfg),
         }
         students["T"].enc.finetune = cfg.finetune_bert_phase1
+        # a DataError (one line, exit 2) rather than an IndexError inside BERT's embedding
+        check_token_ids(self.data, int(students["T"].enc.bert.config.vocab_size))
         for mdl in students.values():
             mdl.to(dev)
         teachers = {m: copy.deepcopy(students[m]).eval() for m in MODS}
