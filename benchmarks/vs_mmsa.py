@@ -84,23 +84,24 @@ def _peak_rss_mib() -> float:
 # the two sides (each in its own subprocess)
 
 
-def run_selfmm(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
+def run_selfmm(pkl: Path, bert: Path, shape: str, epochs: int, out: Path, overrides: list[str]) -> dict:
     import tempfile
 
     import torch
 
-    from selfmm.config import preset
+    from selfmm.config import apply_overrides, preset
     from selfmm.train import PhaseTimer, fit
 
     cfg = preset(shape, max_epochs=epochs, early_stop=epochs + 1, projection="none", record_representations="none",
                  eval_test_every_epoch=False, exclude_zero=True, text_model=str(bert), seed=1111)  # fmt: skip
+    cfg = apply_overrides(cfg, overrides)
     timer = PhaseTimer(enabled=True, device=torch.device("cpu"))
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         fit(cfg, pkl, Path(tmp) / "run", verbose=False, timer=timer)
     s = timer.seconds
-    loop = sum(s.get(k, 0.0) for k in ("data", "forward", "backward", "ulgm", "optimizer", "recording"))
+    loop = sum(s.get(k, 0.0) for k in ("data", "forward", "backward", "labels", "optimizer", "recording"))
     phases = {"data": s.get("data", 0.0), "forward": s.get("forward", 0.0), "backward": s.get("backward", 0.0),
-              "optimizer": s.get("optimizer", 0.0), "labels": s.get("ulgm", 0.0), "eval": s.get("eval", 0.0)}  # fmt: skip
+              "optimizer": s.get("optimizer", 0.0), "labels": s.get("labels", 0.0), "eval": s.get("eval", 0.0)}  # fmt: skip
     return {"train_epoch": loop / epochs, "phases": {k: v / epochs for k, v in phases.items()}}
 
 
@@ -224,8 +225,8 @@ def child(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    fn = run_selfmm if args.child == "selfmm" else run_mmsa
-    res = fn(Path(args.pkl), Path(args.bert), args.shape, args.epochs, Path(args.json))
+    paths = (Path(args.pkl), Path(args.bert), args.shape, args.epochs, Path(args.json))
+    res = run_selfmm(*paths, list(args.set)) if args.child == "selfmm" else run_mmsa(*paths)
     res["peak_rss_mib"] = _peak_rss_mib()
     res["threads"] = torch.get_num_threads()
     Path(args.json).write_text(json.dumps(res))
@@ -238,7 +239,7 @@ def child(args) -> None:
 def _side(name: str, a, pkl: Path, bert: Path, i: int) -> dict:
     out = a.work / f"result-{name}-{i}.json"
     cmd = [sys.executable, __file__, "--child", name, "--pkl", str(pkl), "--bert", str(bert), "--shape", a.shape,
-           "--epochs", str(a.epochs), "--threads", str(a.threads), "--json", str(out)]  # fmt: skip
+           "--epochs", str(a.epochs), "--threads", str(a.threads), "--json", str(out), "--set", *a.set]  # fmt: skip
     env = {**_env(), "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads), "TQDM_DISABLE": "1"}
     subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
@@ -259,6 +260,8 @@ def main() -> None:
     p.add_argument(
         "--epochs", type=int, default=2, help="training epochs per run (default 2: epoch 2 generates labels)"
     )
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="selfmm config overrides, e.g. lstm_backward=fused (docs/speed.md)")  # fmt: skip
     p.add_argument("--work", type=Path, default=Path("/tmp/selfmm-vs-mmsa"), help="cache folder (data, BERT)")
     p.add_argument("--child", choices=("selfmm", "mmsa"), help=argparse.SUPPRESS)
     p.add_argument("--pkl", help=argparse.SUPPRESS)
@@ -270,7 +273,7 @@ def main() -> None:
         return
     pkl, bert = prepare(a.work, a.shape, a.scale, a.text_hidden, a.text_layers)
     print(f"shape {a.shape} x{a.scale:g}, BERT {a.text_hidden}x{a.text_layers} (random), {a.threads} thread(s), "
-          f"{a.epochs} epoch(s) per run, {a.pairs} pairs; data {pkl}")  # fmt: skip
+          f"{a.epochs} epoch(s) per run, {a.pairs} pairs; selfmm --set {' '.join(a.set) or '(none)'}; data {pkl}")  # fmt: skip
     rows = []
     for i in range(a.pairs):
         order = ("mmsa", "selfmm") if i % 2 == 0 else ("selfmm", "mmsa")
