@@ -94,8 +94,8 @@ def run_selfmm(pkl: Path, bert: Path, shape: str, epochs: int, out: Path, overri
 
     cfg = preset(shape, max_epochs=epochs, early_stop=epochs + 1, projection="none", record_representations="none",
                  eval_test_every_epoch=False, exclude_zero=True, text_model=str(bert), seed=1111)  # fmt: skip
-    cfg = apply_overrides(cfg, overrides)
-    timer = PhaseTimer(enabled=True, device=torch.device("cpu"))
+    timer = PhaseTimer(enabled=True, device=torch.device(os.environ.get("SELFMM_BENCH_DEVICE", "cpu")))
+    cfg = apply_overrides(cfg, [f"device={timer.device}", *overrides])
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         fit(cfg, pkl, Path(tmp) / "run", verbose=False, timer=timer)
     s = timer.seconds
@@ -120,6 +120,8 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
     logging.getLogger("MMSA").setLevel(logging.ERROR)
     os.environ.setdefault("TQDM_DISABLE", "1")
     p = preset(shape)
+    device = torch.device(os.environ.get("SELFMM_BENCH_DEVICE", "cpu"))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)  # phases not blurred by async kernels
     args = get_config_regression("self_mm", MMSA_DATASET[shape])
     same = ("batch_size", "learning_rate_bert", "learning_rate_audio", "learning_rate_video", "learning_rate_other",
             "weight_decay_bert", "weight_decay_audio", "weight_decay_video", "weight_decay_other",
@@ -127,7 +129,7 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
             "post_fusion_dim", "post_text_dim", "post_audio_dim", "post_video_dim", "post_fusion_dropout",
             "post_text_dropout", "post_audio_dropout", "post_video_dropout", "H", "update_epochs", "early_stop")  # fmt: skip
     args.update({k: getattr(p, k) for k in same})
-    args.update(featurePath=str(pkl), pretrained=str(bert), device=torch.device("cpu"), train_mode="regression",
+    args.update(featurePath=str(pkl), pretrained=str(bert), device=device, train_mode="regression",
                 custom_feature=None, feature_T=None, feature_A=None, feature_V=None, cur_seed=1,
                 model_save_path=str(out.parent / f"mmsa-{os.getpid()}.pth"), res_save_dir=str(out.parent),
                 early_stop=10**6)  # fmt: skip
@@ -145,10 +147,12 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
 
     def timed(phase, fn):
         def wrapper(*a, **k):
+            sync()
             t = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
+                sync()
                 acc[phase] += time.perf_counter() - t
 
         return wrapper
@@ -202,6 +206,7 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
     do_test = trainer.do_test
 
     def test(*a, **k):
+        sync()
         marks["val_start"].append(time.perf_counter())
         t = time.perf_counter()
         res = do_test(*a, **k)
@@ -240,7 +245,13 @@ def _side(name: str, a, pkl: Path, bert: Path, i: int) -> dict:
     out = a.work / f"result-{name}-{i}.json"
     cmd = [sys.executable, __file__, "--child", name, "--pkl", str(pkl), "--bert", str(bert), "--shape", a.shape,
            "--epochs", str(a.epochs), "--threads", str(a.threads), "--json", str(out), "--set", *a.set]  # fmt: skip
-    env = {**_env(), "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads), "TQDM_DISABLE": "1"}
+    env = {
+        **_env(),
+        "SELFMM_BENCH_DEVICE": a.device,
+        "OMP_NUM_THREADS": str(a.threads),
+        "MKL_NUM_THREADS": str(a.threads),
+        "TQDM_DISABLE": "1",
+    }
     subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
 
@@ -260,6 +271,7 @@ def main() -> None:
     p.add_argument(
         "--epochs", type=int, default=2, help="training epochs per run (default 2: epoch 2 generates labels)"
     )
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N, both sides (default cpu)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="selfmm config overrides, e.g. lstm_backward=fused (docs/speed.md)")  # fmt: skip
     p.add_argument("--work", type=Path, default=Path("/tmp/selfmm-vs-mmsa"), help="cache folder (data, BERT)")
@@ -273,7 +285,7 @@ def main() -> None:
         return
     pkl, bert = prepare(a.work, a.shape, a.scale, a.text_hidden, a.text_layers)
     print(f"shape {a.shape} x{a.scale:g}, BERT {a.text_hidden}x{a.text_layers} (random), {a.threads} thread(s), "
-          f"{a.epochs} epoch(s) per run, {a.pairs} pairs; selfmm --set {' '.join(a.set) or '(none)'}; data {pkl}")  # fmt: skip
+          f"{a.epochs} epoch(s) per run, {a.pairs} pairs, {a.device}; selfmm --set {' '.join(a.set) or '(none)'}; data {pkl}")  # fmt: skip
     rows = []
     for i in range(a.pairs):
         order = ("mmsa", "selfmm") if i % 2 == 0 else ("selfmm", "mmsa")
