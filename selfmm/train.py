@@ -814,6 +814,10 @@ def _provisional_reps(cfg: SelfMMConfig, epoch: int) -> tuple[int, ...]:
 # CLI
 
 
+# benchmarks/threads.py, docs/measurements.md "Threads": 1 thread was fastest for the tiny and the BERT-base model
+DEFAULT_THREADS = 1
+
+
 def train_parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl), e.g. data/SIMS/unaligned_39.pkl")
@@ -823,15 +827,16 @@ def train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice). On a shared machine 1 avoids "
-                        "oversubscription (tiny preset: 4x faster under load); keep it fixed across a resume "
-                        "for bit-identical results")  # fmt: skip
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="torch CPU threads (default 1: measured fastest on a shared machine, where 2 threads ran "
+                        "the tiny model 30x and a BERT-base 1.2x slower; docs/measurements.md). On a machine of "
+                        "your own, try more for BERT-base. Keep it fixed across a resume for bit-identical "
+                        "results")  # fmt: skip
     return p
 
 
 def apply_threads(n: int | None) -> None:
-    """``torch.set_num_threads(n)`` when given (CLI ``--threads``)."""
+    """``torch.set_num_threads(n)`` when given (CLI ``--threads``, default :data:`DEFAULT_THREADS`)."""
     if n is not None:
         if n < 1:
             raise ConfigError(f"--threads {n}: must be >= 1")

@@ -554,3 +554,13 @@ def test_train_header_and_amp_bf16(pkl, tmp_path, capsys):
     a, b = res["none"]["pred_M"].to_numpy(), res["bf16"]["pred_M"].to_numpy()
     assert b.dtype == np.float32 and np.isfinite(b).all() and not np.array_equal(a, b)
     assert np.abs(a - b).max() < 0.1  # the same model, rounded differently
+
+
+def test_threads_default_is_one_for_train_and_seeds():
+    """--threads defaults to 1 (the measured fastest, docs/measurements.md "Threads") in train and what shares its
+    parser; an explicit value still wins."""
+    from selfmm.train import train_parser
+
+    p = train_parser("x")
+    assert p.parse_args(["--data", "d.pkl", "--out", "o"]).threads == 1
+    assert p.parse_args(["--data", "d.pkl", "--out", "o", "--threads", "3"]).threads == 3
