@@ -1,17 +1,20 @@
-"""Final hidden state of a packed 1-layer LSTM (the audio/vision subnets), two CPU training paths.
+"""Final hidden state of a packed 1-layer LSTM (the audio/vision subnets) for CPU training, three implementations.
 
-Both take a ``PackedSequence`` built with ``enforce_sorted=False`` and ragged lengths and return ``h_n``
+Each takes a ``PackedSequence`` built with ``enforce_sorted=False`` and ragged lengths and returns ``h_n``
 (1, B, hidden) in the original batch order, the state at each sample's own length, as ``nn.LSTM(packed)[1][0]``.
 
-- :func:`packed_lstm_h_n` ("exact", the default): the very operations of PyTorch's CPU packed LSTM, recorded by autograd;
-  forward values and gradients are bitwise those of ``nn.LSTM``.
-- :func:`fused_lstm_h_n` ("fused", opt-in): the same forward operations run without autograd (so the forward
-  is bitwise ``nn.LSTM``'s too), and a hand-written backward: per time step only the recurrence (one matmul and
-  four elementwise ops on the active rows), then the weight and bias gradients as one matmul over all steps.
-  ``nn.LSTM``'s backward spends most of its time in per-step autograd nodes (about 20 per step; SIMS audio has 400
-  steps of a 16-wide LSTM, where the per-op overhead, not arithmetic, is the cost). Gradients differ from
-  ``nn.LSTM``'s only by float32 summation order: tests/test_model.py checks both against float64 to the same
-  bound.
+- :func:`packed_lstm_h_n`: the very operations of PyTorch's CPU packed LSTM, recorded by autograd, with the input
+  projection cut by one ``split`` (``nn.LSTM``'s per-step ``narrow`` costs O(T^2) in its backward). Forward values
+  and gradients bitwise ``nn.LSTM``'s. The reference the two others are tested against.
+- :func:`exact_lstm_h_n` (``lstm_backward="exact"``, the default): the same forward operations run without
+  autograd into preallocated buffers, and a backward that calls, step by step, the kernels autograd would call on
+  operands of the same shapes and strides, summing in autograd's order: bitwise ``nn.LSTM``'s gradients too, minus
+  autograd's per-node bookkeeping, zero-filled slice gradients and per-step concatenations.
+- :func:`fused_lstm_h_n` (``lstm_backward="fused"``, opt-in): the same forward; a hand-written backward with only
+  the recurrence per time step (one matmul, four elementwise ops) and the weight and bias gradients as one matmul
+  over all steps. ``nn.LSTM``'s backward is per-step operator overhead (SIMS audio: 400 steps of a 16-wide LSTM);
+  this one runs about 2-2.5x faster. Gradients differ from ``nn.LSTM``'s by float32 summation order only:
+  tests/test_model.py checks both against float64 to the same bound.
 
 Packed layout (``torch.nn.utils.rnn``): rows of time step t are ``data[off[t] : off[t] + bs[t]]`` with
 ``bs`` = ``batch_sizes`` non-increasing; row j of a step is sample j in length-sorted order.
@@ -140,11 +143,61 @@ class _FusedPackedLSTM(torch.autograd.Function):
         return d_data, dg.t().mm(data), dg.t().mm(h_prev), d_bias, d_bias.clone(), None
 
 
-def fused_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
-    """``rnn(packed)[1][0]`` (1, B, hidden) in the original batch order: forward bitwise ``nn.LSTM``'s, the
-    backward hand-written (module docstring). Same preconditions as :func:`packed_lstm_h_n`."""
+class _ExactPackedLSTM(_FusedPackedLSTM):
+    """The forward of :class:`_FusedPackedLSTM`; a backward that replays, step by step, the very kernels autograd
+    runs for :func:`packed_lstm_h_n`'s graph (``derivatives.yaml``: ``mul``, ``sigmoid_backward``, ``tanh_backward``,
+    ``mm_mat1/mat2_backward``, ``sum_to`` for the broadcast bias), on operands of the same shapes and strides, with
+    the per-step weight and bias gradients summed in the engine's order (last step first). So the gradients are
+    bitwise those of ``nn.LSTM`` (tests/test_model.py), without autograd's per-node bookkeeping, the zero-filled
+    slice gradients and the per-step concatenation of the four gate gradients."""
+
+    @staticmethod
+    def backward(ctx, grad_hn):
+        data, w_ih, w_hh, gates, cs, tcs, hs, last, prev = ctx.saved_tensors
+        off, batch_sizes = ctx.off, ctx.batch_sizes
+        n, hid = hs.shape
+        aten = torch.ops.aten
+        i, f, g, o = gates.unsafe_chunk(4, 1)
+        dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
+        dc = torch.empty_like(dh)
+        dg = dh.new_empty(n, 4 * hid)
+        di, df, dgg, do = dg.unsafe_chunk(4, 1)
+        zeros = hs.new_zeros(batch_sizes[0], hid)  # h and c before step 0
+        d_whh = d_bhh = None
+        for t in range(len(batch_sizes) - 1, -1, -1):
+            r, bs = slice(off[t], off[t + 1]), batch_sizes[t]
+            nb = batch_sizes[t + 1] if t + 1 < len(batch_sizes) else 0  # rows that continue to step t + 1
+            rn, rc = slice(off[t + 1], off[t + 1] + nb), slice(off[t], off[t] + nb)
+            if nb:  # h_t -> gates_{t+1}: mm_mat1_backward = grad.mm(mat2.t())
+                torch.mm(dg[rn], w_hh, out=dh[rc])
+            d_o = dh[r] * tcs[r]  # h = o * tanh(c)
+            aten.tanh_backward.grad_input(dh[r] * o[r], tcs[r], grad_input=dc[r])
+            if nb:  # c_t -> c_{t+1} = f_{t+1} * c_t + ...
+                dc[rc].add_(dc[rn] * f[rn])
+            c_prev = cs[off[t - 1] : off[t - 1] + bs] if t else zeros
+            h_prev = hs[off[t - 1] : off[t - 1] + bs] if t else zeros
+            aten.sigmoid_backward.grad_input(dc[r] * g[r], i[r], grad_input=di[r])
+            aten.sigmoid_backward.grad_input(dc[r] * c_prev, f[r], grad_input=df[r])
+            aten.tanh_backward.grad_input(dc[r] * i[r], g[r], grad_input=dgg[r])
+            aten.sigmoid_backward.grad_input(d_o, o[r], grad_input=do[r])
+            dw = dg[r].t().mm(h_prev)  # mm_mat2_backward of w_hh.t() (column-major): grad.t().mm(mat1)
+            db = dg[r].sum([0], keepdim=True)  # sum_to of the broadcast bias
+            d_whh = dw if d_whh is None else d_whh.add_(dw)
+            d_bhh = db if d_bhh is None else d_bhh.add_(db)
+        d_data = dg.mm(w_ih) if ctx.needs_input_grad[0] else None
+        d_bih = dg.sum([0], keepdim=True).view(-1)
+        return d_data, dg.t().mm(data), d_whh, d_bih, d_bhh.view(-1), None
+
+
+def exact_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
+    """``rnn(packed)[1][0]`` (1, B, hidden) in the original batch order with forward values and gradients bitwise
+    ``nn.LSTM``'s (:class:`_ExactPackedLSTM`). Same preconditions as :func:`packed_lstm_h_n`."""
+    return _apply(_ExactPackedLSTM, rnn, packed)
+
+
+def _apply(fn, rnn: nn.LSTM, packed) -> Tensor:
     _check(rnn)
-    h_n = _FusedPackedLSTM.apply(
+    h_n = fn.apply(
         packed.data, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, packed.batch_sizes.tolist()
     ).unsqueeze(0)
     if packed.unsorted_indices is not None:
@@ -152,6 +205,12 @@ def fused_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
     return h_n
 
 
-LSTM_PATHS = {"exact": packed_lstm_h_n, "fused": fused_lstm_h_n}  # cfg.lstm_backward -> path
+def fused_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
+    """``rnn(packed)[1][0]`` (1, B, hidden) in the original batch order: forward bitwise ``nn.LSTM``'s, the
+    backward hand-written (module docstring). Same preconditions as :func:`packed_lstm_h_n`."""
+    return _apply(_FusedPackedLSTM, rnn, packed)
 
-__all__ = ["LSTM_PATHS", "fused_lstm_h_n", "packed_lstm_h_n"]
+
+LSTM_PATHS = {"exact": exact_lstm_h_n, "fused": fused_lstm_h_n}  # cfg.lstm_backward -> path
+
+__all__ = ["LSTM_PATHS", "exact_lstm_h_n", "fused_lstm_h_n", "packed_lstm_h_n"]

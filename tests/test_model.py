@@ -343,3 +343,42 @@ def test_lstm_backward_switch_reaches_the_subnets():
     assert model.audio_model.lstm == model.video_model.lstm == "fused"
     with pytest.raises(ConfigError, match="lstm_backward"):
         small_cfg(lstm_backward="fast")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_exact_lstm_is_bitwise_nn_lstm(threads):
+    """lstm_backward="exact" (selfmm.lstm.exact_lstm_h_n, the default training path): h_n and the gradients of
+    every parameter and of the input bitwise those of nn.LSTM on packed input (ragged lengths incl. 1 and ties,
+    SIMS audio and vision sizes, MOSEI-like audio, 1 and 2 threads), also when gradients accumulate over two
+    backward passes (update_epochs > 1)."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from selfmm.lstm import exact_lstm_h_n
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        cases = [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (32, 55, 709, 64, 4), (16, 500, 74, 16, 6)]
+        for B, T, D, H, seed in cases:
+            g = torch.Generator().manual_seed(seed)
+            rnn = torch.nn.LSTM(D, H, batch_first=True)
+            x = torch.randn(B, T, D, generator=g)
+            lens = torch.randint(1, T + 1, (B,), generator=g)
+            lens[0], lens[-1] = T, 1
+            if B > 3:
+                lens[2] = lens[1]
+            weights = torch.randn(1, B, H, generator=g)
+            res = []
+            for exact in (False, True):
+                rnn.zero_grad()
+                xi = x.clone().requires_grad_(True)
+                for k in (1.0, -0.5):  # two passes: the second adds to the first's .grad
+                    pk = pack_padded_sequence(xi, lens, batch_first=True, enforce_sorted=False)
+                    h_n = exact_lstm_h_n(rnn, pk) if exact else rnn(pk)[1][0]
+                    (h_n * weights * k).sum().backward()
+                res.append([h_n.detach()] + [p.grad.clone() for p in rnn.parameters()] + [xi.grad.clone()])
+            for a, b in zip(*res, strict=True):
+                assert torch.equal(a, b), (B, T)
+            assert res[1][1].abs().sum() > 0
+    finally:
+        torch.set_num_threads(n)
