@@ -22,7 +22,9 @@ Each side runs in its own subprocess (so peak RSS is its own), A/B/A/B...; the f
 too. Phases per epoch: data (batch building), forward (MMSA: the model call; selfmm: model + loss), backward,
 optimizer, labels (ULGM: MMSA's update_labels/features/centers), eval (the validation pass). "training epoch" is the
 wall time of the training loop of one epoch (MMSA: from the start of the train-loader pass to the validation call;
-selfmm: the in-loop phases incl. per-sample recording). Ratios are selfmm / MMSA per pair: min / median / max.
+selfmm: the in-loop phases incl. per-sample recording); "training epoch, CPU s" the process CPU seconds of the
+same span, which a busy shared machine disturbs much less than wall time (at 1 thread it is the work done). Ratios
+are selfmm / MMSA per pair: min / median / max.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("data", "forward", "backward", "optimizer", "labels", "eval")
+LOOP_PHASES = ("data", "forward", "backward", "labels", "optimizer", "recording")  # selfmm's training loop
 MMSA_DATASET = {"sims": "sims", "simsv2": "sims", "mosi": "mosi", "mosei": "mosei"}
 
 
@@ -94,15 +97,32 @@ def run_selfmm(pkl: Path, bert: Path, shape: str, epochs: int, out: Path, overri
 
     cfg = preset(shape, max_epochs=epochs, early_stop=epochs + 1, projection="none", record_representations="none",
                  eval_test_every_epoch=False, exclude_zero=True, text_model=str(bert), seed=1111)  # fmt: skip
-    timer = PhaseTimer(enabled=True, device=torch.device(os.environ.get("SELFMM_BENCH_DEVICE", "cpu")))
+
+    class Timer(PhaseTimer):  # also the process CPU seconds of the training loop's phases
+        cpu: float = 0.0
+        _c: float = 0.0
+
+        def start(self) -> None:
+            super().start()
+            self._c = time.process_time()
+
+        def lap(self, phase: str) -> None:
+            super().lap(phase)
+            now = time.process_time()
+            if phase in LOOP_PHASES:
+                self.cpu += now - self._c
+            self._c = now
+
+    timer = Timer(enabled=True, device=torch.device(os.environ.get("SELFMM_BENCH_DEVICE", "cpu")))
     cfg = apply_overrides(cfg, [f"device={timer.device}", *overrides])
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         fit(cfg, pkl, Path(tmp) / "run", verbose=False, timer=timer)
     s = timer.seconds
-    loop = sum(s.get(k, 0.0) for k in ("data", "forward", "backward", "labels", "optimizer", "recording"))
+    loop = sum(s.get(k, 0.0) for k in LOOP_PHASES)
     phases = {"data": s.get("data", 0.0), "forward": s.get("forward", 0.0), "backward": s.get("backward", 0.0),
               "optimizer": s.get("optimizer", 0.0), "labels": s.get("labels", 0.0), "eval": s.get("eval", 0.0)}  # fmt: skip
-    return {"train_epoch": loop / epochs, "phases": {k: v / epochs for k, v in phases.items()}}
+    return {"train_epoch": loop / epochs, "train_epoch_cpu": timer.cpu / epochs,
+            "phases": {k: v / epochs for k, v in phases.items()}}  # fmt: skip
 
 
 def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
@@ -143,7 +163,7 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
     trainer = ATIO().getTrain(args)
 
     acc = dict.fromkeys(PHASES, 0.0)
-    marks = {"epoch_start": [], "val_start": []}
+    marks = {"epoch_start": [], "val_start": [], "epoch_start_cpu": [], "val_start_cpu": []}
 
     def timed(phase, fn):
         def wrapper(*a, **k):
@@ -172,6 +192,7 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
             self.passes += 1
             if self.passes > 1:  # pass 1 is the reference's label initialisation
                 marks["epoch_start"].append(time.perf_counter())
+                marks["epoch_start_cpu"].append(time.process_time())
             it = iter(self.inner)
             while True:
                 t = time.perf_counter()
@@ -208,6 +229,7 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
     def test(*a, **k):
         sync()
         marks["val_start"].append(time.perf_counter())
+        marks["val_start_cpu"].append(time.process_time())
         t = time.perf_counter()
         res = do_test(*a, **k)
         acc["eval"] += time.perf_counter() - t
@@ -222,8 +244,10 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
         pass
     torch.Tensor.backward = tensor_backward
     train = [v - s for s, v in zip(marks["epoch_start"], marks["val_start"], strict=True)]
+    cpu = [v - s for s, v in zip(marks["epoch_start_cpu"], marks["val_start_cpu"], strict=True)]
     Path(args["model_save_path"]).unlink(missing_ok=True)
-    return {"train_epoch": sum(train) / epochs, "phases": {k: v / epochs for k, v in acc.items()}}
+    return {"train_epoch": sum(train) / epochs, "train_epoch_cpu": sum(cpu) / epochs,
+            "phases": {k: v / epochs for k, v in acc.items()}}  # fmt: skip
 
 
 def child(args) -> None:
@@ -292,14 +316,15 @@ def main() -> None:
         r = {name: _side(name, a, pkl, bert, i) for name in order}
         rows.append(r)
         print(f"pair {i + 1} ({order[0]} first): training epoch MMSA {r['mmsa']['train_epoch']:.2f} s, "
-              f"selfmm {r['selfmm']['train_epoch']:.2f} s, ratio {r['selfmm']['train_epoch'] / r['mmsa']['train_epoch']:.2f}")  # fmt: skip
+              f"selfmm {r['selfmm']['train_epoch']:.2f} s, ratio {r['selfmm']['train_epoch'] / r['mmsa']['train_epoch']:.2f} (CPU s {r['mmsa']['train_epoch_cpu']:.2f} / "
+              f"{r['selfmm']['train_epoch_cpu']:.2f}, ratio {r['selfmm']['train_epoch_cpu'] / r['mmsa']['train_epoch_cpu']:.2f})", flush=True)  # fmt: skip
     print(f"\n{'seconds per epoch (median)':<28} {'MMSA':>8} {'selfmm':>8} {'ratio min / median / max':>26}")
-    for k in ("train_epoch", *PHASES):
-        get = (lambda r, s, k=k: r[s][k]) if k == "train_epoch" else (lambda r, s, k=k: r[s]["phases"][k])
+    for k in ("train_epoch", "train_epoch_cpu", *PHASES):
+        get = (lambda r, s, k=k: r[s][k]) if k.startswith("train") else (lambda r, s, k=k: r[s]["phases"][k])
         m = [get(r, "mmsa") for r in rows]
         s = [get(r, "selfmm") for r in rows]
         ratios = [b / x if x > 0 else float("nan") for x, b in zip(m, s, strict=True)]
-        label = "training epoch" if k == "train_epoch" else k
+        label = {"train_epoch": "training epoch", "train_epoch_cpu": "training epoch, CPU s"}.get(k, k)
         print(f"{label:<28} {statistics.median(m):8.3f} {statistics.median(s):8.3f} {_mmm(ratios):>26}")
     m = [r["mmsa"]["peak_rss_mib"] for r in rows]
     s = [r["selfmm"]["peak_rss_mib"] for r in rows]
