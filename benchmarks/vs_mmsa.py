@@ -22,7 +22,9 @@ Each side runs in its own subprocess (so peak RSS is its own), A/B/A/B...; the f
 too. Phases per epoch: data (batch building), forward (MMSA: the model call; selfmm: model + loss), backward,
 optimizer, labels (ULGM: MMSA's update_labels/features/centers), eval (the validation pass). "training epoch" is the
 wall time of the training loop of one epoch (MMSA: from the start of the train-loader pass to the validation call;
-selfmm: the in-loop phases incl. per-sample recording). Ratios are selfmm / MMSA per pair: min / median / max.
+selfmm: the in-loop phases incl. per-sample recording); "training epoch, CPU s" the process CPU seconds of the
+same span, which a busy shared machine disturbs much less than wall time (at 1 thread it is the work done). Ratios
+are selfmm / MMSA per pair: min / median / max.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("data", "forward", "backward", "optimizer", "labels", "eval")
+LOOP_PHASES = ("data", "forward", "backward", "labels", "optimizer", "recording")  # selfmm's training loop
 MMSA_DATASET = {"sims": "sims", "simsv2": "sims", "mosi": "mosi", "mosei": "mosei"}
 
 
@@ -84,24 +87,42 @@ def _peak_rss_mib() -> float:
 # the two sides (each in its own subprocess)
 
 
-def run_selfmm(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
+def run_selfmm(pkl: Path, bert: Path, shape: str, epochs: int, out: Path, overrides: list[str]) -> dict:
     import tempfile
 
     import torch
 
-    from selfmm.config import preset
+    from selfmm.config import apply_overrides, preset
     from selfmm.train import PhaseTimer, fit
 
     cfg = preset(shape, max_epochs=epochs, early_stop=epochs + 1, projection="none", record_representations="none",
                  eval_test_every_epoch=False, exclude_zero=True, text_model=str(bert), seed=1111)  # fmt: skip
-    timer = PhaseTimer(enabled=True, device=torch.device("cpu"))
+
+    class Timer(PhaseTimer):  # also the process CPU seconds of the training loop's phases
+        cpu: float = 0.0
+        _c: float = 0.0
+
+        def start(self) -> None:
+            super().start()
+            self._c = time.process_time()
+
+        def lap(self, phase: str) -> None:
+            super().lap(phase)
+            now = time.process_time()
+            if phase in LOOP_PHASES:
+                self.cpu += now - self._c
+            self._c = now
+
+    timer = Timer(enabled=True, device=torch.device(os.environ.get("SELFMM_BENCH_DEVICE", "cpu")))
+    cfg = apply_overrides(cfg, [f"device={timer.device}", *overrides])
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         fit(cfg, pkl, Path(tmp) / "run", verbose=False, timer=timer)
     s = timer.seconds
-    loop = sum(s.get(k, 0.0) for k in ("data", "forward", "backward", "ulgm", "optimizer", "recording"))
+    loop = sum(s.get(k, 0.0) for k in LOOP_PHASES)
     phases = {"data": s.get("data", 0.0), "forward": s.get("forward", 0.0), "backward": s.get("backward", 0.0),
-              "optimizer": s.get("optimizer", 0.0), "labels": s.get("ulgm", 0.0), "eval": s.get("eval", 0.0)}  # fmt: skip
-    return {"train_epoch": loop / epochs, "phases": {k: v / epochs for k, v in phases.items()}}
+              "optimizer": s.get("optimizer", 0.0), "labels": s.get("labels", 0.0), "eval": s.get("eval", 0.0)}  # fmt: skip
+    return {"train_epoch": loop / epochs, "train_epoch_cpu": timer.cpu / epochs,
+            "phases": {k: v / epochs for k, v in phases.items()}}  # fmt: skip
 
 
 def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
@@ -119,6 +140,8 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
     logging.getLogger("MMSA").setLevel(logging.ERROR)
     os.environ.setdefault("TQDM_DISABLE", "1")
     p = preset(shape)
+    device = torch.device(os.environ.get("SELFMM_BENCH_DEVICE", "cpu"))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)  # phases not blurred by async kernels
     args = get_config_regression("self_mm", MMSA_DATASET[shape])
     same = ("batch_size", "learning_rate_bert", "learning_rate_audio", "learning_rate_video", "learning_rate_other",
             "weight_decay_bert", "weight_decay_audio", "weight_decay_video", "weight_decay_other",
@@ -126,7 +149,7 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
             "post_fusion_dim", "post_text_dim", "post_audio_dim", "post_video_dim", "post_fusion_dropout",
             "post_text_dropout", "post_audio_dropout", "post_video_dropout", "H", "update_epochs", "early_stop")  # fmt: skip
     args.update({k: getattr(p, k) for k in same})
-    args.update(featurePath=str(pkl), pretrained=str(bert), device=torch.device("cpu"), train_mode="regression",
+    args.update(featurePath=str(pkl), pretrained=str(bert), device=device, train_mode="regression",
                 custom_feature=None, feature_T=None, feature_A=None, feature_V=None, cur_seed=1,
                 model_save_path=str(out.parent / f"mmsa-{os.getpid()}.pth"), res_save_dir=str(out.parent),
                 early_stop=10**6)  # fmt: skip
@@ -140,14 +163,16 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
     trainer = ATIO().getTrain(args)
 
     acc = dict.fromkeys(PHASES, 0.0)
-    marks = {"epoch_start": [], "val_start": []}
+    marks = {"epoch_start": [], "val_start": [], "epoch_start_cpu": [], "val_start_cpu": []}
 
     def timed(phase, fn):
         def wrapper(*a, **k):
+            sync()
             t = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
+                sync()
                 acc[phase] += time.perf_counter() - t
 
         return wrapper
@@ -167,6 +192,7 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
             self.passes += 1
             if self.passes > 1:  # pass 1 is the reference's label initialisation
                 marks["epoch_start"].append(time.perf_counter())
+                marks["epoch_start_cpu"].append(time.process_time())
             it = iter(self.inner)
             while True:
                 t = time.perf_counter()
@@ -201,7 +227,9 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
     do_test = trainer.do_test
 
     def test(*a, **k):
+        sync()
         marks["val_start"].append(time.perf_counter())
+        marks["val_start_cpu"].append(time.process_time())
         t = time.perf_counter()
         res = do_test(*a, **k)
         acc["eval"] += time.perf_counter() - t
@@ -216,16 +244,18 @@ def run_mmsa(pkl: Path, bert: Path, shape: str, epochs: int, out: Path) -> dict:
         pass
     torch.Tensor.backward = tensor_backward
     train = [v - s for s, v in zip(marks["epoch_start"], marks["val_start"], strict=True)]
+    cpu = [v - s for s, v in zip(marks["epoch_start_cpu"], marks["val_start_cpu"], strict=True)]
     Path(args["model_save_path"]).unlink(missing_ok=True)
-    return {"train_epoch": sum(train) / epochs, "phases": {k: v / epochs for k, v in acc.items()}}
+    return {"train_epoch": sum(train) / epochs, "train_epoch_cpu": sum(cpu) / epochs,
+            "phases": {k: v / epochs for k, v in acc.items()}}  # fmt: skip
 
 
 def child(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    fn = run_selfmm if args.child == "selfmm" else run_mmsa
-    res = fn(Path(args.pkl), Path(args.bert), args.shape, args.epochs, Path(args.json))
+    paths = (Path(args.pkl), Path(args.bert), args.shape, args.epochs, Path(args.json))
+    res = run_selfmm(*paths, list(args.set)) if args.child == "selfmm" else run_mmsa(*paths)
     res["peak_rss_mib"] = _peak_rss_mib()
     res["threads"] = torch.get_num_threads()
     Path(args.json).write_text(json.dumps(res))
@@ -238,8 +268,14 @@ def child(args) -> None:
 def _side(name: str, a, pkl: Path, bert: Path, i: int) -> dict:
     out = a.work / f"result-{name}-{i}.json"
     cmd = [sys.executable, __file__, "--child", name, "--pkl", str(pkl), "--bert", str(bert), "--shape", a.shape,
-           "--epochs", str(a.epochs), "--threads", str(a.threads), "--json", str(out)]  # fmt: skip
-    env = {**_env(), "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads), "TQDM_DISABLE": "1"}
+           "--epochs", str(a.epochs), "--threads", str(a.threads), "--json", str(out), "--set", *a.set]  # fmt: skip
+    env = {
+        **_env(),
+        "SELFMM_BENCH_DEVICE": a.device,
+        "OMP_NUM_THREADS": str(a.threads),
+        "MKL_NUM_THREADS": str(a.threads),
+        "TQDM_DISABLE": "1",
+    }
     subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
 
@@ -259,6 +295,9 @@ def main() -> None:
     p.add_argument(
         "--epochs", type=int, default=2, help="training epochs per run (default 2: epoch 2 generates labels)"
     )
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N, both sides (default cpu)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="selfmm config overrides, e.g. lstm_backward=fused (docs/speed.md)")  # fmt: skip
     p.add_argument("--work", type=Path, default=Path("/tmp/selfmm-vs-mmsa"), help="cache folder (data, BERT)")
     p.add_argument("--child", choices=("selfmm", "mmsa"), help=argparse.SUPPRESS)
     p.add_argument("--pkl", help=argparse.SUPPRESS)
@@ -270,21 +309,22 @@ def main() -> None:
         return
     pkl, bert = prepare(a.work, a.shape, a.scale, a.text_hidden, a.text_layers)
     print(f"shape {a.shape} x{a.scale:g}, BERT {a.text_hidden}x{a.text_layers} (random), {a.threads} thread(s), "
-          f"{a.epochs} epoch(s) per run, {a.pairs} pairs; data {pkl}")  # fmt: skip
+          f"{a.epochs} epoch(s) per run, {a.pairs} pairs, {a.device}; selfmm --set {' '.join(a.set) or '(none)'}; data {pkl}")  # fmt: skip
     rows = []
     for i in range(a.pairs):
         order = ("mmsa", "selfmm") if i % 2 == 0 else ("selfmm", "mmsa")
         r = {name: _side(name, a, pkl, bert, i) for name in order}
         rows.append(r)
         print(f"pair {i + 1} ({order[0]} first): training epoch MMSA {r['mmsa']['train_epoch']:.2f} s, "
-              f"selfmm {r['selfmm']['train_epoch']:.2f} s, ratio {r['selfmm']['train_epoch'] / r['mmsa']['train_epoch']:.2f}")  # fmt: skip
+              f"selfmm {r['selfmm']['train_epoch']:.2f} s, ratio {r['selfmm']['train_epoch'] / r['mmsa']['train_epoch']:.2f} (CPU s {r['mmsa']['train_epoch_cpu']:.2f} / "
+              f"{r['selfmm']['train_epoch_cpu']:.2f}, ratio {r['selfmm']['train_epoch_cpu'] / r['mmsa']['train_epoch_cpu']:.2f})", flush=True)  # fmt: skip
     print(f"\n{'seconds per epoch (median)':<28} {'MMSA':>8} {'selfmm':>8} {'ratio min / median / max':>26}")
-    for k in ("train_epoch", *PHASES):
-        get = (lambda r, s, k=k: r[s][k]) if k == "train_epoch" else (lambda r, s, k=k: r[s]["phases"][k])
+    for k in ("train_epoch", "train_epoch_cpu", *PHASES):
+        get = (lambda r, s, k=k: r[s][k]) if k.startswith("train") else (lambda r, s, k=k: r[s]["phases"][k])
         m = [get(r, "mmsa") for r in rows]
         s = [get(r, "selfmm") for r in rows]
         ratios = [b / x if x > 0 else float("nan") for x, b in zip(m, s, strict=True)]
-        label = "training epoch" if k == "train_epoch" else k
+        label = {"train_epoch": "training epoch", "train_epoch_cpu": "training epoch, CPU s"}.get(k, k)
         print(f"{label:<28} {statistics.median(m):8.3f} {statistics.median(s):8.3f} {_mmm(ratios):>26}")
     m = [r["mmsa"]["peak_rss_mib"] for r in rows]
     s = [r["selfmm"]["peak_rss_mib"] for r in rows]

@@ -104,6 +104,11 @@ class SelfMMConfig:
     eval_test_every_epoch: bool = True  # record test predictions each epoch (reference only tests the best model)
     record_representations: str = "first_last"  # all | first_last | none | every:N
     projection: str = "umap"  # umap | pca | none : computed at the end of training
+    # --- speed switches (docs/speed.md); the defaults keep training bitwise equal to MMSA's ----------------------
+    # exact: the audio/vision LSTM's gradients bitwise nn.LSTM's; fused: a hand-written backward (selfmm/lstm.py),
+    # about 2x faster on the CPU, gradients within float32 rounding of nn.LSTM's (forward still bitwise)
+    lstm_backward: str = "exact"
+    amp: str = "none"  # none | bf16: forward under torch.autocast(bfloat16) (CUDA; on the CPU too, but slow there)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -182,6 +187,8 @@ _CHOICES = {
     "label_source": LABEL_SOURCES,
     "unimodal_weighting": ("auto", "tanh", "none"),
     "projection": ("umap", "pca", "none"),
+    "lstm_backward": ("exact", "fused"),
+    "amp": ("none", "bf16"),
 }
 _NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 _POSITIVE = (lambda v: v > 0, "> 0")

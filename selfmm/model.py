@@ -33,6 +33,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from selfmm.config import MODALITIES, SelfMMConfig
 from selfmm.errors import UserError
+from selfmm.lstm import LSTM_PATHS, packed_lstm_h_n
 
 # Vocabulary sizes of the reference tokenizers: bert-base-chinese (SIMS, SIMS v2) and bert-base-uncased.
 TINY_VOCAB = {"sims": 21128, "simsv2": 21128, "mosi": 30522, "mosei": 30522}
@@ -154,52 +155,15 @@ class LSTMTextEncoder(nn.Module):
 # audio / vision subnet and heads
 
 
-def packed_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
-    """``rnn(packed)[1][0]``, the final hidden state (1, B, hidden) in the original batch order, computed with
-    the very operations of PyTorch's CPU packed LSTM (``aten/src/ATen/native/RNN.cpp``, ``PackedLayer`` +
-    ``LSTMCell``), so forward values and gradients are bitwise equal to ``nn.LSTM`` (tests/test_model.py checks
-    it with ``torch.equal``). 1 layer, unidirectional, batch_first input packed with ``enforce_sorted=False``,
-    lengths not all equal (with equal lengths PyTorch takes its oneDNN path, whose rounding differs: callers keep
-    ``nn.LSTM`` there).
-
-    Why: the native layer slices the precomputed input projection once per time step with ``narrow``; autograd
-    turns each slice into a zero-filled tensor of the whole projection's size plus an add, O(T^2) work (on SIMS
-    audio, T=400, about 90 % of the audio subnet's backward). Here the projection is cut with one ``split``,
-    whose backward is a single concatenation of the same per-step gradients.
-    """
-    if rnn.num_layers != 1 or rnn.bidirectional or not rnn.bias or rnn.proj_size:
-        raise ValueError("packed_lstm_h_n: only 1-layer, unidirectional LSTMs with biases")
-    data, batch_sizes = packed.data, packed.batch_sizes.tolist()
-    w_ih, w_hh, b_ih, b_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
-    n0 = batch_sizes[0]
-    zeros = torch.zeros(1, n0, rnn.hidden_size, dtype=data.dtype, device=data.device)
-    h, c = zeros.unbind(0)[0], zeros.unbind(0)[0]  # nn.LSTM passes zero hx/cx; _lstm_impl unbinds per layer
-    steps = torch.nn.functional.linear(data, w_ih, b_ih).split(batch_sizes, 0)  # pre_compute_input on the CPU
-    done_h: list[Tensor] = []
-    last = n0
-    for bs, x_w in zip(batch_sizes, steps, strict=True):
-        if bs < last:  # sequences that ended: their state is final (hidden_slice in PackedLayer)
-            done_h.append(h.narrow(0, bs, last - bs))
-            h, c = h.narrow(0, 0, bs), c.narrow(0, 0, bs)
-        last = bs
-        gates = torch.nn.functional.linear(h, w_hh, b_hh).add_(x_w)
-        i, f, g, o = gates.unsafe_chunk(4, 1)
-        i, f, g, o = i.sigmoid_(), f.sigmoid_(), g.tanh_(), o.sigmoid_()
-        c = (f * c).add_(i * g)
-        h = o * c.tanh()
-    done_h.append(h)
-    h_n = torch.stack([torch.cat(done_h[::-1], 0)], 0)  # (1, B, hidden) in sorted order
-    if packed.unsorted_indices is not None:
-        h_n = h_n.index_select(1, packed.unsorted_indices)
-    return h_n
-
-
 class AuViSubNet(nn.Module):
     """(B, T, D) padded at the end + lengths (B,) -> packed 1-layer LSTM -> h_n -> Dropout -> Linear (B, out)."""
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float, fast: bool = True):
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float, fast: bool = True, lstm="exact"):
         super().__init__()
-        self.fast = fast  # packed_lstm_h_n when training on the CPU (bitwise equal to nn.LSTM, see there)
+        # fast: when training on the CPU with ragged lengths, selfmm.lstm's path named by `lstm` (cfg.lstm_backward:
+        # "exact" = packed_lstm_h_n, bitwise nn.LSTM; "fused" = fused_lstm_h_n); False: always nn.LSTM
+        self.fast = fast
+        self.lstm = lstm
         # nn.LSTM's own dropout only acts between layers; with 1 layer it is a no-op (as in the reference).
         self.rnn = nn.LSTM(in_dim, hidden, num_layers=1, batch_first=True)
         self.dropout = nn.Dropout(dropout)
@@ -212,7 +176,7 @@ class AuViSubNet(nn.Module):
         # all lengths equal: PyTorch runs the packed LSTM through oneDNN (dense, with its own fast backward)
         ragged = bool(packed.batch_sizes[0] != packed.batch_sizes[-1])
         if self.fast and ragged and x.device.type == "cpu" and torch.is_grad_enabled():
-            h_n = packed_lstm_h_n(self.rnn, packed)  # the same ops, a cheaper backward (see packed_lstm_h_n)
+            h_n = LSTM_PATHS[self.lstm](self.rnn, packed)  # the same forward ops, a cheaper backward
         else:
             _, (h_n, _) = self.rnn(packed)  # h_n (1, B, hidden), in the original batch order
         return self.linear(self.dropout(h_n.squeeze(0)))  # squeeze(0): batch size 1 keeps (1, hidden)
@@ -262,11 +226,13 @@ class SelfMM(nn.Module):
             self.text_model = BertTextEncoder(bert, cfg.finetune_bert)
         text_dim = self.text_model.out_dim
         self.audio_model = AuViSubNet(
-            int(feature_dims["audio"]), cfg.a_lstm_hidden_size, cfg.audio_out, cfg.a_lstm_dropout
-        )
+            int(feature_dims["audio"]), cfg.a_lstm_hidden_size, cfg.audio_out, cfg.a_lstm_dropout,
+            lstm=cfg.lstm_backward,
+        )  # fmt: skip
         self.video_model = AuViSubNet(
-            int(feature_dims["vision"]), cfg.v_lstm_hidden_size, cfg.video_out, cfg.v_lstm_dropout
-        )
+            int(feature_dims["vision"]), cfg.v_lstm_hidden_size, cfg.video_out, cfg.v_lstm_dropout,
+            lstm=cfg.lstm_backward,
+        )  # fmt: skip
         fusion_in = text_dim + cfg.audio_out + cfg.video_out
         self.post_fusion = Head(fusion_in, cfg.post_fusion_dim, cfg.post_fusion_dropout)
         self.post_text = Head(text_dim, cfg.post_text_dim, cfg.post_text_dropout)

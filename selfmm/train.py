@@ -30,6 +30,7 @@ CLI: ``python -m selfmm train ...`` (:func:`main`); ``python -m selfmm seeds`` l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -51,7 +52,7 @@ from selfmm.data import BatchLoader, DataError, MMSAData, check_token_ids, load_
 from selfmm.labels import LabelGenerator, build_generator
 from selfmm.losses import selfmm_loss
 from selfmm.metrics import regression_metrics
-from selfmm.model import SelfMM, build_optimizer
+from selfmm.model import SelfMM, SelfMMOutput, build_optimizer
 from selfmm.runs import layout
 from selfmm.runs.io import file_sha256, write_json_atomic
 from selfmm.runs.provenance import env_info
@@ -205,6 +206,23 @@ class PhaseTimer:
             torch.cuda.synchronize(self.device)
 
 
+def _autocast(cfg: SelfMMConfig, device: torch.device):
+    """The forward's autocast context: bfloat16 when ``cfg.amp == "bf16"``, else a no-op (full float32)."""
+    if cfg.amp == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _forward(model: SelfMM, batch: dict, cfg: SelfMMConfig, device: torch.device) -> SelfMMOutput:
+    """The model on a batch; under ``amp=bf16`` the outputs are cast back to float32, so the loss, the label
+    generator and the recorded predictions stay in float32."""
+    with _autocast(cfg, device):
+        out = model(batch["text"], batch["audio"], batch["audio_lengths"], batch["vision"], batch["vision_lengths"])
+    if cfg.amp == "none":
+        return out
+    return SelfMMOutput(*({m: t.float() for m, t in d.items()} for d in (out.pred, out.feat, out.enc)))
+
+
 def _to(batch: dict, device: torch.device) -> dict:
     # lengths stay on the CPU: pack_padded_sequence needs CPU lengths
     return {k: (v if k.endswith("_lengths") else v.to(device, non_blocking=True)) for k, v in batch.items()}
@@ -258,7 +276,7 @@ def train_epoch(
         if b % U == 0:
             optimizer.zero_grad()
         timer.lap("data")
-        out = model(batch["text"], batch["audio"], batch["audio_lengths"], batch["vision"], batch["vision_lengths"])
+        out = _forward(model, batch, cfg, device)
         unimodal, weights = labels.targets(idx)  # pre-update labels and weights
         targets = {"M": batch["y_m"], **unimodal}
         loss, parts = selfmm_loss(out.pred, targets, weights, cfg.tasks)
@@ -317,8 +335,8 @@ class EvalRecord:
 
 
 @torch.no_grad()
-def evaluate(model: SelfMM, loader: BatchLoader, device: torch.device) -> EvalRecord:
-    """Eval-mode pass over a split in index order (no shuffle)."""
+def evaluate(model: SelfMM, loader: BatchLoader, device: torch.device, cfg: SelfMMConfig | None = None) -> EvalRecord:
+    """Eval-mode pass over a split in index order (no shuffle); ``cfg`` (optional) for its ``amp`` setting."""
     model.eval()
     n = loader.n
     preds = {m: torch.zeros(n, device=device) for m in MODALITIES}
@@ -328,7 +346,7 @@ def evaluate(model: SelfMM, loader: BatchLoader, device: torch.device) -> EvalRe
     for batch in loader:
         batch = _to(batch, device)
         idx = batch["index"]
-        out = model(batch["text"], batch["audio"], batch["audio_lengths"], batch["vision"], batch["vision_lengths"])
+        out = _forward(model, batch, cfg or model.cfg, device)
         losses.append(torch.mean(torch.abs(out.pred["M"] - batch["y_m"])))
         for m in MODALITIES:
             preds[m][idx] = out.pred[m]
@@ -518,6 +536,21 @@ def _restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
         ) from None
 
 
+def train_header(cfg: SelfMMConfig, data: MMSAData, data_path: Path, out_dir: Path, device: torch.device,
+                 resume_after: int = 0) -> str:  # fmt: skip
+    """The lines ``train`` prints before its first epoch: run folder, data and split sizes, device, torch threads,
+    epoch limit and the speed switches (docs/speed.md)."""
+    n = " / ".join(f"{s} {len(data.splits[s])}" for s in SPLITS)
+    limit = f"max epochs {cfg.max_epochs}" if cfg.max_epochs else "no max epochs"
+    start = f"resuming after epoch {resume_after}" if resume_after else "new run"
+    return (
+        f"train: {out_dir} ({start})\n"
+        f"  data {data_path} ({cfg.dataset}): {n} samples\n"
+        f"  device {device}, {torch.get_num_threads()} torch thread(s) (--threads), {limit}, early stop after "
+        f"{cfg.early_stop} epochs without a better valid loss; lstm_backward={cfg.lstm_backward} amp={cfg.amp}"
+    )
+
+
 def _print_table(title: str, metrics: dict) -> None:
     keys = list(metrics)
     w = max(len(k) for k in keys)
@@ -633,6 +666,7 @@ def fit(
                            centers=None, representations=None, metrics=[], labels_extra=snap.extra)  # fmt: skip
         writer.commit_epoch(0)
 
+    log(train_header(cfg, data, data_path, out_dir, device, done))
     best = None
     if state["best_epoch"] > 0:
         # the unrounded loss (run.json's best.valid_loss), so a resumed run's manifest equals an uninterrupted one's
@@ -663,7 +697,7 @@ def fit(
             ev, ev_s = {}, {}  # time_s of a valid/test row: the seconds of that split's evaluation pass
             for s in ("valid", "test") if cfg.eval_test_every_epoch else ("valid",):
                 t_eval = time.perf_counter()
-                ev[s] = evaluate(model, loaders[s], device)
+                ev[s] = evaluate(model, loaders[s], device, cfg)
                 ev_s[s] = time.perf_counter() - t_eval
             if timer is not None:
                 timer.lap("eval")
@@ -734,7 +768,7 @@ def fit(
         if stamp_of(best_dir / layout.MODEL_FILE) is not None:  # unstamped: best weights of an older selfmm
             check_stamp(best_dir / layout.MODEL_FILE, best["epoch"])
         _load_module(model, best_dir / layout.MODEL_FILE)
-        ev_test = evaluate(model, loaders["test"], device)
+        ev_test = evaluate(model, loaders["test"], device, cfg)
         test_metrics = {"loss": ev_test.loss, **regression_metrics(cfg.dataset, ev_test.pred["M"], test.y_m)}
         test_metrics = {k: float(v) for k, v in test_metrics.items()}
         if cfg.projection != "none" and cfg.record_representations != "none":
@@ -804,6 +838,10 @@ def _provisional_reps(cfg: SelfMMConfig, epoch: int) -> tuple[int, ...]:
 # CLI
 
 
+# benchmarks/threads.py, docs/measurements.md "Threads": 1 thread was fastest for the tiny and the BERT-base model
+DEFAULT_THREADS = 1
+
+
 def train_parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl), e.g. data/SIMS/unaligned_39.pkl")
@@ -813,15 +851,16 @@ def train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice). On a shared machine 1 avoids "
-                        "oversubscription (tiny preset: 4x faster under load); keep it fixed across a resume "
-                        "for bit-identical results")  # fmt: skip
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help="torch CPU threads (default 1: measured fastest on a shared machine, where 2 threads ran "
+                        "the tiny model 30x and a BERT-base 1.2x slower; docs/measurements.md). On a machine of "
+                        "your own, try more for BERT-base. Keep it fixed across a resume for bit-identical "
+                        "results")  # fmt: skip
     return p
 
 
 def apply_threads(n: int | None) -> None:
-    """``torch.set_num_threads(n)`` when given (CLI ``--threads``)."""
+    """``torch.set_num_threads(n)`` when given (CLI ``--threads``, default :data:`DEFAULT_THREADS`)."""
     if n is not None:
         if n < 1:
             raise ConfigError(f"--threads {n}: must be >= 1")
@@ -869,4 +908,5 @@ __all__ = [
     "set_seed",
     "split_metrics",
     "train_epoch",
+    "train_header",
 ]

@@ -80,6 +80,8 @@ BAD = {
     "eval_test_every_epoch": "sometimes",
     "record_representations": "every:0",
     "projection": "tsne",
+    "lstm_backward": "fast",
+    "amp": "fp16",
 }
 
 

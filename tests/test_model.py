@@ -262,3 +262,109 @@ def test_packed_lstm_is_bitwise_nn_lstm(threads):
             assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
     finally:
         torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_lstm_forward_bitwise_and_gradients_as_close_to_float64(threads):
+    """lstm_backward="fused" (selfmm.lstm.fused_lstm_h_n): h_n bitwise nn.LSTM's; every gradient (parameters and
+    input) no further from a float64 nn.LSTM's than nn.LSTM's own float32 gradient plus 1e-6, relative to the
+    gradient's largest entry (nn.LSTM's own error reaches 1.0e-6 at 2 threads): the hand-written backward only
+    reorders float32 sums. Ragged lengths incl. 1 and
+    ties, SIMS audio and vision sizes, an input that requires grad too."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from selfmm.lstm import fused_lstm_h_n
+    from selfmm.model import AuViSubNet
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for B, T, D, H, seed in [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (32, 55, 709, 64, 4)]:
+            g = torch.Generator().manual_seed(seed)
+            rnn = torch.nn.LSTM(D, H, batch_first=True)
+            x = torch.randn(B, T, D, generator=g)
+            lens = torch.randint(1, T + 1, (B,), generator=g)
+            lens[0], lens[-1] = T, 1
+            if B > 3:
+                lens[2] = lens[1]
+            weights = torch.randn(1, B, H, generator=g)
+            res = {}
+            for name, dtype in (("native", torch.float32), ("fused", torch.float32), ("f64", torch.float64)):
+                rnn.to(dtype).zero_grad()
+                xi = x.to(dtype).detach().clone().requires_grad_(True)
+                pk = pack_padded_sequence(xi, lens, batch_first=True, enforce_sorted=False)
+                h_n = fused_lstm_h_n(rnn, pk) if name == "fused" else rnn(pk)[1][0]
+                (h_n * weights.to(dtype)).sum().backward()
+                res[name] = (h_n.detach().double(), [p.grad.double() for p in rnn.parameters()] + [xi.grad.double()])
+            rnn.float()
+            assert torch.equal(res["fused"][0], res["native"][0]), (B, T)
+            for ours, native, ref in zip(res["fused"][1], res["native"][1], res["f64"][1], strict=True):
+                scale = ref.abs().max()
+                err, err_native = (ours - ref).abs().max() / scale, (native - ref).abs().max() / scale
+                assert err <= err_native + 1e-6 and err <= 2e-6, (B, T, float(err), float(err_native))
+                assert not torch.equal(ours, torch.zeros_like(ours))
+        # the subnet follows cfg.lstm_backward; eval mode and equal lengths take nn.LSTM's own path
+        sub = AuViSubNet(6, 8, 4, 0.0, lstm="fused")
+        x = torch.randn(4, 10, 6, generator=torch.Generator().manual_seed(9))
+        lens = torch.tensor([10, 3, 7, 1])
+        outs = []
+        for path in ("fused", "exact"):
+            sub.lstm = path
+            sub.zero_grad()
+            y = sub(x, lens)
+            y.sum().backward()
+            outs.append((y.detach(), sub.rnn.weight_hh_l0.grad.clone()))
+        assert torch.equal(outs[0][0], outs[1][0])
+        torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-5, atol=1e-7)
+    finally:
+        torch.set_num_threads(n)
+
+
+def test_lstm_backward_switch_reaches_the_subnets():
+    from selfmm.config import ConfigError
+
+    torch.manual_seed(0)
+    assert preset("sims").lstm_backward == "exact"  # default: bitwise MMSA (tests/test_train.py)
+    model = SelfMM(small_cfg(lstm_backward="fused"), {"audio": 5, "vision": 6})
+    assert model.audio_model.lstm == model.video_model.lstm == "fused"
+    with pytest.raises(ConfigError, match="lstm_backward"):
+        small_cfg(lstm_backward="fast")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_exact_lstm_is_bitwise_nn_lstm(threads):
+    """lstm_backward="exact" (selfmm.lstm.exact_lstm_h_n, the default training path): h_n and the gradients of
+    every parameter and of the input bitwise those of nn.LSTM on packed input (ragged lengths incl. 1 and ties,
+    SIMS audio and vision sizes, MOSEI-like audio, 1 and 2 threads), also when gradients accumulate over two
+    backward passes (update_epochs > 1)."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from selfmm.lstm import exact_lstm_h_n
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        cases = [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (32, 55, 709, 64, 4), (16, 500, 74, 16, 6)]
+        for B, T, D, H, seed in cases:
+            g = torch.Generator().manual_seed(seed)
+            rnn = torch.nn.LSTM(D, H, batch_first=True)
+            x = torch.randn(B, T, D, generator=g)
+            lens = torch.randint(1, T + 1, (B,), generator=g)
+            lens[0], lens[-1] = T, 1
+            if B > 3:
+                lens[2] = lens[1]
+            weights = torch.randn(1, B, H, generator=g)
+            res = []
+            for exact in (False, True):
+                rnn.zero_grad()
+                xi = x.clone().requires_grad_(True)
+                for k in (1.0, -0.5):  # two passes: the second adds to the first's .grad
+                    pk = pack_padded_sequence(xi, lens, batch_first=True, enforce_sorted=False)
+                    h_n = exact_lstm_h_n(rnn, pk) if exact else rnn(pk)[1][0]
+                    (h_n * weights * k).sum().backward()
+                res.append([h_n.detach()] + [p.grad.clone() for p in rnn.parameters()] + [xi.grad.clone()])
+            for a, b in zip(*res, strict=True):
+                assert torch.equal(a, b), (B, T)
+            assert res[1][1].abs().sum() > 0
+    finally:
+        torch.set_num_threads(n)

@@ -530,3 +530,32 @@ def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path, reference_args):
     ref_test = trainer.do_test(model, loaders["test"], mode="TEST")
     assert round(ours.manifest["test"]["loss"], 4) == ref_test["Loss"]
     assert ours.manifest["test"]["MAE"] == pytest.approx(ref_test["MAE"], abs=1e-4)  # MMSA rounds to 4 decimals
+
+
+@pytest.mark.timeout(120)
+def test_train_header_and_amp_bf16(pkl, tmp_path, capsys):
+    """verbose fit prints the header (run folder, split sizes, device, threads, epoch limit, switches); amp=bf16
+    trains with float32 outputs recorded, finite and different from the float32 run's; amp=none is the default."""
+    assert preset("sims").amp == "none"
+    res = {}
+    for amp in ("none", "bf16"):
+        out = tmp_path / amp
+        fit(small_cfg(max_epochs=1, amp=amp), pkl["human"], out, verbose=True)
+        res[amp] = RunReader(out).predictions(1, "valid").sort_values("index")
+    text = capsys.readouterr().out
+    assert f"train: {tmp_path / 'bf16'} (new run)" in text
+    assert "train 22 / valid 6 / test 6 samples" in text and "device cpu, 1 torch thread(s)" in text
+    assert "max epochs 1" in text and "amp=bf16" in text
+    a, b = res["none"]["pred_M"].to_numpy(), res["bf16"]["pred_M"].to_numpy()
+    assert b.dtype == np.float32 and np.isfinite(b).all() and not np.array_equal(a, b)
+    assert np.abs(a - b).max() < 0.1  # the same model, rounded differently
+
+
+def test_threads_default_is_one_for_train_and_seeds():
+    """--threads defaults to 1 (the measured fastest, docs/measurements.md "Threads") in train and what shares its
+    parser; an explicit value still wins."""
+    from selfmm.train import train_parser
+
+    p = train_parser("x")
+    assert p.parse_args(["--data", "d.pkl", "--out", "o"]).threads == 1
+    assert p.parse_args(["--data", "d.pkl", "--out", "o", "--threads", "3"]).threads == 3

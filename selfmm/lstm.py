@@ -1,0 +1,216 @@
+"""Final hidden state of a packed 1-layer LSTM (the audio/vision subnets) for CPU training, three implementations.
+
+Each takes a ``PackedSequence`` built with ``enforce_sorted=False`` and ragged lengths and returns ``h_n``
+(1, B, hidden) in the original batch order, the state at each sample's own length, as ``nn.LSTM(packed)[1][0]``.
+
+- :func:`packed_lstm_h_n`: the very operations of PyTorch's CPU packed LSTM, recorded by autograd, with the input
+  projection cut by one ``split`` (``nn.LSTM``'s per-step ``narrow`` costs O(T^2) in its backward). Forward values
+  and gradients bitwise ``nn.LSTM``'s. The reference the two others are tested against.
+- :func:`exact_lstm_h_n` (``lstm_backward="exact"``, the default): the same forward operations run without
+  autograd into preallocated buffers, and a backward that calls, step by step, the kernels autograd would call on
+  operands of the same shapes and strides, summing in autograd's order: bitwise ``nn.LSTM``'s gradients too, minus
+  autograd's per-node bookkeeping, zero-filled slice gradients and per-step concatenations.
+- :func:`fused_lstm_h_n` (``lstm_backward="fused"``, opt-in): the same forward; a hand-written backward with only
+  the recurrence per time step (one matmul, four elementwise ops) and the weight and bias gradients as one matmul
+  over all steps. ``nn.LSTM``'s backward is per-step operator overhead (SIMS audio: 400 steps of a 16-wide LSTM);
+  this one runs about 2-2.5x faster. Gradients differ from ``nn.LSTM``'s by float32 summation order only:
+  tests/test_model.py checks both against float64 to the same bound.
+
+Packed layout (``torch.nn.utils.rnn``): rows of time step t are ``data[off[t] : off[t] + bs[t]]`` with
+``bs`` = ``batch_sizes`` non-increasing; row j of a step is sample j in length-sorted order.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def _check(rnn: nn.LSTM) -> None:
+    if rnn.num_layers != 1 or rnn.bidirectional or not rnn.bias or rnn.proj_size:
+        raise ValueError("packed LSTM: only 1-layer, unidirectional LSTMs with biases")
+
+
+def packed_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
+    """``rnn(packed)[1][0]``, the final hidden state (1, B, hidden) in the original batch order, computed with
+    the very operations of PyTorch's CPU packed LSTM (``aten/src/ATen/native/RNN.cpp``, ``PackedLayer`` +
+    ``LSTMCell``), so forward values and gradients are bitwise equal to ``nn.LSTM`` (tests/test_model.py checks
+    it with ``torch.equal``). 1 layer, unidirectional, batch_first input packed with ``enforce_sorted=False``,
+    lengths not all equal (with equal lengths PyTorch takes its oneDNN path, whose rounding differs: callers keep
+    ``nn.LSTM`` there).
+
+    Why: the native layer slices the precomputed input projection once per time step with ``narrow``; autograd
+    turns each slice into a zero-filled tensor of the whole projection's size plus an add, O(T^2) work (on SIMS
+    audio, T=400, about 90 % of the audio subnet's backward). Here the projection is cut with one ``split``,
+    whose backward is a single concatenation of the same per-step gradients.
+    """
+    _check(rnn)
+    data, batch_sizes = packed.data, packed.batch_sizes.tolist()
+    w_ih, w_hh, b_ih, b_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+    n0 = batch_sizes[0]
+    zeros = torch.zeros(1, n0, rnn.hidden_size, dtype=data.dtype, device=data.device)
+    h, c = zeros.unbind(0)[0], zeros.unbind(0)[0]  # nn.LSTM passes zero hx/cx; _lstm_impl unbinds per layer
+    steps = torch.nn.functional.linear(data, w_ih, b_ih).split(batch_sizes, 0)  # pre_compute_input on the CPU
+    done_h: list[Tensor] = []
+    last = n0
+    for bs, x_w in zip(batch_sizes, steps, strict=True):
+        if bs < last:  # sequences that ended: their state is final (hidden_slice in PackedLayer)
+            done_h.append(h.narrow(0, bs, last - bs))
+            h, c = h.narrow(0, 0, bs), c.narrow(0, 0, bs)
+        last = bs
+        gates = torch.nn.functional.linear(h, w_hh, b_hh).add_(x_w)
+        i, f, g, o = gates.unsafe_chunk(4, 1)
+        i, f, g, o = i.sigmoid_(), f.sigmoid_(), g.tanh_(), o.sigmoid_()
+        c = (f * c).add_(i * g)
+        h = o * c.tanh()
+    done_h.append(h)
+    h_n = torch.stack([torch.cat(done_h[::-1], 0)], 0)  # (1, B, hidden) in sorted order
+    if packed.unsorted_indices is not None:
+        h_n = h_n.index_select(1, packed.unsorted_indices)
+    return h_n
+
+
+def _layout(batch_sizes: list[int]) -> tuple[list[int], Tensor, Tensor]:
+    """Step offsets; ``last`` (B,): packed row of each sorted sample's final step; ``prev`` (N,): packed row of the
+    same sample one step earlier, ``N`` (a zero row appended by the caller) at step 0."""
+    off = [0]
+    for bs in batch_sizes:
+        off.append(off[-1] + bs)
+    n, b = off[-1], batch_sizes[0]
+    bs_t = torch.tensor(batch_sizes)
+    steps = torch.repeat_interleave(torch.arange(len(batch_sizes)), bs_t)  # (N,) time step of each row
+    row = torch.arange(n) - torch.tensor(off[:-1]).repeat_interleave(bs_t)  # (N,) sorted sample of each row
+    prev = torch.where(steps > 0, torch.tensor(off[:-1])[(steps - 1).clamp(min=0)] + row, n)
+    lengths = (bs_t.unsqueeze(1) > torch.arange(b)).sum(0)  # (B,) sorted lengths
+    last = torch.tensor(off[:-1])[lengths - 1] + torch.arange(b)
+    return off, last, prev
+
+
+class _FusedPackedLSTM(torch.autograd.Function):
+    """(data (N, D), w_ih, w_hh, b_ih, b_hh, batch_sizes list) -> h_n (B, hidden) in length-sorted order."""
+
+    @staticmethod
+    def forward(ctx, data, w_ih, w_hh, b_ih, b_hh, batch_sizes):
+        off, last, prev = _layout(batch_sizes)
+        n, hid = data.shape[0], w_hh.shape[1]
+        gates = data.new_empty(n, 4 * hid)  # post-activation i, f, g, o of every row
+        cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
+        xw = torch.nn.functional.linear(data, w_ih, b_ih)  # the native pre_compute_input
+        h = c = data.new_zeros(batch_sizes[0], hid)
+        for t, bs in enumerate(batch_sizes):
+            r = slice(off[t], off[t + 1])
+            h, c = h[:bs], c[:bs]
+            # the ops of packed_lstm_h_n (linear == addmm for 2-D input), written into preallocated rows
+            g_t = torch.addmm(b_hh, h, w_hh.t(), out=gates[r]).add_(xw[r])
+            i, f, g, o = g_t.unsafe_chunk(4, 1)
+            i.sigmoid_(), f.sigmoid_(), g.tanh_(), o.sigmoid_()
+            c = torch.mul(f, c, out=cs[r]).add_(i * g)
+            h = torch.mul(o, torch.tanh(c, out=tcs[r]), out=hs[r])
+        ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
+        ctx.off, ctx.batch_sizes = off, batch_sizes
+        return hs.index_select(0, last)
+
+    @staticmethod
+    def backward(ctx, grad_hn):
+        data, w_ih, w_hh, gates, cs, tcs, hs, last, prev = ctx.saved_tensors
+        off, batch_sizes = ctx.off, ctx.batch_sizes
+        n, hid = hs.shape
+        i, f, g, o = gates.unsafe_chunk(4, 1)
+        c_prev = torch.cat([cs, cs.new_zeros(1, hid)]).index_select(0, prev)  # (N, hid); zero at step 0
+        # d gates = [dc * k_i, dc * k_f, dc * k_g, dh * k_o] with the pre-activation derivatives folded in
+        k = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tcs * o * (1 - o)], 1)  # (N,4,h)
+        k3, k_o = k[:, :3], k[:, 3]
+        dc_from_h = o * (1 - tcs * tcs)  # dc_t / dh_t
+        dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
+        dc = torch.empty_like(dh)
+        dg = dh.new_empty(n, 4, hid)
+        dg3, dg_o = dg[:, :3], dg[:, 3]
+        for t in range(len(batch_sizes) - 1, -1, -1):
+            r = slice(off[t], off[t + 1])
+            nb = batch_sizes[t + 1] if t + 1 < len(batch_sizes) else 0  # rows that continue to step t + 1
+            if nb:
+                rn, rc = slice(off[t + 1], off[t + 1] + nb), slice(off[t], off[t] + nb)
+                dh[rc].addmm_(dg[rn].view(nb, 4 * hid), w_hh)  # through h_t -> gates_{t+1}
+            torch.mul(dh[r], dc_from_h[r], out=dc[r])
+            if nb:
+                dc[rc].addcmul_(dc[rn], f[rn])  # through c_t -> c_{t+1}
+            torch.mul(dc[r].unsqueeze(1), k3[r], out=dg3[r])
+            torch.mul(dh[r], k_o[r], out=dg_o[r])
+        dg = dg.view(n, 4 * hid)
+        h_prev = torch.cat([hs, hs.new_zeros(1, hid)]).index_select(0, prev)
+        d_bias = dg.sum(0)
+        d_data = dg.mm(w_ih) if ctx.needs_input_grad[0] else None
+        return d_data, dg.t().mm(data), dg.t().mm(h_prev), d_bias, d_bias.clone(), None
+
+
+class _ExactPackedLSTM(_FusedPackedLSTM):
+    """The forward of :class:`_FusedPackedLSTM`; a backward that replays, step by step, the very kernels autograd
+    runs for :func:`packed_lstm_h_n`'s graph (``derivatives.yaml``: ``mul``, ``sigmoid_backward``, ``tanh_backward``,
+    ``mm_mat1/mat2_backward``, ``sum_to`` for the broadcast bias), on operands of the same shapes and strides, with
+    the per-step weight and bias gradients summed in the engine's order (last step first). So the gradients are
+    bitwise those of ``nn.LSTM`` (tests/test_model.py), without autograd's per-node bookkeeping, the zero-filled
+    slice gradients and the per-step concatenation of the four gate gradients."""
+
+    @staticmethod
+    def backward(ctx, grad_hn):
+        data, w_ih, w_hh, gates, cs, tcs, hs, last, prev = ctx.saved_tensors
+        off, batch_sizes = ctx.off, ctx.batch_sizes
+        n, hid = hs.shape
+        aten = torch.ops.aten
+        i, f, g, o = gates.unsafe_chunk(4, 1)
+        dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
+        dc = torch.empty_like(dh)
+        dg = dh.new_empty(n, 4 * hid)
+        di, df, dgg, do = dg.unsafe_chunk(4, 1)
+        zeros = hs.new_zeros(batch_sizes[0], hid)  # h and c before step 0
+        d_whh = d_bhh = None
+        for t in range(len(batch_sizes) - 1, -1, -1):
+            r, bs = slice(off[t], off[t + 1]), batch_sizes[t]
+            nb = batch_sizes[t + 1] if t + 1 < len(batch_sizes) else 0  # rows that continue to step t + 1
+            rn, rc = slice(off[t + 1], off[t + 1] + nb), slice(off[t], off[t] + nb)
+            if nb:  # h_t -> gates_{t+1}: mm_mat1_backward = grad.mm(mat2.t())
+                torch.mm(dg[rn], w_hh, out=dh[rc])
+            d_o = dh[r] * tcs[r]  # h = o * tanh(c)
+            aten.tanh_backward.grad_input(dh[r] * o[r], tcs[r], grad_input=dc[r])
+            if nb:  # c_t -> c_{t+1} = f_{t+1} * c_t + ...
+                dc[rc].add_(dc[rn] * f[rn])
+            c_prev = cs[off[t - 1] : off[t - 1] + bs] if t else zeros
+            h_prev = hs[off[t - 1] : off[t - 1] + bs] if t else zeros
+            aten.sigmoid_backward.grad_input(dc[r] * g[r], i[r], grad_input=di[r])
+            aten.sigmoid_backward.grad_input(dc[r] * c_prev, f[r], grad_input=df[r])
+            aten.tanh_backward.grad_input(dc[r] * i[r], g[r], grad_input=dgg[r])
+            aten.sigmoid_backward.grad_input(d_o, o[r], grad_input=do[r])
+            dw = dg[r].t().mm(h_prev)  # mm_mat2_backward of w_hh.t() (column-major): grad.t().mm(mat1)
+            db = dg[r].sum([0], keepdim=True)  # sum_to of the broadcast bias
+            d_whh = dw if d_whh is None else d_whh.add_(dw)
+            d_bhh = db if d_bhh is None else d_bhh.add_(db)
+        d_data = dg.mm(w_ih) if ctx.needs_input_grad[0] else None
+        d_bih = dg.sum([0], keepdim=True).view(-1)
+        return d_data, dg.t().mm(data), d_whh, d_bih, d_bhh.view(-1), None
+
+
+def exact_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
+    """``rnn(packed)[1][0]`` (1, B, hidden) in the original batch order with forward values and gradients bitwise
+    ``nn.LSTM``'s (:class:`_ExactPackedLSTM`). Same preconditions as :func:`packed_lstm_h_n`."""
+    return _apply(_ExactPackedLSTM, rnn, packed)
+
+
+def _apply(fn, rnn: nn.LSTM, packed) -> Tensor:
+    _check(rnn)
+    h_n = fn.apply(
+        packed.data, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, packed.batch_sizes.tolist()
+    ).unsqueeze(0)
+    if packed.unsorted_indices is not None:
+        h_n = h_n.index_select(1, packed.unsorted_indices)
+    return h_n
+
+
+def fused_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
+    """``rnn(packed)[1][0]`` (1, B, hidden) in the original batch order: forward bitwise ``nn.LSTM``'s, the
+    backward hand-written (module docstring). Same preconditions as :func:`packed_lstm_h_n`."""
+    return _apply(_FusedPackedLSTM, rnn, packed)
+
+
+LSTM_PATHS = {"exact": exact_lstm_h_n, "fused": fused_lstm_h_n}  # cfg.lstm_backward -> path
+
+__all__ = ["LSTM_PATHS", "exact_lstm_h_n", "fused_lstm_h_n", "packed_lstm_h_n"]
