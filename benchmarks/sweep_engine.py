@@ -10,7 +10,8 @@ on a shared machine does not favour one engine. Prints both wall times, their ra
 test metrics and best validation loss are equal, the load average, and, for Ray, ``ray.init`` time (a separate
 ``ray.init``/``shutdown`` in this process), the peak RSS of each trial worker process, of Ray's own processes
 together (GCS, raylet, agents, idle workers) and of the driver (``python -m selfmm seeds``), polled from /proc every
-0.2 s (so lower bounds). Ends with the median ratio over repeats.
+0.2 s (so lower bounds), and the CPU seconds of each command's process tree (as reaped). Ends with the median
+ratio over repeats.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,18 +63,22 @@ def _rss_poll(stop: threading.Event, peaks: dict, driver: dict) -> None:
         stop.wait(0.2)
 
 
-def _seeds(data: Path, out: Path, seeds: str, epochs: int, extra: list[str], driver: dict | None = None) -> float:
+def _seeds(data: Path, out: Path, seeds: str, epochs: int, extra: list[str], driver: dict | None = None) -> tuple:
+    """Run ``python -m selfmm seeds`` once; return (wall s, CPU s user+sys of the process tree as reaped)."""
     sets = [f"max_epochs={epochs}", "early_stop=100", "projection=none", "record_representations=none"]
     cmd = [sys.executable, "-m", "selfmm", "seeds", "--data", str(data), "--preset", "tiny", "--out", str(out),
            "--seeds", seeds, "-q", *extra, "--set", *sets]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if driver is not None:
         driver["pid"] = proc.pid
     if proc.wait() != 0:
         raise SystemExit(f"{' '.join(cmd)}: exit status {proc.returncode}")
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (ru.ru_utime - ru0.ru_utime) + (ru.ru_stime - ru0.ru_stime)
 
 
 def _results(out: Path) -> dict:
@@ -110,22 +116,24 @@ def main() -> None:
             ray_flags = ["--engine", "ray", "--max-concurrent", str(args.max_concurrent), "--cpus-per-trial", "1"]
             local_flags = ["--engine", "local", "--threads", "1"]
             stop, peaks, driver = threading.Event(), {}, {}
-            t = {}
+            t, cpu = {}, {}
             for engine in ("local", "ray") if r % 2 == 0 else ("ray", "local"):  # A/B, then B/A
                 if engine == "ray":
                     th = threading.Thread(target=_rss_poll, args=(stop, peaks, driver), daemon=True)
                     th.start()
-                    t["ray"] = _seeds(data, tmp / f"ray{r}", args.seeds, args.epochs, ray_flags, driver)
+                    t["ray"], cpu["ray"] = _seeds(data, tmp / f"ray{r}", args.seeds, args.epochs, ray_flags, driver)
                     stop.set()
                     th.join()
                 else:
-                    t["local"] = _seeds(data, tmp / f"local{r}", args.seeds, args.epochs, local_flags)
+                    t["local"], cpu["local"] = _seeds(data, tmp / f"local{r}", args.seeds, args.epochs, local_flags)
             same = _results(tmp / f"local{r}") == _results(tmp / f"ray{r}")
             ratios.append(t["ray"] / t["local"])
             order = "local first" if r % 2 == 0 else "ray first"
             print(f"repeat {r + 1} ({order}): local (sequential) {t['local']:.1f} s, ray --max-concurrent "
                   f"{args.max_concurrent} {t['ray']:.1f} s, ratio ray/local {ratios[-1]:.2f}; results equal: {same}; "
                   f"load avg (1 min) {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+            print(f"  CPU (user+sys, process tree as reaped): local {cpu['local']:.1f} s, ray {cpu['ray']:.1f} s",
+                  flush=True)  # fmt: skip
             trials = sorted(v for k, v in peaks.items() if k not in ("ray", "driver"))
             if trials:
                 print(f"  peak RSS: {len(trials)} trial workers {trials[0]:.0f}-{trials[-1]:.0f} MiB each; Ray's "

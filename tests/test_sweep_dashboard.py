@@ -78,6 +78,8 @@ def test_find_load_rank_and_best_seeds(sweep_root):
     assert found["sweep_dir"].tolist() == [str(sw_dir.resolve())]
     assert S.sweep_of(runs.loc[runs["label"] == "sw/trials/sw-c001-s2", "run_dir"].iloc[0]) == sw_dir.resolve()
     assert S.sweep_of(sweep_root / "solo") is None
+    inside = S.find_sweeps(C.discover_runs(sweep_root / "sw"))  # the runs root is the sweep folder itself
+    assert inside["label"].tolist() == ["sw"] and inside["n_runs"].tolist() == [8]
 
     sw = S.load_sweep(sw_dir)
     order, means, tests = _expected(sw_dir)
