@@ -10,8 +10,8 @@ on a shared machine does not favour one engine. Prints both wall times, their ra
 test metrics and best validation loss are equal, the load average, and, for Ray, ``ray.init`` time (a separate
 ``ray.init``/``shutdown`` in this process), the peak RSS of each trial worker process, of Ray's own processes
 together (GCS, raylet, agents, idle workers) and of the driver (``python -m selfmm seeds``), polled from /proc every
-0.2 s (so lower bounds), and the CPU seconds of each command's process tree (as reaped). Ends with the median
-ratio over repeats.
+0.2 s (so lower bounds), and CPU seconds: the local command's process tree, and for Ray the driver plus every Ray
+process (polled, a lower bound). Ends with the median ratio over repeats.
 """
 
 from __future__ import annotations
@@ -39,24 +39,51 @@ def _rss_mib(pid: str) -> float:
     return 0.0
 
 
-def _rss_poll(stop: threading.Event, peaks: dict, driver: dict) -> None:
-    """Peak RSS (MiB): ``peaks[pid]`` of each trial worker ('ray::ImplicitFunc...'), ``peaks["ray"]`` of Ray's
-    other processes summed per poll (gcs_server, raylet, agents, 'ray::IDLE'), ``peaks["driver"]`` of the pid in
-    ``driver["pid"]``."""
+def _cpu_s(pid: str) -> float:
+    """utime + stime of one process so far (its own, not its children's), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int | None) -> list[str]:
+    """Pids of ``root``'s descendants, ``root`` included (other users' Ray processes on a shared machine are not
+    this benchmark's)."""
+    if root is None:
+        return []
+    children: dict[str, list[str]] = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(pid)
+    out, todo = [], [str(root)]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _rss_poll(stop: threading.Event, peaks: dict, driver: dict, cpu: dict | None = None) -> None:
+    """Over the driver (``driver["pid"]``) and its descendants, peak RSS (MiB): ``peaks["driver"]``,
+    ``peaks[pid]`` of each trial worker ('ray::ImplicitFunc...'), ``peaks["ray"]`` of Ray's other processes
+    summed per poll (gcs_server, raylet, agents, 'ray::IDLE' workers); ``cpu[pid]``: the last CPU seconds seen of
+    each (a lower bound: up to one poll interval of a process's life is missed)."""
+    cpu = {} if cpu is None else cpu
     while not stop.is_set():
         infra = 0.0
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
+        for pid in _descendants(driver.get("pid")):
             try:
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                cmd = argv[0].decode(errors="replace")
-                if pid == str(driver.get("pid")):
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+                if pid == str(driver["pid"]):
                     peaks["driver"] = max(peaks.get("driver", 0.0), _rss_mib(pid))
                 elif cmd.startswith("ray::ImplicitFunc") or cmd.startswith("ray::ray_trial"):
                     peaks[pid] = max(peaks.get(pid, 0.0), _rss_mib(pid))
-                elif cmd.startswith("ray::") or "/ray/" in " ".join(a.decode(errors="replace") for a in argv[:3]):
+                else:
                     infra += _rss_mib(pid)
+                cpu[pid] = _cpu_s(pid)
             except OSError:
                 continue
         peaks["ray"] = max(peaks.get("ray", 0.0), infra)
@@ -115,11 +142,11 @@ def main() -> None:
         for r in range(args.repeat):
             ray_flags = ["--engine", "ray", "--max-concurrent", str(args.max_concurrent), "--cpus-per-trial", "1"]
             local_flags = ["--engine", "local", "--threads", "1"]
-            stop, peaks, driver = threading.Event(), {}, {}
+            stop, peaks, driver, proc_cpu = threading.Event(), {}, {}, {}
             t, cpu = {}, {}
             for engine in ("local", "ray") if r % 2 == 0 else ("ray", "local"):  # A/B, then B/A
                 if engine == "ray":
-                    th = threading.Thread(target=_rss_poll, args=(stop, peaks, driver), daemon=True)
+                    th = threading.Thread(target=_rss_poll, args=(stop, peaks, driver, proc_cpu), daemon=True)
                     th.start()
                     t["ray"], cpu["ray"] = _seeds(data, tmp / f"ray{r}", args.seeds, args.epochs, ray_flags, driver)
                     stop.set()
@@ -132,8 +159,8 @@ def main() -> None:
             print(f"repeat {r + 1} ({order}): local (sequential) {t['local']:.1f} s, ray --max-concurrent "
                   f"{args.max_concurrent} {t['ray']:.1f} s, ratio ray/local {ratios[-1]:.2f}; results equal: {same}; "
                   f"load avg (1 min) {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
-            print(f"  CPU (user+sys, process tree as reaped): local {cpu['local']:.1f} s, ray {cpu['ray']:.1f} s",
-                  flush=True)  # fmt: skip
+            print(f"  CPU s (user+sys): local {cpu['local']:.1f} (its process tree); ray {sum(proc_cpu.values()):.1f} "
+                  f"(driver + its Ray processes, polled)", flush=True)  # fmt: skip
             trials = sorted(v for k, v in peaks.items() if k not in ("ray", "driver"))
             if trials:
                 print(f"  peak RSS: {len(trials)} trial workers {trials[0]:.0f}-{trials[-1]:.0f} MiB each; Ray's "
