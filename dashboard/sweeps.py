@@ -172,7 +172,10 @@ def searched_params(sweep: Sweep) -> list[str]:
 
 def ranked_table(sweep: Sweep) -> pd.DataFrame:
     """trials.csv for display: ``rank`` (empty until every seed finished), ``config`` (c<k>), ``status``,
-    ``seeds`` ("finished/total"), ``valid_loss`` ± ``valid_loss_std``, the searched parameters, the test means."""
+    ``seeds`` ("finished/total"), ``valid_loss`` ± ``valid_loss_std``, the searched parameters, the test means.
+
+    ``valid_loss`` / ``valid_loss_std`` are left empty for an unranked configuration: trials.csv's mean over fewer
+    seeds is not comparable with the ranked ones (it could sit below the best)."""
     t = sweep.trials
     if t is None:
         return pd.DataFrame(columns=["rank", "config", "status", "seeds", "valid_loss", "valid_loss_std"])
@@ -186,6 +189,7 @@ def ranked_table(sweep: Sweep) -> pd.DataFrame:
             "valid_loss_std": t["valid_loss_std"].astype(float),
         }
     )
+    out.loc[out["rank"].isna(), ["valid_loss", "valid_loss_std"]] = np.nan
     for k in searched_params(sweep):
         out[k] = t[f"param/{k}"]
     for c in t.columns:
@@ -269,13 +273,13 @@ def parallel_coordinates(sweep: Sweep) -> go.Figure:
     loss = dims[-1]["values"]
     lo, hi = min(loss), max(loss)
     line = {"color": loss, "colorscale": "Viridis", "showscale": True,
-            "cmin": lo, "cmax": hi if hi > lo else lo + 1e-9, "colorbar": {"title": {"text": "valid loss"}}}  # fmt: skip
+            "cmin": lo, "cmax": hi if hi > lo else lo + 1e-9, "colorbar": {"title": {"text": "valid loss"}, "x": 1.04, "xanchor": "left"}}  # fmt: skip
     fig.add_trace(go.Parcoords(line=line, dimensions=dims))
     n = len(loss)
     fig.update_layout(
         title=f"{n} ranked configuration{'s' if n != 1 else ''}: parameters vs validation loss",
         height=420,
-        margin={"t": 80, "l": 60, "r": 40, "b": 30},
+        margin={"t": 80, "l": 60, "r": 110, "b": 30},
     )
     return fig
 

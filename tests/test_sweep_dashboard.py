@@ -89,6 +89,7 @@ def test_find_load_rank_and_best_seeds(sweep_root):
     assert table["status"].tolist() == ["finished"] * 3 + ["incomplete"]
     assert table["seeds"].tolist() == ["2/2"] * 3 + ["1/2"]
     assert table["valid_loss"].tolist()[:3] == pytest.approx([means[k] for k in order])
+    assert sw.trials["valid_loss"].notna().all() and table[["valid_loss", "valid_loss_std"]].iloc[3].isna().all()
     assert [c for c in table.columns if not c.startswith("test/")][6:] == ["learning_rate_other", "post_fusion_dim"]
     state = json.loads((sw_dir / "sweep.json").read_text())
     assert table["learning_rate_other"].tolist()[:3] == [state["configs"][k]["params"]["learning_rate_other"]
