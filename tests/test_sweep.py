@@ -113,6 +113,29 @@ def test_tune_local_engine_and_resume_check(tmp_path):
         run_tune(cfg, data, out, str(space), "random", 3, [1, 2], EngineOptions(engine="local", max_concurrent=2))
 
 
+def test_tune_optuna_local_engine_extends_a_finished_sweep(tmp_path):
+    """--search optuna (TPE) draws from the space; a later call with more --trials keeps the finished runs (not
+    retrained) and adds configurations."""
+    data = write_pickle(make_mmsa_dict(n=(14, 5, 5), seed=5, human=True), tmp_path / "t.pkl")
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SPACE))
+    cfg = apply_overrides(preset("tiny"), SETS)
+    out = tmp_path / "sweep"
+    run_tune(cfg, data, out, str(space), "optuna", 2, [1], EngineOptions(engine="local", verbose=False))
+    _check_tables(out, 2, [1])
+    first = json.loads((out / "sweep.json").read_text())["configs"]
+    stamps = {c["id"]: RunReader(run_dir(out, "sweep", c["id"], 1)).manifest["finished_at"] for c in first}
+    assert all(stamps.values())
+    run_tune(cfg, data, out, str(space), "optuna", 3, [1], EngineOptions(engine="local", verbose=False))
+    _check_tables(out, 3, [1])
+    configs = json.loads((out / "sweep.json").read_text())["configs"]
+    assert configs[:2] == first and json.loads((out / "sweep.json").read_text())["search"] == "optuna"
+    for c in configs:
+        assert c["params"]["learning_rate_other"] in SPACE["learning_rate_other"] and c["params"]["H"] == 1.0
+        assert c["params"]["post_fusion_dim"] in SPACE["post_fusion_dim"]
+    assert {k: RunReader(run_dir(out, "sweep", k, 1)).manifest["finished_at"] for k in stamps} == stamps
+
+
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_tune_on_local_ray_killed_mid_trial_resumes_to_the_same_table(tmp_path, monkeypatch):
