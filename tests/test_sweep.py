@@ -113,6 +113,29 @@ def test_tune_local_engine_and_resume_check(tmp_path):
         run_tune(cfg, data, out, str(space), "random", 3, [1, 2], EngineOptions(engine="local", max_concurrent=2))
 
 
+def test_tune_optuna_local_engine_extends_a_finished_sweep(tmp_path):
+    """--search optuna (TPE) draws from the space; a later call with more --trials keeps the finished runs (not
+    retrained) and adds configurations."""
+    data = write_pickle(make_mmsa_dict(n=(14, 5, 5), seed=5, human=True), tmp_path / "t.pkl")
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(SPACE))
+    cfg = apply_overrides(preset("tiny"), SETS)
+    out = tmp_path / "sweep"
+    run_tune(cfg, data, out, str(space), "optuna", 2, [1], EngineOptions(engine="local", verbose=False))
+    _check_tables(out, 2, [1])
+    first = json.loads((out / "sweep.json").read_text())["configs"]
+    stamps = {c["id"]: RunReader(run_dir(out, "sweep", c["id"], 1)).manifest["finished_at"] for c in first}
+    assert all(stamps.values())
+    run_tune(cfg, data, out, str(space), "optuna", 3, [1], EngineOptions(engine="local", verbose=False))
+    _check_tables(out, 3, [1])
+    configs = json.loads((out / "sweep.json").read_text())["configs"]
+    assert configs[:2] == first and json.loads((out / "sweep.json").read_text())["search"] == "optuna"
+    for c in configs:
+        assert c["params"]["learning_rate_other"] in SPACE["learning_rate_other"] and c["params"]["H"] == 1.0
+        assert c["params"]["post_fusion_dim"] in SPACE["post_fusion_dim"]
+    assert {k: RunReader(run_dir(out, "sweep", k, 1)).manifest["finished_at"] for k in stamps} == stamps
+
+
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_tune_on_local_ray_killed_mid_trial_resumes_to_the_same_table(tmp_path, monkeypatch):
@@ -150,3 +173,39 @@ def test_tune_on_local_ray_killed_mid_trial_resumes_to_the_same_table(tmp_path, 
     pd.testing.assert_frame_equal(res, ref_res)
     pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), pd.read_csv(ref / "trials.csv"))
     assert (out / "results.md").read_text() == (ref / "results.md").read_text()
+
+
+def _raised_from(err: Exception, cause: Exception) -> Exception:
+    err.__cause__ = cause
+    return err
+
+
+@pytest.mark.parametrize(
+    "err, needle",
+    [
+        (ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:6390"),
+         "(Failed to connect to Ray cluster at 192.0.2.2:6390); check `ray status` on the head"),
+        (_raised_from(ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:6390"), RuntimeError(
+            "Failed to connect to GCS. Last connection error: Traceback (most recent call last):\n  File x\n"
+            "ray.exceptions.AuthenticationError: RPC error: InvalidAuthToken: Authentication token is missing")),
+         "(the cluster refused this machine's authentication token); export RAY_AUTH_MODE=token and copy"),
+    ],
+)  # fmt: skip
+def test_tune_address_that_cannot_be_reached_is_one_line(tmp_path, monkeypatch, capsys, err, needle):
+    """``--address`` of no cluster, or of one refusing the token: one line naming the fix, exit 2 (Ray not started:
+    its ray.init is replaced by the failure Ray 2.60 raised in the README's sequence)."""
+    import ray
+
+    from selfmm.sweep import tune
+
+    def fail(*args, **kwargs):
+        raise err
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fail)
+    data = write_pickle(make_mmsa_dict(n=(14, 5, 5), seed=5), tmp_path / "t.pkl")
+    rc = tune.main(["--data", str(data), "--preset", "tiny", "--out", str(tmp_path / "sw"), "--trials", "1",
+                    "--address", "192.0.2.2:6390", "-q"])  # fmt: skip
+    out = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(out) == 1
+    assert out[0].startswith("error: --address 192.0.2.2:6390: cannot connect to a Ray cluster") and needle in out[0]

@@ -1,4 +1,4 @@
-"""Compare runs: metric table, overlaid curves, generated labels of run A vs run B, the experiment's results.
+"""Compare runs: metric table, overlaid curves, generated labels of run A vs run B, the experiment's results, a sweep.
 
 UI only: every computation lives in ``dashboard/compare.py``. Disk reads are cached on (run folder, mtime of
 run.json); run.json is rewritten atomically at every committed epoch, so a live run's new epoch invalidates them.
@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import compare as C
 from dashboard import data, state
+from dashboard import sweeps as S
 from dashboard.text import md_escape
 from selfmm.runs.reader import RunError, RunReader
 
@@ -39,6 +40,11 @@ def _final_labels(run_dir: str, mtime: float) -> pd.DataFrame:
 @st.cache_data(max_entries=8, show_spinner=False)
 def _results(exp_dir: str, mtime: float) -> pd.DataFrame | None:
     return C.load_results(exp_dir)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _sweep(sweep_dir: str, mtimes: tuple[float, float, float]) -> S.Sweep:
+    return S.load_sweep(sweep_dir)
 
 
 class _Snapshot:
@@ -190,3 +196,34 @@ if exp_dirs:
             continue
         st.markdown(f"**{md_escape(name)}**: mean ± std over seeds, from {md_escape(path)}")
         st.dataframe(C.results_wide(res), hide_index=True, width="stretch")
+
+# ---- sweep (python -m selfmm tune): ranked configurations, parameters vs validation loss, best seeds ---------
+sweeps = S.find_sweeps(ok)
+if not sweeps.empty:
+    st.subheader("Sweep")
+    mine = [S.sweep_of(run_dir[lab]) for lab in selected]
+    first = next((str(p) for p in mine if p is not None), None)
+    dirs = sweeps["sweep_dir"].tolist()
+    i = dirs.index(first) if first in dirs else 0
+    lab = st.selectbox("Sweep folder", sweeps["label"].tolist(), index=i, key="compare_sweep")
+    sdir = dict(zip(sweeps["label"], sweeps["sweep_dir"]))[lab]
+    try:
+        sw = _sweep(sdir, S.files_mtime(sdir))
+        best = S.best_seeds(sw)
+    except S.SweepError as exc:
+        st.warning(md_escape(exc))
+    else:
+        st.text(S.summary(sw))
+        changed = S.changed_runs(sw, ok)
+        if sw.trials is None:
+            st.info(f"No trials.csv yet ({changed} run folders so far): the tune command writes it when it ends.")
+        elif changed:
+            st.info(f"{changed} run folder(s) changed after trials.csv was written (the sweep is running, or was "
+                    "killed): run the same `python -m selfmm tune` command again to finish it and rewrite the tables.")  # fmt: skip
+        st.dataframe(S.ranked_table(sw), hide_index=True, width="stretch")
+        st.caption("Ranked by the mean over seeds of each run's best validation loss (never the test split); "
+                   "test/…: means over seeds, shown only.")  # fmt: skip
+        st.plotly_chart(S.parallel_coordinates(sw), key="compare_sweep_parcoords")
+        if best is not None:
+            st.markdown(f"**Best configuration {best[0]}**: test metrics ×100, mean ± std over its seeds and per seed")
+            st.dataframe(best[1], hide_index=True, width="stretch")

@@ -240,6 +240,27 @@ def _trial_name(trial) -> str:
     return f"{trial.config['job']['id'].replace('/', '-')}-{trial.trial_id}"
 
 
+def _connect(ray, opts: EngineOptions) -> None:
+    """``ray.init(address=...)``; a cluster that cannot be reached (none there, or refused: with Ray 2.60 a head
+    that has ~/.ray/auth_token requires that token) -> one-line ConfigError saying what to do."""
+    try:
+        ray.init(address=opts.address, log_to_driver=opts.verbose)
+    except Exception as err:  # ConnectionError from RuntimeError (no GCS there, or its AuthenticationError)
+        chain, e = [], err
+        while e is not None and len(chain) < 5:  # Ray raises ConnectionError from the RuntimeError that says why
+            chain.append(str(e))
+            e = e.__cause__ or e.__context__
+        text = "\n".join(chain)
+        if "InvalidAuthToken" in text or "AuthenticationError" in text or "auth token" in text.lower():
+            why = "the cluster refused this machine's authentication token"
+            hint = "export RAY_AUTH_MODE=token and copy the head's ~/.ray/auth_token to this machine"
+        else:
+            why = (text.strip().splitlines() or [type(err).__name__])[0][:200]
+            hint = "check `ray status` on the head and the address it printed"
+        raise ConfigError(f"--address {opts.address}: cannot connect to a Ray cluster ({why}); {hint} (README: "
+                          "Ray cluster)") from None  # fmt: skip
+
+
 def run_ray(source, opts: EngineOptions) -> None:
     """Every job as a Ray Tune trial (module docstring)."""
     try:
@@ -257,7 +278,7 @@ def run_ray(source, opts: EngineOptions) -> None:
     if not ray.is_initialized():
         t0 = time.perf_counter()
         if opts.address:
-            ray.init(address=opts.address, log_to_driver=opts.verbose)
+            _connect(ray, opts)
         else:
             ray.init(num_cpus=opts.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=opts.verbose)
         started = True

@@ -28,11 +28,15 @@ from selfmm.runs.io import write_text_atomic
 from selfmm.runs.reader import RunReader
 
 SWEEP_JSON = "sweep.json"
+TRIALS_DIR = "trials"  # the run folders
+TRIALS_CSV = "trials.csv"
+RESULTS_CSV = "results.csv"
+RESULTS_MD = "results.md"
 
 
 def run_dir(sweep_dir: Path, name: str, config_id: int, seed: int) -> Path:
     """``<sweep>/trials/<name>-c<id>-s<seed>``: unique run ids across the sweep (the dashboard keys on them)."""
-    return Path(sweep_dir) / "trials" / f"{name}-c{config_id:03d}-s{seed}"
+    return Path(sweep_dir) / TRIALS_DIR / f"{name}-c{config_id:03d}-s{seed}"
 
 
 def trials_frame(sweep_dir: str | Path) -> pd.DataFrame:
@@ -128,10 +132,21 @@ def write_tables(sweep_dir: str | Path, searched: list[str], top_k: int = 5) -> 
     state = json.loads((sweep_dir / SWEEP_JSON).read_text(encoding="utf-8"))
     trials = trials_frame(sweep_dir)
     res = results_frame(sweep_dir, trials, top_k)
-    write_text_atomic(sweep_dir / "trials.csv", trials.to_csv(index=False))
-    write_text_atomic(sweep_dir / "results.csv", res.to_csv(index=False))
-    write_text_atomic(sweep_dir / "results.md", results_markdown(state, trials, res, searched))
+    write_text_atomic(sweep_dir / TRIALS_CSV, trials.to_csv(index=False))
+    write_text_atomic(sweep_dir / RESULTS_CSV, res.to_csv(index=False))
+    write_text_atomic(sweep_dir / RESULTS_MD, results_markdown(state, trials, res, searched))
     return trials, res
 
 
-__all__ = ["SWEEP_JSON", "results_frame", "results_markdown", "run_dir", "trials_frame", "write_tables"]
+__all__ = [
+    "RESULTS_CSV",
+    "RESULTS_MD",
+    "SWEEP_JSON",
+    "TRIALS_CSV",
+    "TRIALS_DIR",
+    "results_frame",
+    "results_markdown",
+    "run_dir",
+    "trials_frame",
+    "write_tables",
+]
