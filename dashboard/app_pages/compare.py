@@ -97,12 +97,9 @@ for lab in selected:
 if not snaps:
     st.stop()
 
-datasets = {(s.manifest.get("dataset") or {}).get("name") for s in snaps.values()}
-if len(datasets) > 1:
-    st.warning(
-        f"The selected runs use different datasets ({', '.join(sorted(map(str, datasets)))}): "
-        "their metrics are not comparable."
-    )
+mismatch = C.data_mismatch({lab: s.manifest for lab, s in snaps.items()})
+if mismatch:
+    st.warning(md_escape(mismatch))
 
 # ---- metric table -----------------------------------------------------------------------------------------------
 st.subheader("Metrics")
@@ -139,12 +136,18 @@ else:
     ca, cb = st.columns(2)
     a = ca.selectbox("Run A", names, index=0, key="compare_run_a")
     b = cb.selectbox("Run B", names, index=1, key="compare_run_b")
+    same_data, data_note = C.pair_data_check(snaps[a].manifest, snaps[b].manifest)
+    if data_note:
+        (st.caption if same_data else st.warning)(md_escape(data_note))
     try:
+        if not same_data:  # refused: the warning above says why
+            raise C.CompareError("")
         la = _final_labels(run_dir[a], _mtime(run_dir[a]))
         lb = _final_labels(run_dir[b], _mtime(run_dir[b]))
         pairs = C.label_pairs(la, lb)
     except (C.CompareError, RunError) as exc:
-        st.warning(md_escape(exc))
+        if str(exc):
+            st.warning(md_escape(exc))
     else:
         stats = C.label_agreement(pairs)
         st.caption(
@@ -162,7 +165,9 @@ else:
                 key="compare_pair_modality",
             )
             try:
-                allp = {n: _final_labels(run_dir[n], _mtime(run_dir[n])) for n in names}
+                # only runs trained on run A's file: ids of another file name other samples
+                mates = [n for n in names if C.pair_data_check(snaps[a].manifest, snaps[n].manifest)[0]]
+                allp = {n: _final_labels(run_dir[n], _mtime(run_dir[n])) for n in mates}
                 st.dataframe(C.pairwise_agreement(allp, mod).style.format("{:.3f}"))
             except (C.CompareError, RunError) as exc:
                 st.warning(md_escape(exc))

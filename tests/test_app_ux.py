@@ -1,0 +1,72 @@
+"""Issue 11: the dashboard as a researcher uses it (AppTests and pure functions; the browser half is in
+tests/test_browser.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import compare as C
+from selfmm.testing import write_fake_run
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+pytestmark = pytest.mark.timeout(180)
+
+
+def _set_data(run_dir: Path, sha: str | None, name: str = "sims") -> None:
+    p = Path(run_dir) / "run.json"
+    m = json.loads(p.read_text(encoding="utf-8"))
+    m["dataset"]["sha256"], m["dataset"]["name"] = sha, name
+    p.write_text(json.dumps(m), encoding="utf-8")
+
+
+def _app(root: Path, **session) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["runs_root"] = str(root)
+    for k, v in session.items():
+        at.session_state[k] = v
+    return at
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+# ---- item 2: Compare refuses to match sample ids across dataset files ----------------------------------------
+
+
+def test_pair_data_check_and_mismatch():
+    a, b = {"dataset": {"name": "sims", "sha256": "a" * 64}}, {"dataset": {"name": "sims", "sha256": "b" * 64}}
+    ok, why = C.pair_data_check(a, b)
+    assert not ok and "different dataset files" in why and "aaaaaaaaaaaa" in why and "bbbbbbbbbbbb" in why
+    assert C.pair_data_check(a, a) == (True, None)
+    ok, why = C.pair_data_check(a, {"dataset": {"name": "sims"}})
+    assert ok and "unverified" in why
+    msg = C.data_mismatch({"r1": a, "r2": b, "r3": a})
+    assert "r1, r3" in msg and "(r2)" in msg
+    assert C.data_mismatch({"r1": a, "r3": a, "r4": {}}) is None
+
+
+def test_compare_refuses_label_scatter_across_dataset_files(tmp_path):
+    d1 = write_fake_run(tmp_path / "sims-a", n=(30, 10, 10), epochs=2, seed=1, representation_epochs=())
+    d2 = write_fake_run(tmp_path / "sims-b", n=(30, 10, 10), epochs=2, seed=2, representation_epochs=())
+    _set_data(d1, "1" * 64)
+    _set_data(d2, "2" * 64)  # same name "sims", same ids, another file
+    at = _app(tmp_path, run_id="sims-a").run()
+    at.switch_page("app_pages/compare.py").run()
+    at.multiselect(key="compare_runs").set_value(["sims-a", "sims-b"]).run()
+    assert not at.exception
+    w = texts(at.warning)
+    assert "different dataset files" in w and "111111111111" in w and "222222222222" in w
+    keys = [c.proto.id for c in at.get("plotly_chart")]
+    assert len(at.get("plotly_chart")) == 2, keys  # the two curve charts, no A-vs-B scatter
+    # same file: the scatter is back
+    _set_data(d2, "1" * 64)
+    at = _app(tmp_path, run_id="sims-a").run()
+    at.switch_page("app_pages/compare.py").run()
+    at.multiselect(key="compare_runs").set_value(["sims-a", "sims-b"]).run()
+    assert not at.exception and "different dataset files" not in texts(at.warning)
+    assert len(at.get("plotly_chart")) == 3
