@@ -333,5 +333,7 @@ def embedding_scatter(view: pd.DataFrame, color: str, title: str) -> go.Figure:
     hover = "%{customdata[0]}<br>x %{x:.2f}, y %{y:.2f}<extra></extra>"
     df = view.rename(columns={"color": color}) if color not in view.columns else view
     fig = go.Figure(_scatter_traces(df, "x", "y", color, hover, size=5))
-    fig.update_layout(dragmode="lasso")
+    # zoom, not lasso: in lasso mode a click on a point selects nothing, and the page promises a click opens the
+    # sample; box and lasso stay one click away in the mode bar
+    fig.update_layout(dragmode="zoom")
     return _layout(fig, title, "component 1 (a.u.)", "component 2 (a.u.)", color, height=520)

@@ -70,3 +70,30 @@ def test_compare_refuses_label_scatter_across_dataset_files(tmp_path):
     at.multiselect(key="compare_runs").set_value(["sims-a", "sims-b"]).run()
     assert not at.exception and "different dataset files" not in texts(at.warning)
     assert len(at.get("plotly_chart")) == 3
+
+
+# ---- item 4: the sidebar follows the page in the same rerun --------------------------------------------------
+
+
+def test_picker_status_follows_the_run_at_once(tmp_path):
+    """A run that finishes while the dashboard is open is listed as finished on the next rerun (no 5 s lag)."""
+    d = write_fake_run(tmp_path / "live", status="running", n=(20, 8, 8), epochs=4, seed=2)
+    at = _app(tmp_path, run_id="live").run()
+    assert "live (running)" in at.selectbox(key="run_id").options
+    p = d / "run.json"
+    m = json.loads(p.read_text(encoding="utf-8"))
+    m["status"] = "finished"
+    p.write_text(json.dumps(m), encoding="utf-8")
+    at.run()
+    assert not at.exception
+    assert "live (finished)" in at.selectbox(key="run_id").options
+
+
+def test_sidebar_names_a_sample_opened_by_the_page(tmp_path):
+    """A sample the page opens (here: a deep link) and a chart selection show in the sidebar in the same run."""
+    write_fake_run(tmp_path / "r", n=(20, 8, 8), epochs=2, seed=1)
+    at = _app(tmp_path, run_id="r", selected_ids=["video_0001$_$1", "video_0001$_$2"]).run()
+    side = texts(at.sidebar.caption)
+    assert "2 samples selected on a chart" in side
+    at.sidebar.button(key="sidebar_clear_selection").click().run()
+    assert at.session_state["selected_ids"] is None and "selected on a chart" not in texts(at.sidebar.caption)

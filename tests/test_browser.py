@@ -423,3 +423,87 @@ def test_shipped_demo_opens_by_default_and_every_page_renders(browser):
             shot(page, "shipped_demo_sample")
         finally:
             ctx.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# issue 11: a real click on a chart point, the sidebar in the same rerun
+
+
+def _point_on_screen(page: Page, chart) -> dict:
+    """Page coordinates and sample id of a data point of a Plotly chart (Scattergl draws no DOM node per point:
+    Plotly's own axis maps turn the point's data coordinates into pixels). Picks a point far from the others."""
+    return chart.locator(".js-plotly-plot").first.evaluate(
+        """(gd) => {
+            const L = gd._fullLayout, box = gd.getBoundingClientRect();
+            const t = gd._fullData.find((d) => d.customdata && d.x && d.x.length);
+            const px = (i) => [box.left + L._size.l + L.xaxis.d2p(t.x[i]), box.top + L._size.t + L.yaxis.d2p(t.y[i])];
+            let best = 0, bestGap = -1;
+            for (let i = 0; i < t.x.length; i++) {  // the point with the largest distance to its nearest neighbour
+                const [x, y] = px(i); let gap = Infinity;
+                for (let j = 0; j < t.x.length; j++) if (j !== i) {
+                    const [u, v] = px(j); gap = Math.min(gap, Math.hypot(x - u, y - v));
+                }
+                if (gap > bestGap) { bestGap = gap; best = i; }
+            }
+            const [x, y] = px(best);
+            return {x, y, id: String(t.customdata[best][0]), gap: bestGap, dragmode: L.dragmode};
+        }"""
+    )
+
+
+def test_click_on_embeddings_point_opens_that_sample(page):
+    """A real mouse click on one point of the Embeddings scatter opens that sample (drill-down heading) and the
+    sidebar names it in the same rerun (issue 11, items 3 and 4)."""
+    go_to(page, "Embeddings")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart.locator(".main-svg").first).to_be_attached()
+    page.wait_for_timeout(500)  # Plotly's first layout pass
+    pt = _point_on_screen(page, chart)
+    assert pt["dragmode"] != "lasso", "the chart starts in lasso mode: a click selects nothing"
+    page.mouse.move(pt["x"], pt["y"])
+    page.wait_for_timeout(300)  # hover first, as a person does
+    page.mouse.click(pt["x"], pt["y"])
+    expect(page.get_by_test_id("stHeading").filter(has_text=f"Sample {pt['id']}")).to_be_visible()
+    wait_for_app_run(page)
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"Selected sample: {pt['id']}")).to_be_visible()
+    assert_healthy(page)
+    shot(page, "embeddings_click")
+
+
+def test_lasso_count_in_sidebar_matches_the_page(page):
+    """A real lasso on the Embeddings scatter: the sidebar's count is the page's count, in the same rerun."""
+    go_to(page, "Embeddings")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart.locator(".main-svg").first).to_be_attached()
+    box = chart.locator(".nsewdrag").first.bounding_box()  # the plot area
+    chart.hover()
+    chart.get_by_role("button", name="Lasso Select").click()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 3
+    page.mouse.move(cx - r, cy - r)
+    page.mouse.down()
+    for x, y in ((cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r + 2)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    counted = page.get_by_test_id("stMain").get_by_text(re.compile(r"^\d+ selected samples"))
+    expect(counted).to_be_visible()
+    wait_for_app_run(page)
+    n = int(counted.inner_text().split()[0])
+    assert n > 0
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"{n} samples selected on a chart")).to_be_visible()
+    shot(page, "embeddings_lasso")
+
+
+def test_sample_opened_from_conflicts_shows_in_sidebar(page):
+    """A row click on the Conflicts table opens the sample; the sidebar names it in the same rerun."""
+    go_to(page, "Conflicts")
+    grid = page.get_by_test_id("stDataFrame").last
+    expect(grid).to_be_visible()
+    grid.scroll_into_view_if_needed()
+    b = grid.bounding_box()
+    page.mouse.click(b["x"] + 14, b["y"] + 35 + 17)  # the first row's selection box (header and rows ~35 px)
+    link = page.get_by_test_id("stPageLink").filter(has_text="on the Samples page")
+    expect(link).to_be_visible()
+    sid = link.inner_text().split("Open ", 1)[1].rsplit(" on the Samples page", 1)[0].strip()
+    wait_for_app_run(page)
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"Selected sample: {sid}")).to_be_visible()
+    shot(page, "conflicts_sample")

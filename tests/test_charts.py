@@ -115,7 +115,9 @@ def test_embedding_scatter_categorical_and_numeric():
     assert [t["name"] for t in cat["data"]] == ["test", "train"]
     assert [t["marker"]["color"] for t in cat["data"]] == [charts.SPLIT_COLORS["test"], charts.SPLIT_COLORS["train"]]
     assert [c[0] for c in cat["data"][1]["customdata"]] == ["a", "c"]
-    assert cat["layout"]["dragmode"] == "lasso" and cat["layout"]["legend"]["title"]["text"] == "split"
+    assert (
+        cat["layout"]["dragmode"] == "zoom" and cat["layout"]["legend"]["title"]["text"] == "split"
+    )  # a click opens a sample (issue 11)
     num = charts.embedding_scatter(view.assign(color=[0.5, -1.0, 0.2]), "y_m", "t").to_dict()
     assert len(num["data"]) == 1 and num["data"][0]["marker"]["cmin"] == -1.0
     assert num["layout"]["xaxis"]["title"]["text"] == "component 1 (a.u.)"
