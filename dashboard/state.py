@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache, charts, data
+from dashboard import cache, charts, data, hints
 from dashboard.text import md_escape
 
 # ----- keys (no bare strings in pages) -------------------------------------------------------------------------
@@ -120,11 +120,7 @@ def require_run() -> data.RunData:
     root = st.session_state[RUNS_ROOT]
     runs = runs_table()
     if len(runs) == 0:
-        st.info(
-            f"No runs found in `{root}`. Train one with `python -m selfmm train --preset tiny --out "
-            f"{Path(root) / 'my-run'}`, or open another folder: `streamlit run dashboard/app.py -- --runs DIR` "
-            "(or set SELFMM_RUNS_DIR)."
-        )
+        no_runs_hint(root)
         st.stop()
     run_dir = current_run_dir()
     row = runs[runs["key"] == st.session_state.get(RUN_ID)]
@@ -156,6 +152,14 @@ def require_run() -> data.RunData:
         st.info("No epoch has been committed yet; come back when the first epoch is done.")
         st.stop()
     return run
+
+
+def no_runs_hint(root: str) -> None:
+    """The no-runs message: the first-run commands (a small synthetic dataset, a tiny run) as a code block."""
+    st.info(f"No runs found in {md_escape(root)}. Make a small synthetic dataset and train a tiny run into it "
+            "(about a minute on one CPU thread), or open another folder: `streamlit run dashboard/app.py -- --runs "
+            "DIR` (or set SELFMM_RUNS_DIR).")  # fmt: skip
+    st.code(hints.first_run_text(root), language="bash")
 
 
 def mtime_of(run: data.RunData) -> float:

@@ -97,3 +97,31 @@ def test_sidebar_names_a_sample_opened_by_the_page(tmp_path):
     assert "2 samples selected on a chart" in side
     at.sidebar.button(key="sidebar_clear_selection").click().run()
     assert at.session_state["selected_ids"] is None and "selected on a chart" not in texts(at.sidebar.caption)
+
+
+# ---- item 5: the no-runs hint, run as printed, makes a run -------------------------------------------------
+
+
+@pytest.mark.timeout(600)
+def test_no_runs_hint_commands_run_as_printed(tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    from dashboard import hints
+
+    root = tmp_path / "runs"
+    at = _app(root).run()
+    assert not at.exception and "No runs found" in texts(at.info)
+    shown = at.code[0].value
+    assert shown == hints.first_run_text(root)  # the page prints exactly these commands
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(APP).parent.parent)}
+    for cmd in hints.first_run_commands(root, tmp_path / "data" / "small.pkl"):
+        argv = shlex.split(cmd)
+        assert argv[0] == "python"
+        r = subprocess.run([sys.executable, *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=540)  # fmt: skip
+        assert r.returncode == 0, f"{cmd}\n{r.stderr[-2000:]}"
+    at = _app(root).run()  # the dashboard now opens the new run
+    assert not at.exception and at.session_state["run_id"] == "my-run"
+    assert at.title[0].value == "Run overview"

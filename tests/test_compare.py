@@ -389,4 +389,4 @@ def test_compare_page_empty_root(tmp_path):
     at.run()
     at.switch_page("app_pages/compare.py").run()
     assert not at.exception
-    assert any("No runs under" in i.value for i in at.info)
+    assert any("No runs found" in i.value for i in at.info)

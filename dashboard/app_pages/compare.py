@@ -71,7 +71,7 @@ root = _runs_root()
 runs = C.runs_frame(state.runs_table())  # the sidebar's cached discovery, not a second walk
 ok = runs[runs["error"].isna()] if not runs.empty else runs
 if ok.empty:
-    st.info(f"No runs under {md_escape(root)}. Train one with `python -m selfmm train ... --out {root}/<name>`.")
+    state.no_runs_hint(root)
     st.stop()
 
 labels = ok["label"].tolist()

@@ -53,7 +53,7 @@ st.caption(
 runs = state.runs_table()
 ok = runs[runs["status"].astype(str) != "broken"] if len(runs) else runs
 if len(ok) == 0:
-    st.info("No runs in the runs folder: train some, e.g. with `python -m selfmm experiment`.")
+    state.no_runs_hint(st.session_state[state.RUNS_ROOT])
     st.stop()
 run_dir = dict(zip(ok["key"], ok["run_dir"], strict=True))
 manifests = {}
