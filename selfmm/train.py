@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 
 from selfmm.config import MODALITIES, SPLITS, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides, preset
-from selfmm.data import BatchLoader, DataError, MMSAData, check_token_ids, load_mmsa
+from selfmm.data import BatchLoader, DataError, MMSAData, load_mmsa
 from selfmm.labels import LabelGenerator, build_generator
 from selfmm.losses import selfmm_loss
 from selfmm.metrics import regression_metrics
@@ -424,8 +424,9 @@ def _check_data(cfg: SelfMMConfig, data: MMSAData, model: SelfMM, path: Path) ->
             f"{path}: label_source=human needs the human unimodal labels regression_labels_T/A/V in every split "
             "(SIMS / SIMS v2 files have them); use label_source=ulgm or multimodal for this dataset"
         )
-    if cfg.text_mode == "bert":  # a DataError (one line, exit 2), not an IndexError inside the embedding
-        check_token_ids(data, model.text_vocab_size)
+    if cfg.text_mode == "bert":
+        max_id = max(int(sp.text_bert[:, 0].max()) for sp in data.splits.values())
+        model.check_token_ids(max_id, source=str(path))
 
 
 class _LastState:

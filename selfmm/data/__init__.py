@@ -35,21 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selfmm.data import checks
-from selfmm.data.checks import Ctx as _Ctx
-from selfmm.data.checks import check_token_ids
 from selfmm.data.unpickle import DataError, Limits, safe_load_pickle
 
-__all__ = [
-    "BatchLoader",
-    "DataError",
-    "Limits",
-    "MMSAData",
-    "SplitData",
-    "check_token_ids",
-    "load_mmsa",
-    "safe_load_pickle",
-]
+__all__ = ["BatchLoader", "DataError", "Limits", "MMSAData", "SplitData", "load_mmsa", "safe_load_pickle"]
 
 SPLITS = ("train", "valid", "test")
 DATASETS = ("mosi", "mosei", "sims", "simsv2")
@@ -132,6 +120,16 @@ class MMSAData:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+class _Ctx:
+    """Formats error messages that name the file, split and key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def err(self, split: str, key: str, problem: str, fix: str) -> DataError:
+        return DataError(f"{self.path}: split {split!r}, key {key!r}: {problem}; {fix}")
+
+
 def _as_array(ctx: _Ctx, split: str, key: str, value) -> np.ndarray:
     try:
         return np.asarray(value)
@@ -166,7 +164,6 @@ def _float32_finite(ctx: _Ctx, split: str, key: str, value, ndim: int, counts: d
         chunk[bad] = 0.0
     if n_bad:
         counts[f"{split}/{key}"] = n_bad
-    checks.nonempty_axes(ctx, split, key, a)
     return a
 
 
@@ -212,14 +209,22 @@ def _labels(ctx: _Ctx, split: str, key: str, value, n: int, label_range: float, 
     return a
 
 
+def _str_list(ctx: _Ctx, split: str, key: str, value, n: int) -> list[str]:
+    try:
+        items = list(value)
+    except TypeError:
+        raise ctx.err(split, key, f"is a {type(value).__name__}", "expected a sequence of strings") from None
+    if len(items) != n:
+        raise ctx.err(split, key, f"has {len(items)} rows but the split has {n} samples", "rebuild the file")
+    return [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in items]
+
+
 def _lengths_from_mask(text_bert: np.ndarray, T: int) -> np.ndarray:
     """Aligned files: every modality's length is the attention-mask sum (reference SELF_MM aligned branch)."""
     return np.clip(text_bert[:, 1, :].sum(axis=1).round().astype(np.int64), 1, T)
 
 
-def _load_split(
-    ctx: _Ctx, name: str, d, text_mode: str, aligned: bool, label_range: float, dataset: str, counts, notes
-):
+def _load_split(ctx: _Ctx, name: str, d, text_mode: str, aligned: bool, label_range: float, dataset: str, counts):
     if not isinstance(d, dict):
         raise ctx.err(name, "*", f"is a {type(d).__name__}, not a dict", "expected {key: array} per split")
     text_key = "text_bert" if text_mode == "bert" else "text"
@@ -230,11 +235,11 @@ def _load_split(
         if key not in d:
             if key == text_key:
                 other = "text_mode='precomputed'" if text_mode == "bert" else "text_mode='bert'"
-                fix = f"this file has keys {checks.keys_of(d)}; add {key!r} or use {other}"
+                fix = f"this file has keys {sorted(d)}; add {key!r} or use {other}"
             elif key.endswith("_lengths"):
                 fix = "an unaligned file needs both audio_lengths and vision_lengths (an aligned one neither)"
             else:
-                fix = f"this file has keys {checks.keys_of(d)}; regenerate it in the MMSA layout"
+                fix = f"this file has keys {sorted(d)}; regenerate it in the MMSA layout"
             raise ctx.err(name, key, "is missing", fix)
 
     y_m_raw = _as_array(ctx, name, "regression_labels", d["regression_labels"])
@@ -242,8 +247,8 @@ def _load_split(
     if n == 0:
         raise ctx.err(name, "regression_labels", "the split has no samples", "every split needs at least one row")
     y_m = _labels(ctx, name, "regression_labels", y_m_raw, n, label_range, dataset)
-    ids = checks.ids(ctx, name, d["id"], n)
-    raw_text = checks.raw_text(ctx, name, d["raw_text"], n, notes) if "raw_text" in d else [""] * n
+    ids = np.array(_str_list(ctx, name, "id", d["id"], n), dtype=object)
+    raw_text = _str_list(ctx, name, "raw_text", d["raw_text"], n) if "raw_text" in d else [""] * n
 
     def rows_ok(key: str, a: np.ndarray) -> np.ndarray:
         if a.shape[0] != n:
@@ -273,7 +278,6 @@ def _load_split(
                 "holds values that are not non-negative integers",
                 "rows must be WordPiece ids, a 0/1 attention mask and segment ids (re-tokenise the text)",
             )
-        checks.text_bert_values(ctx, name, tb, text_mode == "bert", notes)
         text_bert = tb
 
     if aligned:
@@ -339,16 +343,10 @@ def load_mmsa(path, dataset: str = "sims", text_mode: str = "bert") -> MMSAData:
         :class:`MMSAData`. Float features are float32 with ``-inf``/``inf``/``NaN`` replaced by 0 (one warning line
         for the whole file, with counts per split/key). Human unimodal labels (SIMS) land in ``y_human``.
 
-    Warns:
-        RuntimeWarning: one line each, naming the file, for replaced non-finite features, ``raw_text`` None, all-zero
-            attention masks and human unimodal labels in some splits only (then dropped; :mod:`selfmm.data.checks`).
-
     Raises:
-        DataError: naming the file, split and key, for an unsafe or corrupt pickle, missing splits/keys, disagreeing
-            row counts, wrong ndim, a time or feature axis of size 0, feature dims that differ between splits,
-            lengths < 1 or > the padded length, labels that are NaN or outside the dataset's range, ``text_bert``
-            ids that are not integers, mask or segment values other than 0/1, None or duplicate ids (within a split
-            or across splits). Token ids against the vocabulary are checked by :func:`check_token_ids`.
+        DataError: naming the file, split and key, for missing splits/keys, disagreeing row counts, wrong ndim,
+            lengths < 1 or > the padded length, labels that are NaN or outside the dataset's range, and
+            ``text_bert`` ids that are not integers.
     """
     if dataset not in DATASETS:
         raise DataError(f"{path}: dataset={dataset!r}: expected one of {', '.join(DATASETS)}")
@@ -361,21 +359,20 @@ def load_mmsa(path, dataset: str = "sims", text_mode: str = "bert") -> MMSAData:
         raise DataError(f"{path}: holds a {type(raw).__name__}, expected a dict with train/valid/test splits")
     for s in SPLITS:
         if s not in raw:
-            raise DataError(f"{path}: split {s!r} is missing (found {checks.keys_of(raw)}); expected train/valid/test")
+            raise DataError(
+                f"{path}: split {s!r} is missing (found {sorted(map(str, raw))}); expected train/valid/test"
+            )
     label_range = LABEL_RANGES[dataset]
 
     train = raw["train"]
     has_len = [k for k in ("audio_lengths", "vision_lengths") if isinstance(train, dict) and k in train]
     aligned = not has_len  # one of the two present: the unaligned path reports the other as missing
     counts: dict[str, int] = {}
-    notes: list[str] = []  # warned about, data used (selfmm.data.checks)
     splits = {}
     for s in SPLITS:
-        splits[s] = _load_split(ctx, s, raw[s], text_mode, aligned, label_range, dataset, counts, notes)
+        splits[s] = _load_split(ctx, s, raw[s], text_mode, aligned, label_range, dataset, counts)
         raw[s] = None  # free the original arrays of this split as soon as possible (MOSEI is 1.2 GB)
     del raw
-    checks.unique_ids(ctx, {s: sp.ids for s, sp in splits.items()})
-    checks.human_in_every_split(splits, notes)
 
     for s in ("valid", "test"):
         for key in ("audio", "vision", "text"):
@@ -392,8 +389,6 @@ def load_mmsa(path, dataset: str = "sims", text_mode: str = "bert") -> MMSAData:
             RuntimeWarning,
             stacklevel=2,
         )
-    for note in notes:
-        warnings.warn(f"{path}: {note}", RuntimeWarning, stacklevel=2)
     return MMSAData(
         path=path, splits=splits, aligned=aligned, label_range=label_range, text_mode=text_mode, dataset=dataset
     )

@@ -10,7 +10,6 @@ Layout (``checkpoints/README.md`` documents every column)::
     RUN/predictions/epoch_NNNN.parquet   epoch, split, sample_id, index, pred_M/T/A/V
     RUN/centers/epoch_NNNN.json          {"M": {"pos": [...], "neg": [...]}, "T": ..., ...}
     RUN/representations/epoch_NNNN.safetensors   float16 "<split>/<name>" -> (N, d), rows in split index order
-                                         (float32 for an array whose values would overflow float16)
     RUN/projections/<method>.parquet     epoch, split, sample_id, index, modality, method, x, y
     RUN/weights/{best,last}/...          written by the training loop (torch); only the names live here
     RUN/writer.lock                      OS lock of the live writer (pid, host, since)

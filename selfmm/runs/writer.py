@@ -280,8 +280,7 @@ class RunWriter:
         labels: train rows, columns sample_id, index, label_T/A/V, weight_T/A/V (``epoch`` optional).
         predictions: columns split, sample_id, index, pred_M/T/A/V (``epoch`` optional).
         centers: {"M"|"T"|"A"|"V": {"pos": (d,), "neg": (d,)}} (lists or arrays).
-        representations: {"<split>/<name>": (N_split, d)} with rows in split index order; stored float16 (float32
-            for an array with a finite value beyond float16's range, which would become inf).
+        representations: {"<split>/<name>": (N_split, d)} with rows in split index order; stored float16.
         metrics: one dict per split with at least ``split``; ``epoch`` is set to ``epoch``.
         labels_extra: optional generator-specific table (``labels_extra/epoch_NNNN.parquet``): column ``index``
         plus any generator columns; ``split`` defaults to "train" and ``sample_id`` is filled from samples.parquet
@@ -369,7 +368,7 @@ class RunWriter:
             if split not in self._ids or not name or arr.ndim != 2 or arr.shape[0] != len(self._ids[split]):
                 n = len(self._ids.get(split, ()))
                 raise RunError(f"{where}: key {key!r} shape {arr.shape}: expected '<split>/<name>' -> ({n}, d)")
-            arrays[key] = _half_unless_overflow(arr)
+            arrays[key] = arr.astype(np.float16)
         meta = {"epoch": str(epoch), "schema_version": str(SCHEMA_VERSION), "sample_order": "samples.parquet:index"}
         write_safetensors_atomic(where, arrays, meta)
         self._rep_epochs_written.add(epoch)
@@ -409,13 +408,3 @@ class RunWriter:
             self.manifest["error"] = error
         self._write_manifest()
         self.close()
-
-
-def _half_unless_overflow(arr: np.ndarray) -> np.ndarray:
-    """``arr`` as float16, or as float32 when a finite value would overflow float16 (|x| > 65504) and become inf;
-    readers return float32 either way, so huge features are kept instead of silently turned into inf."""
-    with np.errstate(over="ignore"):  # the overflow is what is checked next
-        half = arr.astype(np.float16)
-    if (np.isfinite(arr) & ~np.isfinite(half)).any():
-        return arr.astype(np.float32)
-    return half
