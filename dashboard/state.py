@@ -53,12 +53,32 @@ def _root_mtime(root: str) -> float:
 
 
 def runs_table():
+    """The cached runs table, keyed on the root folder's mtime and on the picked run's run.json mtime: the run a
+    person is looking at never shows a stale status (a run that just finished is not listed as "running")."""
     root = st.session_state[RUNS_ROOT]
-    return cache.runs(root, _root_mtime(root))
+    runs = cache.runs(root, _root_mtime(root), 0.0)
+    key = st.session_state.get(RUN_ID)
+    hit = runs.loc[runs["key"] == key, "run_dir"] if len(runs) else []
+    if len(hit):
+        runs = cache.runs(root, _root_mtime(root), data.run_mtime(hit.iloc[0]))
+    return runs
 
 
-def run_picker() -> None:
-    """Sidebar selectbox over the runs under the runs root; keeps ``RUN_ID`` valid and the URL in sync."""
+def _run_changed() -> None:  # a new run: the old sample, selection and epochs mean nothing there
+    set_sample(None)
+    st.session_state[SELECTED_IDS] = None
+    st.session_state[EPOCH] = None
+    st.session_state[EMBED_EPOCH] = None
+
+
+def _clear_selection() -> None:
+    st.session_state[SELECTED_IDS] = None
+
+
+def run_picker():
+    """Sidebar selectbox over the runs under the runs root; keeps ``RUN_ID`` valid and the URL in sync. Returns
+    the sidebar slot where :func:`selection_panel` writes the open sample and the chart selection once the page
+    has run (so the sidebar shows what the page selected in this very rerun), or None without runs."""
     runs = runs_table()
     with st.sidebar:
         st.caption(f"Runs folder: {md_escape(st.session_state[RUNS_ROOT])}")
@@ -70,28 +90,29 @@ def run_picker() -> None:
         if st.session_state.get(RUN_ID) not in keys:
             st.session_state[RUN_ID] = data.pick_default_run(runs)
         status = dict(zip(runs["key"], runs["status"], strict=True))
-
-        def _changed() -> None:  # a new run: the old sample and selection mean nothing there
-            set_sample(None)
-            st.session_state[SELECTED_IDS] = None
-            st.session_state[EPOCH] = None
-            st.session_state[EMBED_EPOCH] = None
-
         st.selectbox("Run", keys, key=RUN_ID, format_func=lambda k: f"{k} ({status.get(k, '?')})",
-                     on_change=_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
-        sid = st.session_state.get(SAMPLE_ID)
-        if sid:
-            st.caption(f"Selected sample: {md_escape(sid)}")
-            if st.button("Clear sample", key="sidebar_clear_sample"):
-                set_sample(None)
-        sel = st.session_state.get(SELECTED_IDS)
-        if sel:
-            st.caption(f"{len(sel)} samples selected on a chart")
-            if st.button("Clear chart selection", key="sidebar_clear_selection"):
-                st.session_state[SELECTED_IDS] = None
+                     on_change=_run_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
+        slot = st.container()
     st.query_params[QP_RUN] = st.session_state[RUN_ID]
     if st.session_state.get(SAMPLE_ID):
         st.query_params[QP_SAMPLE] = st.session_state[SAMPLE_ID]
+    return slot
+
+
+def selection_panel(slot) -> None:
+    """The open sample and the chart selection, written into ``slot`` (from :func:`run_picker`) after the page
+    ran. Buttons act through callbacks, before the next run's page reads the state."""
+    if slot is None:
+        return
+    with slot:
+        sid = st.session_state.get(SAMPLE_ID)
+        if sid:
+            st.caption(f"Selected sample: {md_escape(sid)}")
+            st.button("Clear sample", key="sidebar_clear_sample", on_click=set_sample, args=(None,))
+        sel = st.session_state.get(SELECTED_IDS)
+        if sel:
+            st.caption(f"{len(sel)} samples selected on a chart")
+            st.button("Clear chart selection", key="sidebar_clear_selection", on_click=_clear_selection)
 
 
 def set_sample(sample_id: str | None) -> None:
