@@ -43,5 +43,6 @@ if page is home:
 slot = state.run_picker()
 try:
     page.run()
-finally:  # also after st.stop(): the sidebar shows what the page selected in this same run
+finally:  # also after st.stop(): the sidebar shows what the page selected in this same run, the URL this view
     state.selection_panel(slot)
+    state.write_url(page.url_path)

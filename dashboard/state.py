@@ -1,8 +1,8 @@
 """Session state keys, URL sync, the sidebar run picker, and the small UI pieces several pages share.
 
-Shared values live in plain session-state variables (widget values reset across pages). The URL carries
-``?run=<key>&sample=<sample_id>`` so a link reopens the same view; it is read once per session (deep link) and
-rewritten on every run of the entrypoint (page switches clear it).
+Shared values live in plain session-state variables (widget values reset across pages). The URL carries the run,
+the open sample, the epochs, the chart selection and the page's own controls (``dashboard/urlstate.py``), so a
+link reopens the same view; it is read once per session (deep link) and rewritten at the end of every run.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache, charts, data, hints
+from dashboard import cache, charts, data, hints, urlstate
 from dashboard.text import md_escape
 
 # ----- keys (no bare strings in pages) -------------------------------------------------------------------------
@@ -22,6 +22,9 @@ SELECTED_IDS = "selected_ids"  # list[str] | None: a box/lasso/cartography selec
 EPOCH = "epoch"  # int | None: the epoch shown by the epoch-dependent pages (None = last)
 EMBED_EPOCH = "embeddings_epoch_value"  # int | None: the Embeddings page's representation epoch (its own)
 _URL_READ = "_url_read"  # bool: the deep link was read for this session
+_LINK_RUN = "_link_run"  # str: the run a link asked for (to say so when it does not exist)
+_URL_NOTES = "_url_notes"  # list[str]: link values that did not parse
+MISSING_RUN = "_missing_run"  # str | None: a linked run that is not in the runs folder (shown until another pick)
 LOADED_MTIME = "_loaded_run_mtime"  # float: mtime of run.json when require_run loaded the current run
 LIVE_REFRESH_S = 5  # how often the Overview polls a run that is still training
 
@@ -38,11 +41,25 @@ def init_state(argv: list[str] | None = None) -> None:
     st.session_state.setdefault(EMBED_EPOCH, None)
     if not st.session_state.get(_URL_READ):
         st.session_state[_URL_READ] = True
-        qp = st.query_params
-        if qp.get(QP_RUN):
-            st.session_state[RUN_ID] = qp.get(QP_RUN)
-        if qp.get(QP_SAMPLE):
-            st.session_state[SAMPLE_ID] = qp.get(QP_SAMPLE)
+        read_url()
+
+
+def read_url() -> None:
+    """A link's view into session state (once per session): run, sample, epochs, selection and the opened
+    page's widgets (``dashboard/urlstate.py`` lists them). Values that do not parse are reported, not applied."""
+    qp = st.query_params
+    values, notes = urlstate.decode({name: qp.get_all(name) for name in qp})
+    for key, value in values.items():
+        st.session_state[key] = value
+    if values.get(RUN_ID):
+        st.session_state[_LINK_RUN] = values[RUN_ID]
+    st.session_state[_URL_NOTES] = notes
+
+
+def write_url(page_path: str | None) -> None:
+    """Rewrite the address bar from the page's current values (end of every run): a copied URL is this view."""
+    names = urlstate.params_of(page_path)
+    st.query_params.from_dict(urlstate.encode(st.session_state, names))
 
 
 def _root_mtime(root: str) -> float:
@@ -65,6 +82,8 @@ def runs_table():
 
 
 def _run_changed() -> None:  # a new run: the old sample, selection and epochs mean nothing there
+    st.session_state[MISSING_RUN] = None
+    st.session_state[_URL_NOTES] = []
     set_sample(None)
     st.session_state[SELECTED_IDS] = None
     st.session_state[EPOCH] = None
@@ -88,11 +107,23 @@ def run_picker():
             return
         keys = list(runs["key"])
         if st.session_state.get(RUN_ID) not in keys:
+            linked = st.session_state.pop(_LINK_RUN, None)
+            if linked is not None and linked == st.session_state.get(RUN_ID):
+                # a link to a run that is not here: say so, and drop what the link said about that run
+                st.session_state[MISSING_RUN] = linked
+                set_sample(None)
+                st.session_state[SELECTED_IDS] = None
             st.session_state[RUN_ID] = data.pick_default_run(runs)
         status = dict(zip(runs["key"], runs["status"], strict=True))
         st.selectbox("Run", keys, key=RUN_ID, format_func=lambda k: f"{k} ({status.get(k, '?')})",
                      on_change=_run_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
         slot = st.container()
+    missing = st.session_state.get(MISSING_RUN)
+    if missing:
+        st.warning(f"The link names run {md_escape(missing)}, which is not in {md_escape(st.session_state[RUNS_ROOT])}"
+                   f"; showing {md_escape(st.session_state[RUN_ID])} instead. Pick a run in the sidebar.")  # fmt: skip
+    for note in st.session_state.get(_URL_NOTES) or []:
+        st.warning(md_escape(note))
     st.query_params[QP_RUN] = st.session_state[RUN_ID]
     if st.session_state.get(SAMPLE_ID):
         st.query_params[QP_SAMPLE] = st.session_state[SAMPLE_ID]

@@ -153,3 +153,94 @@ def test_default_run_is_the_newest(tmp_path):
     assert data.pick_default_run(runs) == "demo-sims"
     mine = runs.iloc[[0]].assign(key="my-run", run_dir=str(data.DEFAULT_RUNS_ROOT.resolve() / "my-run"))
     assert data.pick_default_run(pd.concat([runs, mine], ignore_index=True)) == "my-run"
+
+
+# ---- item 7: deep links carry the view ------------------------------------------------------------------------
+
+
+def test_urlstate_round_trip_pure():
+    from dashboard import urlstate as U
+
+    values = {"run_id": "exp/a b", "sample_id": "video_0001$_$1", "epoch": 3, "selected_ids": ["x,1", "y&2"],
+              "samples_splits": ["valid", "test"], "samples_range_y_m": (-0.5, 0.8), "samples_flips": True,
+              "samples_gh": 0.25, "samples_text": "", "embeddings_color": None}  # fmt: skip
+    enc = U.encode(values, U.params_of("samples"))
+    assert enc["run"] == "exp/a b" and enc["samples_splits"] == ["valid", "test"] and enc["samples_flips"] == "1"
+    assert "samples_text" not in enc and "embeddings_color" not in enc
+    dec, notes = U.decode({k: v if isinstance(v, list) else [v] for k, v in enc.items()})
+    assert notes == [] and dec == {k: v for k, v in values.items() if v not in ("", None)}
+    dec, notes = U.decode({"epoch": ["two"], "samples_range_y_m": ["1,-1"], "utm_source": ["x"]})
+    assert dec == {} and len(notes) == 2 and "epoch='two'" in notes[0]
+    assert "selected_ids" not in U.encode({"selected_ids": ["a"] * (U.MAX_LIST + 1)}, ["selected_ids"])
+
+
+def _fresh(root: Path, params: dict, page: str) -> AppTest:
+    at = _app(root)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.switch_page(page)
+    return at.run()
+
+
+@pytest.fixture(scope="module")
+def link_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("links")
+    write_fake_run(root / "demo-sims", n=(30, 10, 10), epochs=4, representation_epochs=(1, 4))
+    write_fake_run(root / "other", n=(20, 8, 8), epochs=2, seed=1)
+    return root
+
+
+def test_samples_link_restores_epoch_filters_and_sample(link_root):
+    at = _app(link_root, run_id="demo-sims").run()
+    at.switch_page("app_pages/samples.py").run()
+    at.select_slider(key="samples_epoch").set_value(2).run()
+    at.multiselect(key="samples_splits").set_value(["valid", "test"]).run()
+    at.slider(key="samples_range_y_m").set_value((-0.5, 1.0)).run()
+    at.selectbox(key="samples_sort").select("y_m").run()
+    at.toggle(key="samples_sort_desc").set_value(True).run()
+    at.session_state["sample_id"] = "video_0001$_$1"
+    at.run()
+    assert not at.exception
+    params = {k: at.query_params.get_all(k) if hasattr(at.query_params, "get_all") else at.query_params[k]
+              for k in at.query_params}  # fmt: skip
+    count = [m.value for m in at.markdown if "samples match" in m.value]
+    table = at.dataframe[0].value
+    assert params["epoch"] in ("2", ["2"]) and "samples_splits" in params and "samples_range_y_m" in params
+    # the link in a fresh session: the same epoch, filters, order, table and open sample
+    at2 = _fresh(link_root, params, "app_pages/samples.py")
+    assert not at2.exception and not at2.warning, texts(at2.warning)
+    assert at2.session_state["run_id"] == "demo-sims" and at2.session_state["epoch"] == 2
+    assert at2.select_slider(key="samples_epoch").value == 2
+    assert at2.multiselect(key="samples_splits").value == ["valid", "test"]
+    assert tuple(at2.slider(key="samples_range_y_m").value) == (-0.5, 1.0)
+    assert [m.value for m in at2.markdown if "samples match" in m.value] == count
+    assert at2.dataframe[0].value["sample_id"].tolist() == table["sample_id"].tolist()
+    assert "Sample " in texts(at2.subheader) and at2.session_state["sample_id"] == "video_0001$_$1"
+
+
+def test_embeddings_link_restores_modality_epoch_and_selection(link_root):
+    at = _app(link_root, run_id="demo-sims").run()
+    at.switch_page("app_pages/embeddings.py").run()
+    at.selectbox(key="embeddings_modality").select("A").run()
+    at.selectbox(key="embeddings_color").select("split").run()
+    at.select_slider(key="embeddings_epoch").set_value(1).run()
+    at.session_state["selected_ids"] = ["video_0001$_$1", "video_0001$_$2", "video_0002$_$1"]
+    at.run()
+    params = {k: at.query_params[k] for k in at.query_params}
+    at2 = _fresh(link_root, params, "app_pages/embeddings.py")
+    assert not at2.exception
+    assert at2.selectbox(key="embeddings_modality").value == "A"
+    assert at2.selectbox(key="embeddings_color").value == "split"
+    assert at2.select_slider(key="embeddings_epoch").value == 1
+    assert at2.session_state["selected_ids"] == ["video_0001$_$1", "video_0001$_$2", "video_0002$_$1"]
+    assert "3 samples selected on a chart" in texts(at2.sidebar.caption)
+
+
+def test_link_to_a_missing_run_says_so(link_root):
+    at = _fresh(link_root, {"run": "gone/seed_1", "sample": "video_0001$_$1"}, "app_pages/samples.py")
+    assert not at.exception
+    w = texts(at.warning)
+    assert "gone/seed_1" in w and "not in" in w
+    assert at.session_state["run_id"] == "other" and at.session_state["sample_id"] is None  # the newest run
+    at.selectbox(key="run_id").select("demo-sims").run()  # another pick: the note goes
+    assert "gone/seed_1" not in texts(at.warning)

@@ -340,7 +340,7 @@ def test_every_page_is_reachable_by_its_url_path(server, page):
     picker = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Run")
     expect(picker).to_have_value("exp/ulgm/seed_1111 (finished)")  # a nested experiment run, picked by the link
     open_page(page, f"{server}/?run=demo-sims")
-    page.wait_for_url(re.compile(r"/overview\?run=demo-sims$"))
+    page.wait_for_url(re.compile(r"/overview\?run=demo-sims(&|$)"))  # + the page's controls
     expect(page.get_by_test_id("stHeading").filter(has_text="Run overview").first).to_be_visible()
     open_page(page, f"{server}/conflicts?run=demo-sims")
     expect(page.get_by_test_id("stHeading").filter(has_text="Modality conflicts").first).to_be_visible()
