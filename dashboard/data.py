@@ -749,10 +749,14 @@ def load_projections(run_dir: Path | str, method: str | None = None) -> pd.DataF
 
 def projection_view(proj: pd.DataFrame, table: pd.DataFrame, epoch: int, modality: str, color: str) -> pd.DataFrame:
     """Points of one (epoch, modality) projection joined with the colour column of :func:`sample_table`:
-    ``sample_id, split, x, y, color``. The join is on sample_id, so a projection never mislabels a point."""
+    ``sample_id, split, x, y, y_m[, y_T, y_A, y_V], color`` (the human labels for the hover). The join is on
+    sample_id, so a projection never mislabels a point."""
     sub = proj[(proj["epoch"] == epoch) & (proj["modality"] == modality)]
     out = pd.DataFrame({"sample_id": sub["sample_id"].to_numpy(), "split": sub["split"].to_numpy(),
                         "x": sub["x"].to_numpy(np.float32), "y": sub["y"].to_numpy(np.float32)})  # fmt: skip
+    for c in ("y_m", "y_T", "y_A", "y_V"):
+        if c in table.columns:
+            out[c] = table[c].reindex(out["sample_id"]).to_numpy(dtype=np.float64, na_value=np.nan)
     if color in table.columns and color != "split":
         col = table[color].reindex(out["sample_id"])
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):

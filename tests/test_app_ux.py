@@ -244,3 +244,46 @@ def test_link_to_a_missing_run_says_so(link_root):
     assert at.session_state["run_id"] == "other" and at.session_state["sample_id"] is None  # the newest run
     at.selectbox(key="run_id").select("demo-sims").run()  # another pick: the note goes
     assert "gone/seed_1" not in texts(at.warning)
+
+
+# ---- items 8 and 9: where representations come from; points that can be seen ---------------------------------
+
+
+def _contrast_on_white(hex_color: str) -> float:
+    """WCAG contrast ratio of a colour against white."""
+    rgb = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return 1.05 / (lum + 0.05)
+
+
+def test_embedding_scatter_star_on_top_scale_and_hover():
+    from dashboard import charts
+
+    view = pd.DataFrame({"sample_id": ["a", "b", "c"], "split": ["train", "valid", "test"], "x": [0.0, 1.0, 2.0],
+                         "y": [1.0, 0.0, 1.0], "y_m": [0.0, -0.4, 0.8], "y_T": [0.2, -0.2, 1.0],
+                         "color": [0.0, -0.4, 0.8]})  # fmt: skip
+    fig = charts.embedding_scatter(view, "gen_T", "t", sample_id="b")
+    star = fig.data[-1]
+    assert star.type == "scattergl" and star.marker.symbol == "star" and list(star.x) == [1.0]
+    assert all(t.type == "scattergl" for t in fig.data)  # WebGL over SVG: every layer in one canvas
+    pts = fig.data[0]
+    # 0 (the middle of the scale, common in SIMS) is visible on white; the old RdBu middle was white itself
+    scale = {round(p, 2): c for p, c in pts.marker.colorscale}
+    assert _contrast_on_white(scale[0.5]) >= 2.0 and pts.marker.cmin == -pts.marker.cmax
+    # hover: id, split and the human labels; customdata[0] stays the id (selections read it)
+    assert list(pts.customdata[1][:2]) == ["b", "valid"]
+    for needle in ("%{customdata[0]}", "split %{customdata[1]}", "human M %{customdata[2]:+.2f}", "human T"):
+        assert needle in pts.hovertemplate
+    cat = charts.embedding_scatter(view.assign(color=view["split"]), "split", "t", sample_id="zz")
+    assert all(t.marker.symbol != "star" for t in cat.data)  # an id not shown: no star
+
+
+def test_embeddings_page_says_where_representations_come_from(link_root):
+    at = _app(link_root, run_id="demo-sims", sample_id="video_0001$_$1").run()
+    at.switch_page("app_pages/embeddings.py").run()
+    assert not at.exception
+    cap = texts(at.caption)
+    assert "training pass" in cap and "eval mode" in cap and "valid/test" in cap
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert '"symbol":"star"' in spec.replace(" ", "")  # the open sample is marked
