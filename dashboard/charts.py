@@ -24,6 +24,8 @@ HOVER_LABELS = (("split", "split", ""), ("y_m", "human M", ":+.2f"), ("y_T", "hu
                 ("y_A", "human A", ":+.2f"), ("y_V", "human V", ":+.2f"))  # fmt: skip
 
 
+NUM = ".3f"  # one number format for metric values in hovers and tables (tables: "%.3f")
+BEST = dict(line_dash="dash", line_color="crimson", line_width=1.5)  # the one best-epoch marker (every page)
 HEAD_ORDER = ("total", "M", "T", "A", "V")  # panel order of the training curves: fusion head first, as in the paper
 MAX_UNIT_TICKS = 12  # up to this many epochs, tick every epoch (else Plotly's own integer steps)
 
@@ -89,17 +91,25 @@ def training_curves(curves: pd.DataFrame, metric: str, best_epoch: int | None = 
             fig.add_trace(
                 go.Scatter(x=s["epoch"], y=s["value"], mode="lines+markers", name=split, legendgroup=split,
                            showlegend=split not in shown, line=dict(color=SPLIT_COLORS.get(split), width=2),
-                           hovertemplate=f"{head} {split}<br>epoch %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>"),
+                           hovertemplate=f"{head} {split}<br>epoch %{{x}}<br>{metric} %{{y:{NUM}}}<extra></extra>"),
                 row=1, col=c,
             )  # fmt: skip
             shown.add(split)
         if best_epoch is not None:
-            fig.add_vline(x=best_epoch, line_dash="dash", line_color="crimson", row=1, col=c)
+            best_epoch_line(fig, best_epoch, row=1, col=c)
     title = f"{metric} per epoch" + (f" (best epoch {best_epoch}, red dashed)" if best_epoch is not None else "")
     _layout(fig, title, "epoch", metric, "split", height=340)
     # one y title, on the first panel: on the others it would sit on the previous panel's best-epoch line
     for c in range(2, len(heads) + 1):
         fig.update_yaxes(title_text=None, row=1, col=c)
+    return fig
+
+
+def best_epoch_line(fig: go.Figure, epoch: int, color: str | None = None, **where) -> go.Figure:
+    """The best epoch (lowest validation loss, whose weights are kept) as a dashed vertical line: the one marker
+    every page uses (``color`` per run where several runs share a chart)."""
+    style = {**BEST, **({"line_color": color} if color else {})}
+    fig.add_vline(x=epoch, **style, **where)
     return fig
 
 
@@ -277,16 +287,25 @@ AGREEMENT_LABELS = {
 }
 
 
-def agreement_chart(agree: pd.DataFrame, metric: str, title: str) -> go.Figure:
+def agreement_chart(agree: pd.DataFrame, metric: str, title: str, baseline: pd.DataFrame | None = None) -> go.Figure:
     """``metric`` (a column of :func:`selfmm.analysis.agreement_frame`: pearson_r | mae | acc_2 | acc_3) per
-    epoch, one line per modality. Raises KeyError naming the columns for any other ``metric``."""
+    epoch, one line per modality; ``baseline`` (:func:`dashboard.data.ym_vs_human`) adds y_m's own value per
+    modality as a dotted line of the same colour ("did generation help"). Raises KeyError naming the columns
+    for any other ``metric``."""
     if metric not in agree.columns:
         raise KeyError(f"agreement_chart: no column {metric!r}; expected one of {sorted(AGREEMENT_LABELS)}")
     fig = go.Figure()
     for m in dict.fromkeys(agree["modality"]):
         d = agree[agree["modality"] == m]
         fig.add_trace(go.Scatter(x=d["epoch"], y=d[metric], mode="lines+markers", name=MOD_NAMES[m],
-                                 line=dict(color=MOD_COLORS[m])))  # fmt: skip
+                                 line=dict(color=MOD_COLORS[m]), legendgroup=m,
+                                 hovertemplate=f"{m} epoch %{{x}}<br>%{{y:{NUM}}}<extra></extra>"))  # fmt: skip
+        b = baseline[baseline["modality"] == m] if baseline is not None and len(baseline) else None
+        if b is not None and len(b) and _finite(b[metric].iloc[0]) and len(d):
+            v = float(b[metric].iloc[0])
+            fig.add_trace(go.Scatter(x=[d["epoch"].min(), d["epoch"].max()], y=[v, v], mode="lines",
+                                     name=f"y_m as {m} label", legendgroup=m, line=dict(color=MOD_COLORS[m], dash="dot"),
+                                     hovertemplate=f"y_m vs human {m}: %{{y:{NUM}}}<extra></extra>"))  # fmt: skip
     return _layout(fig, title, "epoch", AGREEMENT_LABELS.get(metric, metric), "modality", height=300)
 
 

@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from dashboard import data
 
@@ -240,25 +241,20 @@ def curves_long(metrics: Mapping[str, pd.DataFrame], column: str, split: str) ->
 def overlay_curves(
     curves: pd.DataFrame, title: str, y_title: str, best_epochs: Mapping[str, int] | None = None
 ) -> go.Figure:
-    """One line per run (``curves_long`` output); a marker on each run's best epoch when ``best_epochs`` given."""
+    """One line per run (``curves_long`` output); each run's best epoch as the app's one best-epoch marker
+    (:func:`dashboard.charts.best_epoch_line`, a dashed line in the run's colour) when ``best_epochs`` given."""
+    from dashboard import charts
+
     fig = go.Figure()
-    for run, grp in curves.groupby("run", sort=False):
-        fig.add_trace(go.Scatter(x=grp["epoch"], y=grp["value"], mode="lines+markers", name=str(run)))
+    palette = qualitative.Plotly  # explicit, so each run's best-epoch line takes its curve's colour
+    for i, (run, grp) in enumerate(curves.groupby("run", sort=False)):
+        color = palette[i % len(palette)]
+        fig.add_trace(go.Scatter(x=grp["epoch"], y=grp["value"], mode="lines+markers", name=str(run),
+                                 line={"color": color},
+                                 hovertemplate=f"{run}<br>epoch %{{x}}<br>%{{y:{charts.NUM}}}<extra></extra>"))  # fmt: skip
         best = (best_epochs or {}).get(run)
-        if best is not None:
-            hit = grp[grp["epoch"] == best]
-            if not hit.empty:
-                fig.add_trace(
-                    go.Scatter(
-                        x=hit["epoch"],
-                        y=hit["value"],
-                        mode="markers",
-                        marker={"symbol": "star", "size": 13, "line": {"width": 1}},
-                        name=f"{run} best",
-                        showlegend=False,
-                        hovertemplate=f"{run}<br>best epoch %{{x}}<br>%{{y:.4f}}<extra></extra>",
-                    )
-                )
+        if best is not None and (grp["epoch"] == best).any():
+            charts.best_epoch_line(fig, int(best), color)
     fig.update_layout(
         title=title,
         xaxis_title="epoch",

@@ -681,6 +681,17 @@ def heads_vs_human_by_epoch(run: RunData, split: str) -> pd.DataFrame:
     return A.agreement_frame(run.pred_epochs, pairs)
 
 
+def ym_vs_human(run: RunData, split: str = "train") -> pd.DataFrame:
+    """The baseline of every agreement chart: y_m itself taken as each modality's label, against the human
+    unimodal labels of ``split`` (one row per modality, the columns of :func:`gen_vs_human_by_epoch`, epoch 0).
+    A generated label or a head below it does worse than simply copying y_m."""
+    if not run.has_human:
+        return A.agreement_frame([], {})
+    sf = run.split_frame(split)
+    ym = sf["y_m"].to_numpy()[:, None]
+    return A.agreement_frame([0], {m: (ym, sf[f"y_{m}"].to_numpy()) for m in UNIMODAL})
+
+
 # ==============================================================================================================
 # conflicts (train rows of sample_table; categories and outcomes defined in selfmm.analysis)
 

@@ -155,6 +155,23 @@ def set_sample(sample_id: str | None) -> None:
         st.query_params.pop(QP_SAMPLE, None)
 
 
+def take_chart_selection(key: str) -> None:
+    """Apply the selection of the chart ``key`` (``st.plotly_chart(on_select="rerun", key=key)``) from its widget
+    state, before the chart is drawn, and only when it changed: a click opens that sample, a box or lasso sets
+    the chart selection. A selection already applied is not applied again (a cleared sample stays cleared)."""
+    event = st.session_state.get(key)
+    ids = data.selected_ids(event)
+    sel = event.get("selection", {}) if hasattr(event, "get") else {}
+    is_click = len(ids) == 1 and not sel.get("box") and not sel.get("lasso")
+    seen = f"_{key}_applied"
+    if not ids or st.session_state.get(seen) == (tuple(ids), is_click):
+        return
+    st.session_state[seen] = (tuple(ids), is_click)
+    st.session_state[SELECTED_IDS] = ids
+    if is_click:
+        set_sample(ids[0])
+
+
 # ----- loading the current run with clear messages ---------------------------------------------------------------
 
 

@@ -287,3 +287,45 @@ def test_embeddings_page_says_where_representations_come_from(link_root):
     assert "training pass" in cap and "eval mode" in cap and "valid/test" in cap
     spec = at.get("plotly_chart")[0].proto.spec
     assert '"symbol":"star"' in spec.replace(" ", "")  # the open sample is marked
+
+
+# ---- item 12: y_m baseline, metric names, one number format, one best-epoch marker ---------------------------
+
+
+def test_ym_baseline_metric_help_and_best_marker(link_root):
+    import numpy as np
+
+    from dashboard import charts, data
+    from dashboard.metric_help import metric_help
+
+    run = data.load_run(link_root / "demo-sims")
+    base = data.ym_vs_human(run, "train")
+    tr = run.split_frame("train")
+    r = np.corrcoef(tr["y_m"], tr["y_T"])[0, 1]
+    assert base.set_index("modality").loc["T", "pearson_r"] == pytest.approx(r)
+    assert base.set_index("modality").loc["A", "mae"] == pytest.approx(np.mean(np.abs(tr["y_m"] - tr["y_A"])))
+    fig = charts.agreement_chart(data.gen_vs_human_by_epoch(run), "pearson_r", "r", base)
+    dotted = [t for t in fig.data if t.line.dash == "dot"]
+    assert [t.name for t in dotted] == ["y_m as T label", "y_m as A label", "y_m as V label"]
+    assert list(dotted[0].y) == pytest.approx([r, r])
+    # generated labels start as y_m: at epoch 0 each modality's curve sits on its baseline
+    gvh = data.gen_vs_human_by_epoch(run)
+    assert gvh[gvh["epoch"] == 0].set_index("modality")["pearson_r"].loc["T"] == pytest.approx(r)
+    assert "non-positive" in metric_help("Mult_acc_2", "sims") and "weighted F1" in metric_help("F1_score", "sims")
+    assert metric_help("Mult_acc_5", "sims") != metric_help("Mult_acc_5", "mosi")
+    assert metric_help("pred_M/MAE", "mosei").startswith("mean absolute error") and metric_help("zzz") == ""
+    curves = data.curves_frame(run.metrics, "MAE")
+    shapes = charts.training_curves(curves, "MAE", 2).to_dict()["layout"]["shapes"]
+    assert shapes and all(s["line"]["dash"] == charts.BEST["line_dash"] and s["x0"] == 2 for s in shapes)
+
+
+def test_overview_explains_metrics_and_human_page_draws_baselines(link_root):
+    at = _app(link_root, run_id="demo-sims").run()
+    assert not at.exception
+    tm = next(d.value for d in at.dataframe if "meaning" in d.value.columns)
+    assert "non-positive" in " ".join(tm["meaning"])
+    assert any("MAE: mean absolute error" in c.value for c in at.caption)
+    at.switch_page("app_pages/human.py").run()
+    assert not at.exception
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert specs.count("y_m as T label") >= 6  # three generated-label charts, three head charts

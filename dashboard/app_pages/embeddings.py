@@ -81,7 +81,8 @@ epoch = state.epoch_slider(
 )
 table = cache.sample_table(run.run_dir, mt, epoch)
 view = data.projection_view(sub, table, epoch, modality, color)
-event = st.plotly_chart(
+state.take_chart_selection("embeddings_scatter")  # before drawing: the star marks a clicked point at once
+st.plotly_chart(
     charts.embedding_scatter(
         view,
         color,
@@ -93,13 +94,6 @@ event = st.plotly_chart(
     selection_mode=("points", "box", "lasso"),
 )
 st.caption(f"Colour: {color}. Generated labels and weights are the values at epoch {epoch} (train samples only).")
-ids = data.selected_ids(event)
-sel = (event or {}).get("selection", {}) if event is not None else {}
-is_click = len(ids) == 1 and not sel.get("box") and not sel.get("lasso")
-if ids:
-    st.session_state[state.SELECTED_IDS] = ids
-    if is_click:
-        state.set_sample(ids[0])
 shown = st.session_state.get(state.SELECTED_IDS)
 if shown:
     part = table[table["sample_id"].isin(shown)]

@@ -28,7 +28,11 @@ for col, metric, title in zip(
     ("Pearson r (higher = closer)", "MAE (lower = closer)", "3-class agreement"),
     strict=True,
 ):
-    col.plotly_chart(charts.agreement_chart(gvh, metric, title), key=f"human_gen_{metric}")
+    col.plotly_chart(charts.agreement_chart(gvh, metric, title, data.ym_vs_human(run, "train")),
+                     key=f"human_gen_{metric}")  # fmt: skip
+st.caption("Dotted lines: y_m itself taken as the modality's label (epoch 0, before any generation). A generated "
+           "label above the dotted line in r or agreement, or below it in MAE, is closer to the human label than "
+           "y_m: generation helped. acc_3 = share of samples in the same 3-class polarity.")  # fmt: skip
 
 st.subheader("At one epoch")
 epoch = state.epoch_slider(run, key="human_epoch")
@@ -57,7 +61,8 @@ split = st.radio("Split", ["valid", "test"], horizontal=True, key="human_split")
 hvh = cache.heads_vs_human(run.run_dir, mt, split)
 c = st.columns(3)
 for col, metric, title in zip(c, ("pearson_r", "mae", "acc_3"), ("Pearson r", "MAE", "3-class agreement"), strict=True):
-    col.plotly_chart(charts.agreement_chart(hvh, metric, f"Head {title} on {split}"), key=f"human_head_{metric}")
+    col.plotly_chart(charts.agreement_chart(hvh, metric, f"Head {title} on {split}", data.ym_vs_human(run, split)),
+                     key=f"human_head_{metric}")  # fmt: skip
 part = table[table["split"] == split]
 c1, c2 = st.columns(2)
 c1.plotly_chart(charts.gen_vs_human_scatter(part, modality, "pred", epoch), key="human_head_scatter")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import cache, charts, data, state
+from dashboard.metric_help import metric_help
 from dashboard.text import md_escape
 from selfmm import label_health
 from selfmm.runs.reader import RunError
@@ -46,12 +47,13 @@ with c2:
     tm = data.test_metrics_table(run)
     if len(tm):
         st.caption(f"Best model (epoch {run.best_epoch}, lowest validation loss) on the test split, multimodal head.")
+        tm = tm.assign(meaning=[metric_help(str(k), run.dataset) for k in tm.iloc[:, 0]])
         st.dataframe(
             tm,
             hide_index=True,
             width="stretch",
             height="content",
-            column_config={"value": st.column_config.NumberColumn(format="%.4f")},
+            column_config={"value": st.column_config.NumberColumn(format="%.3f")},
         )
     else:
         st.info("No test metrics yet: they are written when training finishes.")
@@ -68,6 +70,8 @@ metric = st.selectbox(
     key="overview_metric",
     help="loss: the training objective (train) / L1 of the multimodal head (valid, test).",
 )
+if metric_help(metric, run.dataset):
+    st.caption(f"{metric}: {metric_help(metric, run.dataset)}.")
 st.caption(
     "One panel per head, one line per split. For T/A/V the metric compares the unimodal head with the human "
     "unimodal labels when the dataset has them, else with y_m. The red dashed line is the best epoch "
