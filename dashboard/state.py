@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache, charts, data, hints, urlstate
+from dashboard import cache, charts, data, export, hints, urlstate
 from dashboard.text import md_escape
 
 # ----- keys (no bare strings in pages) -------------------------------------------------------------------------
@@ -172,6 +172,28 @@ def take_chart_selection(key: str) -> None:
         set_sample(ids[0])
 
 
+def chart(fig, key: str, where=None, **kwargs):
+    """``st.plotly_chart`` (in ``where``, default the page) with an Export menu under it: the figure as SVG or
+    PDF (rendered on click, dashboard/export.py) and the data behind it as CSV. Returns the chart's event."""
+    where = where or st
+    event = where.plotly_chart(fig, key=key, **kwargs)
+    with where.popover("Export", icon=":material/download:", width="content"):
+        for fmt, mime in export.FORMATS.items():
+            st.download_button(f"{fmt.upper()} figure", lambda f=fmt: _image_or_note(fig, f), file_name=f"{key}.{fmt}",
+                               mime=mime, key=f"{key}_export_{fmt}", on_click="ignore")  # fmt: skip
+        st.download_button("Data behind this chart (CSV)", lambda: export.figure_csv(fig), file_name=f"{key}.csv",
+                           mime="text/csv", key=f"{key}_export_csv", on_click="ignore")  # fmt: skip
+    return event
+
+
+def _image_or_note(fig, fmt: str) -> bytes:
+    """The exported figure; on failure a text file saying why (a download callable cannot draw an error)."""
+    try:
+        return export.figure_image(fig, fmt)
+    except export.ExportError as exc:
+        return str(exc).encode("utf-8")
+
+
 # ----- loading the current run with clear messages ---------------------------------------------------------------
 
 
@@ -282,16 +304,16 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
         c.metric(f"human {m}", "—" if h is None else f"{h:+.2f}")
     if len(d["labels"]):
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.label_trajectory(d["labels"], info), key=f"{key_prefix}_traj")
+        chart(charts.label_trajectory(d["labels"], info), key=f"{key_prefix}_traj", where=c1)
         c1.caption("Generated labels at the end of each epoch (epoch 0 = initialisation to y_m); dotted lines "
                    "are the human unimodal labels, dashed grey is y_m.")  # fmt: skip
-        c2.plotly_chart(charts.weight_trajectory(d["labels"]), key=f"{key_prefix}_weights")
+        chart(charts.weight_trajectory(d["labels"]), key=f"{key_prefix}_weights", where=c2)
         c2.caption("The weight each unimodal loss term got for this sample in that epoch: 0 when the generated "
                    "label equals y_m, approaching 1 as they drift apart.")  # fmt: skip
     else:
         st.caption("Generated labels and weights exist for train samples only (the ULGM runs on the train split).")
     if len(d["predictions"]):
-        st.plotly_chart(charts.prediction_trajectory(d["predictions"], info), key=f"{key_prefix}_preds")
+        chart(charts.prediction_trajectory(d["predictions"], info), key=f"{key_prefix}_preds")
         st.caption("Each head's prediction for this sample per epoch (train: training forward pass; valid/test: "
                    "eval mode).")  # fmt: skip
     pmt = data.projections_mtime(run.run_dir)
@@ -307,6 +329,6 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
             last = int(proj["epoch"].max())
             pos = data.sample_positions(by_id[by_id["method"] == method], sample_id, last)
             sub = proj[(proj["epoch"] == last) & (proj["method"] == method)]
-            st.plotly_chart(charts.positions_chart(sub, pos, sample_id), key=f"{key_prefix}_pos")
+            chart(charts.positions_chart(sub, pos, sample_id), key=f"{key_prefix}_pos")
             st.caption(f"{method.upper()} of each modality's representation at epoch {last}; the star is this "
                        "sample, grey points are all other samples.")  # fmt: skip

@@ -329,3 +329,56 @@ def test_overview_explains_metrics_and_human_page_draws_baselines(link_root):
     assert not at.exception
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
     assert specs.count("y_m as T label") >= 6  # three generated-label charts, three head charts
+
+
+# ---- item 13: figure export (SVG/PDF through kaleido) and the data behind every chart -------------------------
+
+
+def test_figure_data_is_what_is_drawn(link_root):
+    import numpy as np
+
+    from dashboard import charts, data, export
+
+    run = data.load_run(link_root / "demo-sims")
+    curves = data.curves_frame(run.metrics, "MAE")
+    df = export.figure_data(charts.training_curves(curves, "MAE", 2))
+    assert len(df) == len(curves)  # one row per drawn point, the panel named with the split
+    assert set(df["trace"]) == {f"{charts.MOD_NAMES.get(h, h)}: {s}" for h, s in zip(curves["head"], curves["split"])}
+    got = df.set_index(["trace", "x"])["y"].astype(float)
+    row = curves.iloc[0]
+    assert got.loc[
+        (f"{charts.MOD_NAMES.get(row['head'], row['head'])}: {row['split']}", row["epoch"])
+    ] == pytest.approx(row["value"])
+    cm = data.conflict_confusion(data.sample_table(run, None))
+    hm = export.figure_data(charts.confusion_heatmap(cm, "t", "g", "h"))
+    assert len(hm) == cm.size and hm["z"].astype(int).sum() == int(cm.to_numpy().sum())
+    view = pd.DataFrame({"sample_id": ["a", "b"], "split": ["train", "test"], "x": [0.0, 1.0], "y": [1.0, 0.0],
+                         "color": [0.5, -0.5]})  # fmt: skip
+    sc = export.figure_data(charts.embedding_scatter(view, "gen_T", "t"))
+    assert sc["customdata_0"].tolist() == ["a", "b"] and np.allclose(sc["color"].astype(float), [0.5, -0.5])
+    assert export.figure_csv(charts.embedding_scatter(view, "gen_T", "t")).startswith(b"trace,x,y,customdata_0")
+
+
+@pytest.mark.timeout(240)
+def test_figure_image_svg_and_pdf():
+    import plotly.graph_objects as go
+
+    from dashboard import export
+
+    fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2], name="curve")).update_layout(title="export me")
+    svg = export.figure_image(fig, "svg")
+    assert svg.startswith(b"<svg") and b"export me" in svg
+    assert export.figure_image(fig, "pdf").startswith(b"%PDF")
+    with pytest.raises(ValueError, match="svg, pdf"):
+        export.figure_image(fig, "png")
+
+
+def test_every_chart_has_an_export_menu(link_root):
+    at = _app(link_root, run_id="demo-sims", sample_id="video_0001$_$1").run()
+    for page in ("overview", "samples", "dynamics", "human", "conflicts", "embeddings", "compare", "generators"):
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, page
+        charts_ = at.get("plotly_chart")
+        buttons = [b.proto.id for b in at.get("download_button")]
+        for fmt in ("svg", "pdf", "csv"):
+            assert sum(f"_export_{fmt}" in b for b in buttons) == len(charts_), (page, fmt, buttons)

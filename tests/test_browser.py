@@ -507,3 +507,35 @@ def test_sample_opened_from_conflicts_shows_in_sidebar(page):
     wait_for_app_run(page)
     expect(page.get_by_test_id("stSidebar").get_by_text(f"Selected sample: {sid}")).to_be_visible()
     shot(page, "conflicts_sample")
+
+
+def test_export_menu_downloads_svg_and_csv(page, tmp_path):
+    """Overview: the Export menu under the training curves downloads the figure as SVG (rendered by kaleido
+    through Debian's Chromium) and the data behind it as CSV; the SVG is opened and photographed."""
+    go_to(page, "Overview")
+    menu = page.get_by_test_id("stPopover").first
+    menu.get_by_role("button").first.click()
+    body = page.get_by_test_id("stPopoverBody")
+    expect(body).to_be_visible()
+    with page.expect_download(timeout=TIMEOUT_MS) as dl:
+        body.get_by_role("button", name="SVG figure").click()
+    svg = tmp_path / "curves.svg"
+    dl.value.save_as(svg)
+    head = svg.read_bytes()[:200]
+    assert head.startswith(b"<svg"), head
+    with page.expect_download(timeout=TIMEOUT_MS) as dl:
+        body.get_by_role("button", name="Data behind this chart (CSV)").click()
+    csv = tmp_path / "curves.csv"
+    dl.value.save_as(csv)
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "trace,x,y" and len(lines) > 10
+    shot(page, "export_menu")  # last: the screenshot resizes the viewport under the open menu
+    page.keyboard.press("Escape")
+    view = page.context.new_page()  # the exported file itself, as a reader of the paper would see it
+    try:
+        view.set_viewport_size({"width": 1100, "height": 420})
+        view.set_content(f"<html><body style='margin:0'>{svg.read_text(encoding='utf-8')}</body></html>")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        view.screenshot(path=str(SHOTS / "export_svg.png"))
+    finally:
+        view.close()

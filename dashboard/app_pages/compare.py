@@ -114,7 +114,7 @@ best = {lab: (s.manifest.get("best") or {}).get("epoch") for lab, s in snaps.ite
 cols = st.columns(2)
 with cols[0]:
     cur = C.curves_long(metrics, "loss", "valid")
-    st.plotly_chart(C.overlay_curves(cur, "validation loss (L1 of ŷ_m)", "loss", best), key="compare_loss_chart")
+    state.chart(C.overlay_curves(cur, "validation loss (L1 of ŷ_m)", "loss", best), key="compare_loss_chart")
 with cols[1]:
     options = [c for c in C.metric_columns(metrics.values()) if c != "loss"] or ["loss"]
     # valid "loss" is the L1 of ŷ_m, i.e. pred_M/MAE: default to a metric the left chart does not already show
@@ -125,7 +125,7 @@ with cols[1]:
     if cur.empty:
         st.info(f"No {md_escape(pick)} on the {split} split in the selected runs.")
     else:
-        st.plotly_chart(C.overlay_curves(cur, f"{pick} ({split})", pick, best), key="compare_metric_chart")
+        state.chart(C.overlay_curves(cur, f"{pick} ({split})", pick, best), key="compare_metric_chart")
 
 # ---- generated labels, run A vs run B ---------------------------------------------------------------------------
 st.subheader("Generated labels: run A vs run B")
@@ -155,7 +155,7 @@ else:
             f"{lb.attrs.get('epoch')}; {len(pairs)} samples matched by sample_id. Points on the dotted line mean "
             "both runs generated the same label."
         )
-        st.plotly_chart(C.label_scatter(pairs, a, b, stats), key="compare_label_scatter")
+        state.chart(C.label_scatter(pairs, a, b, stats), key="compare_label_scatter")
         st.dataframe(stats, hide_index=True)
         if len(snaps) > 2:
             mod = st.radio(

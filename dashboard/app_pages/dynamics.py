@@ -19,13 +19,13 @@ modality = st.radio(
 )
 c1, c2 = st.columns(2)
 with c1:
-    st.plotly_chart(charts.label_distribution(q, modality), key="dynamics_dist")
+    state.chart(charts.label_distribution(q, modality), key="dynamics_dist")
     st.caption(
         "Each box summarises all train samples' generated labels at that epoch: the box spans the middle "
         "half, the line is the median, whiskers reach the extremes."
     )
 with c2:
-    st.plotly_chart(charts.drift_chart(drift), key="dynamics_drift")
+    state.chart(charts.drift_chart(drift), key="dynamics_drift")
     st.caption(
         "Mean distance between the generated unimodal label and y_m. It starts at 0 and grows as the ULGM "
         "finds modality-specific evidence; the subtask weights are tanh of this distance."
@@ -49,7 +49,7 @@ color = st.selectbox(
     }[c],
 )
 carto = cache.cartography(run.run_dir, mt, modality)
-event = st.plotly_chart(
+event = state.chart(
     charts.cartography_chart(carto, modality, color),
     key=f"dynamics_carto_{modality}",
     on_select="rerun",

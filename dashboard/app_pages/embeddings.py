@@ -82,7 +82,7 @@ epoch = state.epoch_slider(
 table = cache.sample_table(run.run_dir, mt, epoch)
 view = data.projection_view(sub, table, epoch, modality, color)
 state.take_chart_selection("embeddings_scatter")  # before drawing: the star marks a clicked point at once
-st.plotly_chart(
+state.chart(
     charts.embedding_scatter(
         view,
         color,

@@ -103,7 +103,7 @@ for col, m in zip(cols, G.UNIMODAL, strict=True):
     fig = GC.generator_r_chart(bands, m, base.get(m))
     fig.update_layout(title=f"{METRICS[metric]}, {GC.MOD_NAMES[m]}")
     fig.update_yaxes(title_text=METRICS[metric])
-    col.plotly_chart(fig, key=f"generators_chart_{m}")
+    state.chart(fig, key=f"generators_chart_{m}", where=col)
 
 alarms = label_health.inversion_alarms(health.drop(columns=["label", "generator"]))
 raised = alarms[alarms["alarm"]] if len(alarms) else alarms
@@ -147,6 +147,6 @@ if sid:
     else:
         hit = samples[samples["sample_id"] == sid].iloc[0]
         human = hit.get(f"y_{mod}")
-        st.plotly_chart(GC.trajectory_overlay(traj, mod, float(hit["y_m"]), human), key="generators_traj")
+        state.chart(GC.trajectory_overlay(traj, mod, float(hit["y_m"]), human), key="generators_traj")
         st.text(f"Sample: {sid}")
         st.page_link("app_pages/samples.py", label="Open this sample in the Samples drill-down")

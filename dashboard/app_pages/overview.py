@@ -86,7 +86,7 @@ def _curves() -> None:
         # the sidebar's status and the curves all move together; the cache key (run.json's mtime) has moved too
         st.rerun(scope="app")
     curves = data.curves_frame(run.metrics, metric)
-    st.plotly_chart(charts.training_curves(curves, metric, run.best_epoch), key="overview_curves")
+    state.chart(charts.training_curves(curves, metric, run.best_epoch), key="overview_curves")
     if run.status == "running":
         st.caption(
             f"Live: checking for new epochs every {state.LIVE_REFRESH_S} s "
