@@ -146,10 +146,11 @@ def compute_projections(
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm project RUN_DIR [--method umap|pca] [--reference-epoch E] [--seed S]``."""
     ap = argparse.ArgumentParser(prog="python -m selfmm project", description=__doc__.split("\n")[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--method", choices=METHODS, default="umap")
+    ap.add_argument("run_dir", type=Path, help="a run folder with recorded representations (run.json next to it)")
+    ap.add_argument("--method", choices=METHODS, default="umap",
+                    help="umap (default; slower, keeps neighbourhoods) or pca (fast, linear)")  # fmt: skip
     ap.add_argument("--reference-epoch", type=int, default=None, help="epoch the map is fitted on (default: last)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="random seed of the UMAP fit (default 0)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
