@@ -157,14 +157,20 @@ def weight_trajectory(labels: pd.DataFrame) -> go.Figure:
 
 
 def prediction_trajectory(preds: pd.DataFrame, info: dict) -> go.Figure:
-    """A sample's head predictions across epochs, with y_m (the human multimodal label) as a dashed reference."""
+    """A sample's head predictions across epochs, with y_m (the human multimodal label) as a dashed reference
+    and, where the dataset has them, the human T/A/V labels as dotted references in each head's colour (what a
+    unimodal head on valid/test should be compared with: those samples have no generated labels)."""
     fig = go.Figure()
     for m in ("M", "T", "A", "V"):
         if f"pred_{m}" in preds.columns:
             fig.add_trace(go.Scatter(x=preds["epoch"], y=preds[f"pred_{m}"], mode="lines+markers",
                                      name=f"ŷ_{m}", line=dict(color=MOD_COLORS[m])))  # fmt: skip
+    human = [m for m in ("T", "A", "V") if f"pred_{m}" in preds.columns and _finite(info.get(f"y_{m}"))]
+    for m in human:
+        fig.add_trace(_reference_line(preds["epoch"], float(info[f"y_{m}"]), f"human {m}", MOD_COLORS[m], "dot"))
     fig.add_trace(_reference_line(preds["epoch"], float(info["y_m"]), "y_m (human M)", MOD_COLORS["M"], "dash"))
-    return _layout(fig, "Head predictions (dashed: y_m)", "epoch", f"prediction ({LABEL_UNIT})", "head", height=300)
+    title = "Head predictions (dashed: y_m" + ("; dotted: human T/A/V)" if human else ")")
+    return _layout(fig, title, "epoch", f"prediction ({LABEL_UNIT})", "head", height=300)
 
 
 def positions_chart(proj_epoch: pd.DataFrame, positions: pd.DataFrame, sample_id: str) -> go.Figure:

@@ -315,7 +315,8 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
     if len(d["predictions"]):
         chart(charts.prediction_trajectory(d["predictions"], info), key=f"{key_prefix}_preds")
         st.caption("Each head's prediction for this sample per epoch (train: training forward pass; valid/test: "
-                   "eval mode).")  # fmt: skip
+                   "eval mode). Dotted: the human T/A/V labels, where the dataset has them: on valid/test, where "
+                   "no label is generated, they are what the unimodal heads should be read against.")  # fmt: skip
     pmt = data.projections_mtime(run.run_dir)
     if pmt:
         try:

@@ -382,3 +382,21 @@ def test_every_chart_has_an_export_menu(link_root):
         buttons = [b.proto.id for b in at.get("download_button")]
         for fmt in ("svg", "pdf", "csv"):
             assert sum(f"_export_{fmt}" in b for b in buttons) == len(charts_), (page, fmt, buttons)
+
+
+# ---- item 17: valid/test drill-downs show the heads against the human T/A/V labels ----------------------------
+
+
+def test_prediction_trajectory_draws_human_unimodal_labels(link_root):
+    from dashboard import charts, data
+
+    run = data.load_run(link_root / "demo-sims")
+    sid = str(run.samples.loc[run.samples["split"] == "valid", "sample_id"].iloc[0])
+    d = data.sample_detail(run, sid)
+    fig = charts.prediction_trajectory(d["predictions"], d["info"])
+    dotted = {t.name: t for t in fig.data if t.line.dash == "dot"}
+    assert set(dotted) == {"human T", "human A", "human V"}
+    assert list(dotted["human A"].y) == pytest.approx([d["info"]["y_A"]] * 2)
+    assert "dotted: human T/A/V" in fig.layout.title.text
+    nohuman = charts.prediction_trajectory(d["predictions"], {"y_m": 0.2})
+    assert not [t for t in nohuman.data if t.line.dash == "dot"]

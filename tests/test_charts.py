@@ -70,8 +70,8 @@ def test_sample_trajectories(run):
         "weight (0–1)"
     )
     p = charts.prediction_trajectory(d["predictions"], d["info"]).to_dict()
-    assert len(p["data"]) == 5 and list(arr(p["data"][0]["x"])) == [1, 2]
-    assert p["data"][4]["name"] == "y_m (human M)" and p["layout"]["xaxis"]["dtick"] == 1  # no epoch 1.5
+    assert len(p["data"]) == 8 and list(arr(p["data"][0]["x"])) == [1, 2]  # 4 heads, human T/A/V, y_m
+    assert p["data"][7]["name"] == "y_m (human M)" and p["layout"]["xaxis"]["dtick"] == 1  # no epoch 1.5
 
 
 def test_dynamics_charts(run):
