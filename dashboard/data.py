@@ -553,6 +553,18 @@ def sort_choices(table: pd.DataFrame) -> list[str]:
     return [SORT_DEFAULT] + [c for c in table.columns if c not in ("raw_text", "index")]
 
 
+# the Samples table's columns before the reader picks others: what fits at 1400 px (the CSV keeps every column)
+SAMPLE_COLUMNS = ("sample_id", "split", "raw_text", "y_m", "y_T", "y_A", "y_V", "gen_T", "gen_A", "gen_V", "w_T",
+                  "w_A", "w_V", "err_M", "gen_conflict")  # fmt: skip
+
+
+def column_choices(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """``(every column, the default shown)`` of a :func:`sample_table` for the Samples page's column chooser
+    (``index`` is internal and never offered; ``sample_id`` is always shown, so a row names its sample)."""
+    cols = [c for c in table.columns if c != "index"]
+    return cols, [c for c in SAMPLE_COLUMNS if c in cols]
+
+
 def conflict_strength_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Train samples per conflict strength (the strongest over the conflicting modalities: "strong" = opposite
     polarity to M, "weak" = neutral against polar), human vs generated: ``strength, human, generated``."""

@@ -30,7 +30,7 @@ PAGES: dict[str, dict[str, str]] = {
     "samples": {
         "samples_splits": "list", "samples_text": "str", "samples_hconf": "list", "samples_gconf": "list",
         "samples_gh": "float", "samples_gy": "float", "samples_flips": "bool", "samples_sort": "str",
-        "samples_sort_desc": "bool", "samples_use_selection": "bool",
+        "samples_sort_desc": "bool", "samples_use_selection": "bool", "samples_columns": "list",
         **{f"samples_range_y_{m}": "range" for m in "mTAV"},
     },
     "dynamics": {"dynamics_modality": "str", "dynamics_color": "str"},

@@ -400,3 +400,36 @@ def test_prediction_trajectory_draws_human_unimodal_labels(link_root):
     assert "dotted: human T/A/V" in fig.layout.title.text
     nohuman = charts.prediction_trajectory(d["predictions"], {"y_m": 0.2})
     assert not [t for t in nohuman.data if t.line.dash == "dot"]
+
+
+# ---- item 10: the Samples table fits the screen, with a column chooser; the drill-down opens above it ----------
+
+
+def _order(node, out):
+    """Element types of an AppTest tree in page order (depth first)."""
+    kids = getattr(node, "children", None)
+    if kids:
+        for k in sorted(kids):
+            _order(kids[k], out)
+    else:
+        out.append((node.type, getattr(node, "value", None) if node.type in ("subheader", "markdown") else None))
+    return out
+
+
+def test_samples_column_chooser_and_drilldown_above_the_table(link_root):
+    from dashboard import data
+
+    at = _app(link_root, run_id="demo-sims").run()
+    at.switch_page("app_pages/samples.py").run()
+    shown = list(at.dataframe[0].value.columns)
+    assert shown == list(data.SAMPLE_COLUMNS) and len(shown) <= 15  # 38 columns in the table
+    at.multiselect(key="samples_columns").set_value(["split", "sign_flips"]).run()
+    assert list(at.dataframe[0].value.columns) == ["sample_id", "split", "sign_flips"]
+    assert at.query_params["samples_columns"] == ["split", "sign_flips"]
+    at.session_state["sample_id"] = "video_0001$_$1"
+    at.run()
+    assert not at.exception
+    order = _order(at.main, [])
+    heading = next(i for i, (t, v) in enumerate(order) if t == "subheader" and "Sample" in str(v))
+    table = next(i for i, (t, _) in enumerate(order) if t in ("arrow_data_frame", "dataframe"))
+    assert heading < table, order[:40]
