@@ -127,7 +127,7 @@ def test_dynamics_and_embeddings_interactions(runs_root):
     at = app(runs_root)
     at.switch_page("app_pages/dynamics.py").run()
     at.radio(key="dynamics_modality").set_value("A").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 3
+    assert not at.exception and len(at.get("plotly_chart")) == 6  # + the subtask-weight views (issue 11)
     at.switch_page("app_pages/embeddings.py").run()
     at.selectbox(key="embeddings_modality").select("all").run()
     at.selectbox(key="embeddings_color").select("human_conflict").run()

@@ -433,3 +433,41 @@ def test_samples_column_chooser_and_drilldown_above_the_table(link_root):
     heading = next(i for i, (t, v) in enumerate(order) if t == "subheader" and "Sample" in str(v))
     table = next(i for i, (t, _) in enumerate(order) if t in ("arrow_data_frame", "dataframe"))
     assert heading < table, order[:40]
+
+
+# ---- item 11: the subtask weights as a population ---------------------------------------------------------------
+
+
+def test_weight_population_views(link_root):
+    import numpy as np
+
+    from dashboard import data
+    from dashboard import weights as W
+
+    run = data.load_run(link_root / "demo-sims")
+    q = W.weight_quantiles(run)
+    wt = run.weight["T"]
+    got = q[q["modality"] == "T"].set_index("epoch")
+    last = int(run.label_epochs[-1])
+    assert got.loc[last, "median"] == pytest.approx(np.median(wt[:, -1]))
+    assert got.loc[0, "max"] == pytest.approx(float(np.max(wt[:, 0])))
+    table = pd.DataFrame({"split": ["train"] * 4 + ["valid"], "human_conflict": ["T", "T+A", "none", "A", "T"],
+                          "w_T": [0.8, 0.6, 0.1, 0.3, 0.99], "abs_err_T": [0.1, 0.2, 0.3, 0.4, 0.5]},
+                         index=["a", "b", "c", "d", "e"])  # fmt: skip
+    by = W.weight_by_conflict(table, "T").set_index("group")
+    assert by.loc["humans: T disagrees with M", "n"] == 2  # "T" and "T+A"; the valid row is not counted
+    assert by.loc["humans: T disagrees with M", "mean_w"] == pytest.approx(0.7)
+    assert by.loc["humans: T agrees with M", "mean_w"] == pytest.approx(0.2)
+    box = W.weight_vs_conflict_chart(table, "T")
+    assert [list(t.y) for t in box.data] == [[0.8, 0.6], [0.1, 0.3]]
+    sc = W.weight_vs_error_chart(table, "T")
+    assert list(sc.data[0].x) == [0.1, 0.2, 0.3, 0.4] and list(sc.data[0].customdata[:, 0]) == ["a", "b", "c", "d"]
+
+
+def test_dynamics_page_draws_the_weight_views(link_root):
+    at = _app(link_root, run_id="demo-sims").run()
+    at.switch_page("app_pages/dynamics.py").run()
+    assert not at.exception
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    for title in ("Subtask weights w_T per epoch", "w_T by the human conflict", "w_T vs |generated − human T|"):
+        assert title in specs

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import cache, charts, data, state
+from dashboard import weights as W
 
 st.title("Label dynamics")
 run = state.require_run()
@@ -30,6 +31,23 @@ with c2:
         "Mean distance between the generated unimodal label and y_m. It starts at 0 and grows as the ULGM "
         "finds modality-specific evidence; the subtask weights are tanh of this distance."
     )
+
+st.subheader("Subtask weights across the train split")
+st.caption(
+    "w_s = tanh(|y_s − y_m|) weights each sample's unimodal loss. Left: its distribution per epoch. Middle: at "
+    "the epoch below, for the samples where humans saw this modality disagree with M against the others; a "
+    "useful ULGM gives the first group more weight. Right: the weight against how far the generated label is from "
+    "the human one."
+)
+w_epoch = state.epoch_slider(run, key="dynamics_weight_epoch")
+w_table = cache.sample_table(run.run_dir, mt, w_epoch)
+wc = st.columns(3)
+state.chart(W.weight_distribution_chart(W.weight_quantiles(run), modality), key="dynamics_w_dist", where=wc[0])
+state.chart(W.weight_vs_conflict_chart(w_table, modality), key="dynamics_w_conflict", where=wc[1])
+state.chart(W.weight_vs_error_chart(w_table, modality), key="dynamics_w_error", where=wc[2])
+if run.has_human:
+    wc[1].dataframe(W.weight_by_conflict(w_table, modality), hide_index=True, width="stretch",
+                    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean_w", "median_w")})  # fmt: skip
 
 st.subheader("Cartography")
 st.caption(
