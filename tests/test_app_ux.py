@@ -471,3 +471,34 @@ def test_dynamics_page_draws_the_weight_views(link_root):
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
     for title in ("Subtask weights w_T per epoch", "w_T by the human conflict", "w_T vs |generated − human T|"):
         assert title in specs
+
+
+# ---- item 16: conflict recovery aggregated over seeds -----------------------------------------------------------
+
+
+def test_recovery_over_seeds_hand_computed():
+    from dashboard import seed_summary as SS
+
+    def outcomes(rows):
+        return pd.DataFrame(rows, columns=["modality", "outcome"])
+
+    r1 = SS.recovery_counts(outcomes([("T", "recovered"), ("T", "missed"), ("T", "spurious"), ("A", "partial")]))
+    r2 = SS.recovery_counts(outcomes([("T", "recovered"), ("T", "recovered"), ("T", "recovered"), ("T", "missed")]))
+    t1 = r1.set_index("modality")
+    assert t1.loc["T", "recovery"] == pytest.approx(0.5) and t1.loc["A", "recovery"] == 0.0
+    assert pd.isna(t1.loc["V", "recovery"]) and t1.loc["T", "spurious"] == 1
+    agg = SS.recovery_over_seeds({"s1": r1, "s2": r2}, {"s1": "ulgm", "s2": "ulgm"}).set_index("modality")
+    assert agg.loc["T", "runs"] == 2 and agg.loc["T", "recovery_mean"] == pytest.approx((0.5 + 0.75) / 2)
+    assert agg.loc["T", "recovery_std"] == pytest.approx(pd.Series([0.5, 0.75]).std())
+    assert agg.loc["T", "spurious_mean"] == pytest.approx(0.5) and agg.loc["T", "missed_mean"] == pytest.approx(1.0)
+
+
+def test_generators_page_shows_recovery_over_seeds(tmp_path):
+    for seed in (1, 2):
+        d = write_fake_run(tmp_path / f"seed_{seed}", n=(30, 10, 10), epochs=3, seed=seed, representation_epochs=())
+        _set_data(d, "3" * 64)
+    at = _app(tmp_path, run_id="seed_1").run()
+    at.switch_page("app_pages/generators.py").run()
+    assert not at.exception
+    tab = next(d.value for d in at.dataframe if "recovery_mean" in d.value.columns)
+    assert tab["runs"].tolist() == [2, 2, 2] and tab["modality"].tolist() == ["T", "A", "V"]

@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import cache, data, state
 from dashboard import generator_charts as GC
 from dashboard import generators as G
+from dashboard import seed_summary as SS
 from dashboard.text import md_escape
 from selfmm import label_health
 from selfmm.runs.reader import RunError, RunReader
@@ -111,6 +112,21 @@ if len(raised):
     st.subheader("Inversion alarms")
     st.caption("r(generated, y_m) < 0 or sign agreement with y_m < 50 % at some epoch.")
     st.dataframe(raised, hide_index=True, width="stretch")
+
+if has_human:
+    st.subheader("Conflict recovery over seeds")
+    st.caption(
+        "Last epoch of each run. recovery = recovered / (recovered + partial + missed): the share of the conflicts "
+        "humans saw (modality against M) whose generated label took the human polarity; mean ± std over the "
+        "generator's runs (seeds), counts as means. Definitions: the Conflicts page."
+    )
+    per_run = {}
+    for lab in sel["label"]:
+        mt_lab = data.run_mtime(run_dir[lab])
+        per_run[lab] = SS.recovery_counts(data.conflict_outcomes(cache.sample_table(run_dir[lab], mt_lab, None)))
+    st.dataframe(SS.recovery_over_seeds(per_run, generators), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("recovery_mean", "recovery_std", "recovered_mean", "missed_mean", "spurious_mean")})  # fmt: skip
 
 st.subheader("Samples the generators disagree on most")
 mod = st.radio("Modality", G.UNIMODAL, horizontal=True, key="generators_modality", format_func=GC.MOD_NAMES.get)
