@@ -312,7 +312,16 @@ def agreement_chart(agree: pd.DataFrame, metric: str, title: str, baseline: pd.D
             fig.add_trace(go.Scatter(x=[d["epoch"].min(), d["epoch"].max()], y=[v, v], mode="lines",
                                      name=f"y_m as {m} label", legendgroup=m, line=dict(color=MOD_COLORS[m], dash="dot"),
                                      hovertemplate=f"y_m vs human {m}: %{{y:{NUM}}}<extra></extra>"))  # fmt: skip
-    return _layout(fig, title, "epoch", AGREEMENT_LABELS.get(metric, metric), "modality", height=300)
+    if baseline is not None:  # six entries: below the plot, where they do not squeeze a third-width chart
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, x=0))
+    return _layout(
+        fig,
+        title,
+        "epoch",
+        AGREEMENT_LABELS.get(metric, metric),
+        "modality",
+        height=400 if baseline is not None else 300,
+    )
 
 
 def gen_vs_human_scatter(

@@ -142,7 +142,7 @@ def selection_panel(slot) -> None:
             st.button("Clear sample", key="sidebar_clear_sample", on_click=set_sample, args=(None,))
         sel = st.session_state.get(SELECTED_IDS)
         if sel:
-            st.caption(f"{len(sel)} samples selected on a chart")
+            st.caption(f"{len(sel)} sample{'' if len(sel) == 1 else 's'} selected on a chart")
             st.button("Clear chart selection", key="sidebar_clear_selection", on_click=_clear_selection)
 
 

@@ -67,9 +67,10 @@ def weight_vs_conflict_chart(table: pd.DataFrame, modality: str) -> go.Figure:
     fig = go.Figure()
     for flag, name, color in ((True, "disagrees", "#d6604d"), (False, "agrees", "#9e9e9e")):
         sub = tr[conflict == flag]
-        fig.add_trace(go.Box(y=sub[f"w_{modality}"], name=f"{modality} {name} with M", marker_color=color,
+        fig.add_trace(go.Box(y=sub[f"w_{modality}"], name=f"{name} with M", marker_color=color, showlegend=False,
                              boxpoints="outliers", customdata=sub.index.to_numpy().reshape(-1, 1)))  # fmt: skip
-    return charts._layout(fig, f"w_{modality} by the human conflict", "human labels", "weight (0–1)", "", height=360)
+    return charts._layout(fig, f"w_{modality} by the human conflict", f"humans: {modality} …", "weight (0–1)", "",
+                          height=360)  # fmt: skip
 
 
 def weight_vs_error_chart(table: pd.DataFrame, modality: str) -> go.Figure:

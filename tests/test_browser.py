@@ -489,7 +489,8 @@ def test_lasso_count_in_sidebar_matches_the_page(page):
     wait_for_app_run(page)
     n = int(counted.inner_text().split()[0])
     assert n > 0
-    expect(page.get_by_test_id("stSidebar").get_by_text(f"{n} samples selected on a chart")).to_be_visible()
+    side = f"{n} sample{'' if n == 1 else 's'} selected on a chart"
+    expect(page.get_by_test_id("stSidebar").get_by_text(side)).to_be_visible()
     shot(page, "embeddings_lasso")
 
 

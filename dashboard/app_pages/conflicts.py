@@ -53,6 +53,7 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key="conflicts_table",
+    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("y_m", "human", "generated")},
 )
 if event is not None and event.selection.rows:
     state.set_sample(str(view["sample_id"].iloc[event.selection.rows[0]]))

@@ -46,7 +46,7 @@ state.chart(W.weight_distribution_chart(W.weight_quantiles(run), modality), key=
 state.chart(W.weight_vs_conflict_chart(w_table, modality), key="dynamics_w_conflict", where=wc[1])
 state.chart(W.weight_vs_error_chart(w_table, modality), key="dynamics_w_error", where=wc[2])
 if run.has_human:
-    wc[1].dataframe(W.weight_by_conflict(w_table, modality), hide_index=True, width="stretch",
+    st.dataframe(W.weight_by_conflict(w_table, modality), hide_index=True, width="stretch",
                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean_w", "median_w")})  # fmt: skip
 
 st.subheader("Cartography")
