@@ -42,3 +42,20 @@ def test_seeds_experiment_and_project_help(capsys):
     assert all(src in exp.split("--variants VARIANTS ", 1)[1][:200] for src in LABEL_SOURCES)
     proj = " ".join(_help(project_main, capsys).split())
     assert "a run folder with recorded representations" in proj and "random seed of the UMAP fit" in proj
+
+
+def test_project_reports_progress(tmp_path, capsys):
+    """Issue 11 item 14: `project` says what it is doing before the (slow) fits, not only at the end."""
+    from selfmm.projection import main as project_main
+    from selfmm.testing import write_fake_run
+
+    run = write_fake_run(tmp_path / "r", n=(20, 8, 8), epochs=2, representation_epochs=(1, 2), seed=1)
+    assert project_main([str(run), "--method", "pca"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    fits = [line for line in out if line.startswith("selfmm project: fitting PCA")]
+    assert len(fits) == 5 and "1/5 (M) on epoch 2: 36 samples" in fits[0]  # M, T, A, V, all
+    assert [line for line in out if "projecting epoch" in line] == [
+        "selfmm project: projecting epoch 1 (1/2)",
+        "selfmm project: projecting epoch 2 (2/2)",
+    ]
+    assert out[-1].endswith(" s") and "pca.parquet: 2 epochs" in out[-1]
