@@ -502,3 +502,28 @@ def test_generators_page_shows_recovery_over_seeds(tmp_path):
     assert not at.exception
     tab = next(d.value for d in at.dataframe if "recovery_mean" in d.value.columns)
     assert tab["runs"].tolist() == [2, 2, 2] and tab["modality"].tolist() == ["T", "A", "V"]
+
+
+# ---- item 14 (Overview part): a live run says its cap, where early stopping ends it, and when -----------------
+
+
+def test_live_progress_hand_computed():
+    from dashboard import progress
+
+    m = pd.DataFrame({"epoch": [1, 1, 2, 2, 3, 3], "split": ["train", "valid"] * 3,
+                      "time_s": [8.0, 2.0, 9.0, 3.0, 30.0, 2.0]})  # fmt: skip
+    assert progress.epoch_seconds(m) == pytest.approx(12.0)  # per-epoch sums 10, 12, 32: the median
+    text = progress.live_progress({"max_epochs": 10, "early_stop": 4}, m, 3, 2)
+    assert text.startswith("Epoch 3 of at most 10; early stopping ends it after epoch 6")
+    assert "about 36 s from now" in text and "the cap is about 84 s away" in text and "about 12 s." in text
+    assert progress.live_progress({"max_epochs": 0, "early_stop": 8}, m, 3, 3).startswith("Epoch 3 (no epoch cap)")
+    assert "after epoch 5 " in progress.live_progress({"max_epochs": 5, "early_stop": 8}, m, 3, 3)  # the cap wins
+
+
+def test_overview_of_a_live_run_shows_progress(tmp_path):
+    write_fake_run(tmp_path / "live", status="running", n=(20, 8, 8), epochs=4, seed=2)
+    at = _app(tmp_path, run_id="live").run()
+    assert not at.exception
+    cap = texts(at.caption)
+    assert "Epoch 2 of at most" in cap or "Epoch 2 (no epoch cap)" in cap, cap
+    assert "early stopping ends it after epoch" in cap

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, data, state
+from dashboard import cache, charts, data, progress, state
 from dashboard.metric_help import metric_help
 from dashboard.text import md_escape
 from selfmm import label_health
@@ -88,9 +88,10 @@ def _curves() -> None:
     curves = data.curves_frame(run.metrics, metric)
     state.chart(charts.training_curves(curves, metric, run.best_epoch), key="overview_curves")
     if run.status == "running":
+        done = len([e for e in run.epochs if e > 0])
         st.caption(
-            f"Live: checking for new epochs every {state.LIVE_REFRESH_S} s "
-            f"({len([e for e in run.epochs if e > 0])} epoch(s) committed so far)."
+            f"Live: checking for new epochs every {state.LIVE_REFRESH_S} s. "
+            + progress.live_progress(run.manifest.get("config") or {}, run.metrics, done, run.best_epoch)
         )
 
 
