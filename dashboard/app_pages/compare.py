@@ -137,8 +137,10 @@ else:
     a = ca.selectbox("Run A", names, index=0, key="compare_run_a")
     b = cb.selectbox("Run B", names, index=1, key="compare_run_b")
     same_data, data_note = C.pair_data_check(snaps[a].manifest, snaps[b].manifest)
-    if data_note:
-        (st.caption if same_data else st.warning)(md_escape(data_note))
+    if data_note and same_data:  # a caution in our own words only
+        st.caption(data_note)
+    elif data_note:  # the refusal names datasets: data text, shown literally
+        st.warning(md_escape(data_note))
     try:
         if not same_data:  # refused: the warning above says why
             raise C.CompareError("")
