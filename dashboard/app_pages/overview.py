@@ -53,7 +53,11 @@ with c2:
             hide_index=True,
             width="stretch",
             height="content",
-            column_config={"value": st.column_config.NumberColumn(format="%.3f")},
+            column_config={
+                "metric": st.column_config.TextColumn(width="small"),
+                "value": st.column_config.NumberColumn(format="%.3f", width="small"),
+                "meaning": st.column_config.TextColumn(width="large"),
+            },  # fmt: skip
         )
     else:
         st.info("No test metrics yet: they are written when training finishes.")
