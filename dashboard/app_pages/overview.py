@@ -54,7 +54,6 @@ with c2:
             width="stretch",
             height="content",
             column_config={
-                "metric": st.column_config.TextColumn(width="small"),
                 "value": st.column_config.NumberColumn(format="%.3f", width="small"),
                 "meaning": st.column_config.TextColumn(width="large"),
             },  # fmt: skip
