@@ -40,5 +40,9 @@ page = st.navigation(pages)
 if page is home:
     # keep ?run=...&sample=... (a deep link to "/"); switch_page would clear them otherwise
     st.switch_page(overview, query_params=st.query_params.to_dict())
-state.run_picker()
-page.run()
+slot = state.run_picker()
+try:
+    page.run()
+finally:  # also after st.stop(): the sidebar shows what the page selected in this same run, the URL this view
+    state.selection_panel(slot)
+    state.write_url(page.url_path)

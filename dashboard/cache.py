@@ -98,7 +98,8 @@ def samples(run_dir: str, mtime: float) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=5, max_entries=_N, show_spinner=False)
-def runs(root: str, mtime: float) -> pd.DataFrame:
-    """The runs table. ``mtime`` is the root folder's, so a new top-level run folder shows up at once; runs
-    nested deeper (experiments) and status changes (running -> finished) show up within the 5 s ttl."""
+def runs(root: str, mtime: float, current_mtime: float = 0.0) -> pd.DataFrame:
+    """The runs table. ``mtime`` is the root folder's, so a new top-level run folder shows up at once;
+    ``current_mtime`` is the picked run's run.json, so its own status change (running -> finished) shows at once;
+    other runs nested deeper (experiments) and their status changes show up within the 5 s ttl."""
     return data.list_runs(root)

@@ -18,8 +18,14 @@ SPLIT_DASH = {"train": "solid", "valid": "dash", "test": "dot"}
 SPLIT_COLORS = {"train": "#1f77b4", "valid": "#ff7f0e", "test": "#2ca02c"}
 CATEGORICAL = ("split", "human_conflict", "gen_conflict", "human_strength", "gen_strength")
 LABEL_UNIT = "sentiment score"
+# diverging blue -> grey -> red: RdBu's white middle vanished on the white background, and 0 is common in SIMS
+LABEL_SCALE = [[0.0, "#053061"], [0.25, "#4393c3"], [0.5, "#9e9e9e"], [0.75, "#d6604d"], [1.0, "#67001f"]]
+HOVER_LABELS = (("split", "split", ""), ("y_m", "human M", ":+.2f"), ("y_T", "human T", ":+.2f"),
+                ("y_A", "human A", ":+.2f"), ("y_V", "human V", ":+.2f"))  # fmt: skip
 
 
+NUM = ".3f"  # one number format for metric values in hovers and tables (tables: "%.3f")
+BEST = dict(line_dash="dash", line_color="crimson", line_width=1.5)  # the one best-epoch marker (every page)
 HEAD_ORDER = ("total", "M", "T", "A", "V")  # panel order of the training curves: fusion head first, as in the paper
 MAX_UNIT_TICKS = 12  # up to this many epochs, tick every epoch (else Plotly's own integer steps)
 
@@ -85,17 +91,25 @@ def training_curves(curves: pd.DataFrame, metric: str, best_epoch: int | None = 
             fig.add_trace(
                 go.Scatter(x=s["epoch"], y=s["value"], mode="lines+markers", name=split, legendgroup=split,
                            showlegend=split not in shown, line=dict(color=SPLIT_COLORS.get(split), width=2),
-                           hovertemplate=f"{head} {split}<br>epoch %{{x}}<br>{metric} %{{y:.4f}}<extra></extra>"),
+                           hovertemplate=f"{head} {split}<br>epoch %{{x}}<br>{metric} %{{y:{NUM}}}<extra></extra>"),
                 row=1, col=c,
             )  # fmt: skip
             shown.add(split)
         if best_epoch is not None:
-            fig.add_vline(x=best_epoch, line_dash="dash", line_color="crimson", row=1, col=c)
+            best_epoch_line(fig, best_epoch, row=1, col=c)
     title = f"{metric} per epoch" + (f" (best epoch {best_epoch}, red dashed)" if best_epoch is not None else "")
     _layout(fig, title, "epoch", metric, "split", height=340)
     # one y title, on the first panel: on the others it would sit on the previous panel's best-epoch line
     for c in range(2, len(heads) + 1):
         fig.update_yaxes(title_text=None, row=1, col=c)
+    return fig
+
+
+def best_epoch_line(fig: go.Figure, epoch: int, color: str | None = None, **where) -> go.Figure:
+    """The best epoch (lowest validation loss, whose weights are kept) as a dashed vertical line: the one marker
+    every page uses (``color`` per run where several runs share a chart)."""
+    style = {**BEST, **({"line_color": color} if color else {})}
+    fig.add_vline(x=epoch, **style, **where)
     return fig
 
 
@@ -143,14 +157,20 @@ def weight_trajectory(labels: pd.DataFrame) -> go.Figure:
 
 
 def prediction_trajectory(preds: pd.DataFrame, info: dict) -> go.Figure:
-    """A sample's head predictions across epochs, with y_m (the human multimodal label) as a dashed reference."""
+    """A sample's head predictions across epochs, with y_m (the human multimodal label) as a dashed reference
+    and, where the dataset has them, the human T/A/V labels as dotted references in each head's colour (what a
+    unimodal head on valid/test should be compared with: those samples have no generated labels)."""
     fig = go.Figure()
     for m in ("M", "T", "A", "V"):
         if f"pred_{m}" in preds.columns:
             fig.add_trace(go.Scatter(x=preds["epoch"], y=preds[f"pred_{m}"], mode="lines+markers",
                                      name=f"ŷ_{m}", line=dict(color=MOD_COLORS[m])))  # fmt: skip
+    human = [m for m in ("T", "A", "V") if f"pred_{m}" in preds.columns and _finite(info.get(f"y_{m}"))]
+    for m in human:
+        fig.add_trace(_reference_line(preds["epoch"], float(info[f"y_{m}"]), f"human {m}", MOD_COLORS[m], "dot"))
     fig.add_trace(_reference_line(preds["epoch"], float(info["y_m"]), "y_m (human M)", MOD_COLORS["M"], "dash"))
-    return _layout(fig, "Head predictions (dashed: y_m)", "epoch", f"prediction ({LABEL_UNIT})", "head", height=300)
+    title = "Head predictions (dashed: y_m" + ("; dotted: human T/A/V)" if human else ")")
+    return _layout(fig, title, "epoch", f"prediction ({LABEL_UNIT})", "head", height=300)
 
 
 def positions_chart(proj_epoch: pd.DataFrame, positions: pd.DataFrame, sample_id: str) -> go.Figure:
@@ -164,8 +184,7 @@ def positions_chart(proj_epoch: pd.DataFrame, positions: pd.DataFrame, sample_id
         fig.add_trace(go.Scattergl(x=sub["x"], y=sub["y"], mode="markers", name="samples", showlegend=c == 1,
                                    marker=dict(size=3, color="#bbbbbb"), hoverinfo="skip"), row=1, col=c)  # fmt: skip
         p = positions[positions["modality"] == m]
-        fig.add_trace(go.Scatter(x=p["x"], y=p["y"], mode="markers", name=sample_id, showlegend=c == 1,
-                                 marker=dict(size=14, color="crimson", symbol="star")), row=1, col=c)  # fmt: skip
+        fig.add_trace(_star(p["x"], p["y"], sample_id).update(showlegend=c == 1), row=1, col=c)
     _layout(fig, "Where this sample sits in each modality's projection", "", "", "", height=300)
     # projection coordinates have no unit and each panel has its own map: no tick labels, no axis titles between
     # the panels (they collided with the next panel), one note on the first
@@ -214,10 +233,20 @@ def drift_chart(drift: pd.DataFrame, column: str = "mean_abs_diff") -> go.Figure
     return _layout(fig, title, "epoch", ytitle, "modality", height=320)
 
 
+def _hover(df: pd.DataFrame, hover: str) -> tuple[list[str], str]:
+    """customdata columns (sample_id first) and the hover template: ``hover``'s first line (the id), then the
+    split and the human labels the frame has, then ``hover``'s other lines."""
+    cols = ["sample_id"] + [c for c, _, _ in HOVER_LABELS if c in df.columns]
+    head, _, rest = hover.partition("<br>")
+    lines = [f"{name} %{{customdata[{cols.index(c)}]{fmt}}}" for c, name, fmt in HOVER_LABELS if c in cols]
+    return cols, "<br>".join([head, *lines, rest])
+
+
 def _scatter_traces(df: pd.DataFrame, x: str, y: str, color: str, hover: str, size: int = 6) -> list[go.Scattergl]:
-    """Scattergl traces with ``customdata[0] = sample_id``: one trace per category for categorical colours (a
-    legend), one trace with a colour bar for numeric ones."""
+    """Scattergl traces with ``customdata[0] = sample_id`` (then the split and human labels, for the hover): one
+    trace per category for categorical colours (a legend), one trace with a colour bar for numeric ones."""
     vals = df[color] if color in df.columns else None
+    cd_cols, hover = _hover(df, hover)
     traces = []
     if vals is not None and (color in CATEGORICAL or not pd.api.types.is_numeric_dtype(vals)):
         for cat in sorted(vals.astype(str).unique()):
@@ -228,18 +257,17 @@ def _scatter_traces(df: pd.DataFrame, x: str, y: str, color: str, hover: str, si
                 else dict(size=size)
             )
             traces.append(go.Scattergl(x=sub[x], y=sub[y], mode="markers", name=cat, marker=marker,
-                                       customdata=sub[["sample_id"]].to_numpy(), hovertemplate=hover))  # fmt: skip
+                                       customdata=sub[cd_cols].to_numpy(), hovertemplate=hover))  # fmt: skip
     else:
         marker = dict(size=size)
         if vals is not None:
-            # a thin outline: on the diverging scale values near 0 are white and vanish on the white background
-            marker.update(color=vals, colorscale="RdBu", showscale=True, colorbar=dict(title=dict(text=color)),
-                          line=dict(width=0.5, color="#9a9a9a"))  # fmt: skip
+            marker.update(color=vals, colorscale=LABEL_SCALE, showscale=True, colorbar=dict(title=dict(text=color)),
+                          line=dict(width=0.5, color="#ffffff"))  # fmt: skip
             if color.startswith(("y_", "gen_", "pred_")):
                 lim = float(np.nanmax(np.abs(vals))) if len(vals) and np.isfinite(vals).any() else 1.0
                 marker.update(cmin=-lim, cmax=lim)
         traces.append(go.Scattergl(x=df[x], y=df[y], mode="markers", name=color, marker=marker,
-                                   customdata=df[["sample_id"]].to_numpy(), hovertemplate=hover, showlegend=False))  # fmt: skip
+                                   customdata=df[cd_cols].to_numpy(), hovertemplate=hover, showlegend=False))  # fmt: skip
     return traces
 
 
@@ -265,17 +293,35 @@ AGREEMENT_LABELS = {
 }
 
 
-def agreement_chart(agree: pd.DataFrame, metric: str, title: str) -> go.Figure:
+def agreement_chart(agree: pd.DataFrame, metric: str, title: str, baseline: pd.DataFrame | None = None) -> go.Figure:
     """``metric`` (a column of :func:`selfmm.analysis.agreement_frame`: pearson_r | mae | acc_2 | acc_3) per
-    epoch, one line per modality. Raises KeyError naming the columns for any other ``metric``."""
+    epoch, one line per modality; ``baseline`` (:func:`dashboard.data.ym_vs_human`) adds y_m's own value per
+    modality as a dotted line of the same colour ("did generation help"). Raises KeyError naming the columns
+    for any other ``metric``."""
     if metric not in agree.columns:
         raise KeyError(f"agreement_chart: no column {metric!r}; expected one of {sorted(AGREEMENT_LABELS)}")
     fig = go.Figure()
     for m in dict.fromkeys(agree["modality"]):
         d = agree[agree["modality"] == m]
         fig.add_trace(go.Scatter(x=d["epoch"], y=d[metric], mode="lines+markers", name=MOD_NAMES[m],
-                                 line=dict(color=MOD_COLORS[m])))  # fmt: skip
-    return _layout(fig, title, "epoch", AGREEMENT_LABELS.get(metric, metric), "modality", height=300)
+                                 line=dict(color=MOD_COLORS[m]), legendgroup=m,
+                                 hovertemplate=f"{m} epoch %{{x}}<br>%{{y:{NUM}}}<extra></extra>"))  # fmt: skip
+        b = baseline[baseline["modality"] == m] if baseline is not None and len(baseline) else None
+        if b is not None and len(b) and _finite(b[metric].iloc[0]) and len(d):
+            v = float(b[metric].iloc[0])
+            fig.add_trace(go.Scatter(x=[d["epoch"].min(), d["epoch"].max()], y=[v, v], mode="lines",
+                                     name=f"y_m as {m} label", legendgroup=m, line=dict(color=MOD_COLORS[m], dash="dot"),
+                                     hovertemplate=f"y_m vs human {m}: %{{y:{NUM}}}<extra></extra>"))  # fmt: skip
+    if baseline is not None:  # six entries: below the plot, where they do not squeeze a third-width chart
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, x=0))
+    return _layout(
+        fig,
+        title,
+        "epoch",
+        AGREEMENT_LABELS.get(metric, metric),
+        "modality",
+        height=400 if baseline is not None else 300,
+    )
 
 
 def gen_vs_human_scatter(
@@ -328,10 +374,23 @@ def conflict_counts_chart(counts: pd.DataFrame) -> go.Figure:
 # embeddings
 
 
-def embedding_scatter(view: pd.DataFrame, color: str, title: str) -> go.Figure:
-    """A 2-D projection, coloured by ``color``; box, lasso and click select points (customdata = sample_id)."""
+def _star(x, y, name: str) -> go.Scattergl:
+    """The open sample: a WebGL trace, added last, so it is drawn over the WebGL points (an SVG trace sits under
+    them whatever its order)."""
+    return go.Scattergl(x=x, y=y, mode="markers", name=name, hoverinfo="skip",
+                        marker=dict(size=16, color="#ffd400", symbol="star", line=dict(width=1.5, color="#000000")))  # fmt: skip
+
+
+def embedding_scatter(view: pd.DataFrame, color: str, title: str, sample_id: str | None = None) -> go.Figure:
+    """A 2-D projection, coloured by ``color``; box, lasso and click select points (customdata[0] = sample_id).
+    ``sample_id`` (the open sample) is drawn as a star on top of every point."""
     hover = "%{customdata[0]}<br>x %{x:.2f}, y %{y:.2f}<extra></extra>"
     df = view.rename(columns={"color": color}) if color not in view.columns else view
     fig = go.Figure(_scatter_traces(df, "x", "y", color, hover, size=5))
-    fig.update_layout(dragmode="lasso")
+    hit = df[df["sample_id"] == sample_id] if sample_id is not None else df.iloc[:0]
+    if len(hit):
+        fig.add_trace(_star(hit["x"], hit["y"], f"open sample {sample_id}"))
+    # zoom, not lasso: in lasso mode a click on a point selects nothing, and the page promises a click opens the
+    # sample; box and lasso stay one click away in the mode bar
+    fig.update_layout(dragmode="zoom")
     return _layout(fig, title, "component 1 (a.u.)", "component 2 (a.u.)", color, height=520)

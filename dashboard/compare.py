@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from dashboard import data
 
@@ -258,25 +259,20 @@ def curves_long(metrics: Mapping[str, pd.DataFrame], column: str, split: str) ->
 def overlay_curves(
     curves: pd.DataFrame, title: str, y_title: str, best_epochs: Mapping[str, int] | None = None
 ) -> go.Figure:
-    """One line per run (``curves_long`` output); a marker on each run's best epoch when ``best_epochs`` given."""
+    """One line per run (``curves_long`` output); each run's best epoch as the app's one best-epoch marker
+    (:func:`dashboard.charts.best_epoch_line`, a dashed line in the run's colour) when ``best_epochs`` given."""
+    from dashboard import charts
+
     fig = go.Figure()
-    for run, grp in curves.groupby("run", sort=False):
-        fig.add_trace(go.Scatter(x=grp["epoch"], y=grp["value"], mode="lines+markers", name=str(run)))
+    palette = qualitative.Plotly  # explicit, so each run's best-epoch line takes its curve's colour
+    for i, (run, grp) in enumerate(curves.groupby("run", sort=False)):
+        color = palette[i % len(palette)]
+        fig.add_trace(go.Scatter(x=grp["epoch"], y=grp["value"], mode="lines+markers", name=str(run),
+                                 line={"color": color},
+                                 hovertemplate=f"{run}<br>epoch %{{x}}<br>%{{y:{charts.NUM}}}<extra></extra>"))  # fmt: skip
         best = (best_epochs or {}).get(run)
-        if best is not None:
-            hit = grp[grp["epoch"] == best]
-            if not hit.empty:
-                fig.add_trace(
-                    go.Scatter(
-                        x=hit["epoch"],
-                        y=hit["value"],
-                        mode="markers",
-                        marker={"symbol": "star", "size": 13, "line": {"width": 1}},
-                        name=f"{run} best",
-                        showlegend=False,
-                        hovertemplate=f"{run}<br>best epoch %{{x}}<br>%{{y:.4f}}<extra></extra>",
-                    )
-                )
+        if best is not None and (grp["epoch"] == best).any():
+            charts.best_epoch_line(fig, int(best), color)
     fig.update_layout(
         title=title,
         xaxis_title="epoch",
@@ -507,3 +503,46 @@ def results_wide(results: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
         n = results.groupby(results["variant"].astype(str), sort=False)["n"].max()
         out.insert(1, "n", out["variant"].map(n).astype("Int64"))
     return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# same data? (run.json dataset.sha256): sample ids only mean the same sample within one dataset file
+
+SHA_SHORT = 12  # characters of a sha256 shown in messages
+
+
+def _data_key(manifest: Mapping) -> tuple[str | None, str]:
+    ds = (manifest or {}).get("dataset") or {}
+    return (str(ds["sha256"]) if ds.get("sha256") else None), str(ds.get("name") or "?")
+
+
+def data_mismatch(manifests: Mapping[str, Mapping]) -> str | None:
+    """One sentence when the runs (``{label: run.json}``) record different dataset files (``dataset.sha256``),
+    naming each file's runs; None when every recorded sha256 agrees. Runs without a sha256 are not counted here
+    (see :func:`pair_data_check`). Dataset *names* are not evidence: two synthetic files can both be "sims"."""
+    groups: dict[str, list[str]] = {}
+    for label, m in manifests.items():
+        sha, name = _data_key(m)
+        if sha is not None:
+            groups.setdefault(f"{name} sha256 {sha[:SHA_SHORT]}…", []).append(label)
+    if len(groups) < 2:
+        return None
+    parts = "; ".join(f"{g} ({', '.join(labels)})" for g, labels in groups.items())
+    return f"The selected runs were trained on different dataset files: {parts}. Their metrics are not comparable."
+
+
+def pair_data_check(manifest_a: Mapping, manifest_b: Mapping) -> tuple[bool, str | None]:
+    """Whether two runs' generated labels may be matched by sample_id: ``(ok, note)``.
+
+    Different recorded sha256 -> ``(False, why)``: the same id can name different samples in two files. A
+    missing sha256 -> ``(True, caution)``: the match cannot be verified. Same sha256 -> ``(True, None)``."""
+    (sa, na), (sb, nb) = _data_key(manifest_a), _data_key(manifest_b)
+    if sa is not None and sb is not None and sa != sb:
+        return False, (
+            f"Runs A and B were trained on different dataset files ({na} sha256 {sa[:SHA_SHORT]}… vs {nb} sha256 "
+            f"{sb[:SHA_SHORT]}…): their sample ids do not name the same samples, so their labels are not matched. "
+            "Pick two runs trained on the same file."
+        )
+    if sa is None or sb is None:
+        return True, "One of the runs does not record its dataset's sha256: matching by sample_id is unverified."
+    return True, None

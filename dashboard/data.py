@@ -95,11 +95,22 @@ def list_runs(root: Path | str, max_depth: int | None = None) -> pd.DataFrame:
     return df[base + [c for c in df.columns if c not in base]].reset_index(drop=True)
 
 
+SHIPPED_DEMOS = ("demo-sims", "demo-sims-plgm")  # committed under checkpoints/: not the user's own runs
+
+
 def pick_default_run(runs: pd.DataFrame) -> str | None:
-    """``demo-sims`` when present, else the newest run (``runs`` is newest first); None for no runs."""
+    """The newest run that opens (``runs`` is newest first), so a run just trained is what the app shows; the
+    shipped demos in the repo's ``checkpoints/`` count only when there is no other run, ``demo-sims`` first.
+    None for no runs."""
     if runs is None or len(runs) == 0:
         return None
-    keys = list(runs["key"])
+    shipped_root = str(DEFAULT_RUNS_ROOT.resolve())
+    demo = runs["key"].isin(SHIPPED_DEMOS) & runs["run_dir"].map(lambda d: str(Path(d).parent) == shipped_root)
+    ok = runs["status"].astype(str) != "broken"
+    own = runs.loc[ok & ~demo, "key"]
+    if len(own):
+        return str(own.iloc[0])
+    keys = list(runs.loc[ok, "key"]) or list(runs["key"])
     return DEFAULT_RUN if DEFAULT_RUN in keys else keys[0]
 
 
@@ -549,6 +560,18 @@ def sort_choices(table: pd.DataFrame) -> list[str]:
     return [SORT_DEFAULT] + [c for c in table.columns if c not in ("raw_text", "index")]
 
 
+# the Samples table's columns before the reader picks others: what fits at 1400 px (the CSV keeps every column)
+SAMPLE_COLUMNS = ("sample_id", "split", "raw_text", "y_m", "y_T", "y_A", "y_V", "gen_T", "gen_A", "gen_V", "w_T",
+                  "w_A", "w_V", "err_M", "gen_conflict")  # fmt: skip
+
+
+def column_choices(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """``(every column, the default shown)`` of a :func:`sample_table` for the Samples page's column chooser
+    (``index`` is internal and never offered; ``sample_id`` is always shown, so a row names its sample)."""
+    cols = [c for c in table.columns if c != "index"]
+    return cols, [c for c in SAMPLE_COLUMNS if c in cols]
+
+
 def conflict_strength_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Train samples per conflict strength (the strongest over the conflicting modalities: "strong" = opposite
     polarity to M, "weak" = neutral against polar), human vs generated: ``strength, human, generated``."""
@@ -677,6 +700,17 @@ def heads_vs_human_by_epoch(run: RunData, split: str) -> pd.DataFrame:
     return A.agreement_frame(run.pred_epochs, pairs)
 
 
+def ym_vs_human(run: RunData, split: str = "train") -> pd.DataFrame:
+    """The baseline of every agreement chart: y_m itself taken as each modality's label, against the human
+    unimodal labels of ``split`` (one row per modality, the columns of :func:`gen_vs_human_by_epoch`, epoch 0).
+    A generated label or a head below it does worse than simply copying y_m."""
+    if not run.has_human:
+        return A.agreement_frame([], {})
+    sf = run.split_frame(split)
+    ym = sf["y_m"].to_numpy()[:, None]
+    return A.agreement_frame([0], {m: (ym, sf[f"y_{m}"].to_numpy()) for m in UNIMODAL})
+
+
 # ==============================================================================================================
 # conflicts (train rows of sample_table; categories and outcomes defined in selfmm.analysis)
 
@@ -745,10 +779,14 @@ def load_projections(run_dir: Path | str, method: str | None = None) -> pd.DataF
 
 def projection_view(proj: pd.DataFrame, table: pd.DataFrame, epoch: int, modality: str, color: str) -> pd.DataFrame:
     """Points of one (epoch, modality) projection joined with the colour column of :func:`sample_table`:
-    ``sample_id, split, x, y, color``. The join is on sample_id, so a projection never mislabels a point."""
+    ``sample_id, split, x, y, y_m[, y_T, y_A, y_V], color`` (the human labels for the hover). The join is on
+    sample_id, so a projection never mislabels a point."""
     sub = proj[(proj["epoch"] == epoch) & (proj["modality"] == modality)]
     out = pd.DataFrame({"sample_id": sub["sample_id"].to_numpy(), "split": sub["split"].to_numpy(),
                         "x": sub["x"].to_numpy(np.float32), "y": sub["y"].to_numpy(np.float32)})  # fmt: skip
+    for c in ("y_m", "y_T", "y_A", "y_V"):
+        if c in table.columns:
+            out[c] = table[c].reindex(out["sample_id"]).to_numpy(dtype=np.float64, na_value=np.nan)
     if color in table.columns and color != "split":
         col = table[color].reindex(out["sample_id"])
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):

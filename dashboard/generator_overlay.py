@@ -44,7 +44,7 @@ def render_sample_overlay(info: dict, sample_id: str, key_prefix: str) -> None:
         return
     human = {m: info.get(f"y_{m}") for m in G.UNIMODAL}
     fig = GC.overlay_grid(traj, info.get("y_m"), human, current=st.session_state.get(state.RUN_ID))
-    st.plotly_chart(fig, key=f"{key_prefix}_generators")
+    state.chart(fig, key=f"{key_prefix}_generators")
     n_gen = traj["generator"].nunique()
     st.caption(f"The same sample in {traj['label'].nunique()} runs on this dataset file (same sha256), "
                f"{n_gen} generator(s); the thick line is the run open in the sidebar. Compare them on the "

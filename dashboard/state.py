@@ -1,8 +1,8 @@
 """Session state keys, URL sync, the sidebar run picker, and the small UI pieces several pages share.
 
-Shared values live in plain session-state variables (widget values reset across pages). The URL carries
-``?run=<key>&sample=<sample_id>`` so a link reopens the same view; it is read once per session (deep link) and
-rewritten on every run of the entrypoint (page switches clear it).
+Shared values live in plain session-state variables (widget values reset across pages). The URL carries the run,
+the open sample, the epochs, the chart selection and the page's own controls (``dashboard/urlstate.py``), so a
+link reopens the same view; it is read once per session (deep link) and rewritten at the end of every run.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache, charts, data
+from dashboard import cache, charts, data, export, hints, urlstate
 from dashboard.text import md_escape
 
 # ----- keys (no bare strings in pages) -------------------------------------------------------------------------
@@ -22,6 +22,9 @@ SELECTED_IDS = "selected_ids"  # list[str] | None: a box/lasso/cartography selec
 EPOCH = "epoch"  # int | None: the epoch shown by the epoch-dependent pages (None = last)
 EMBED_EPOCH = "embeddings_epoch_value"  # int | None: the Embeddings page's representation epoch (its own)
 _URL_READ = "_url_read"  # bool: the deep link was read for this session
+_LINK_RUN = "_link_run"  # str: the run a link asked for (to say so when it does not exist)
+_URL_NOTES = "_url_notes"  # list[str]: link values that did not parse
+MISSING_RUN = "_missing_run"  # str | None: a linked run that is not in the runs folder (shown until another pick)
 LOADED_MTIME = "_loaded_run_mtime"  # float: mtime of run.json when require_run loaded the current run
 LIVE_REFRESH_S = 5  # how often the Overview polls a run that is still training
 
@@ -38,11 +41,25 @@ def init_state(argv: list[str] | None = None) -> None:
     st.session_state.setdefault(EMBED_EPOCH, None)
     if not st.session_state.get(_URL_READ):
         st.session_state[_URL_READ] = True
-        qp = st.query_params
-        if qp.get(QP_RUN):
-            st.session_state[RUN_ID] = qp.get(QP_RUN)
-        if qp.get(QP_SAMPLE):
-            st.session_state[SAMPLE_ID] = qp.get(QP_SAMPLE)
+        read_url()
+
+
+def read_url() -> None:
+    """A link's view into session state (once per session): run, sample, epochs, selection and the opened
+    page's widgets (``dashboard/urlstate.py`` lists them). Values that do not parse are reported, not applied."""
+    qp = st.query_params
+    values, notes = urlstate.decode({name: qp.get_all(name) for name in qp})
+    for key, value in values.items():
+        st.session_state[key] = value
+    if values.get(RUN_ID):
+        st.session_state[_LINK_RUN] = values[RUN_ID]
+    st.session_state[_URL_NOTES] = notes
+
+
+def write_url(page_path: str | None) -> None:
+    """Rewrite the address bar from the page's current values (end of every run): a copied URL is this view."""
+    names = urlstate.params_of(page_path)
+    st.query_params.from_dict(urlstate.encode(st.session_state, names))
 
 
 def _root_mtime(root: str) -> float:
@@ -53,12 +70,34 @@ def _root_mtime(root: str) -> float:
 
 
 def runs_table():
+    """The cached runs table, keyed on the root folder's mtime and on the picked run's run.json mtime: the run a
+    person is looking at never shows a stale status (a run that just finished is not listed as "running")."""
     root = st.session_state[RUNS_ROOT]
-    return cache.runs(root, _root_mtime(root))
+    runs = cache.runs(root, _root_mtime(root), 0.0)
+    key = st.session_state.get(RUN_ID)
+    hit = runs.loc[runs["key"] == key, "run_dir"] if len(runs) else []
+    if len(hit):
+        runs = cache.runs(root, _root_mtime(root), data.run_mtime(hit.iloc[0]))
+    return runs
 
 
-def run_picker() -> None:
-    """Sidebar selectbox over the runs under the runs root; keeps ``RUN_ID`` valid and the URL in sync."""
+def _run_changed() -> None:  # a new run: the old sample, selection and epochs mean nothing there
+    st.session_state[MISSING_RUN] = None
+    st.session_state[_URL_NOTES] = []
+    set_sample(None)
+    st.session_state[SELECTED_IDS] = None
+    st.session_state[EPOCH] = None
+    st.session_state[EMBED_EPOCH] = None
+
+
+def _clear_selection() -> None:
+    st.session_state[SELECTED_IDS] = None
+
+
+def run_picker():
+    """Sidebar selectbox over the runs under the runs root; keeps ``RUN_ID`` valid and the URL in sync. Returns
+    the sidebar slot where :func:`selection_panel` writes the open sample and the chart selection once the page
+    has run (so the sidebar shows what the page selected in this very rerun), or None without runs."""
     runs = runs_table()
     with st.sidebar:
         st.caption(f"Runs folder: {md_escape(st.session_state[RUNS_ROOT])}")
@@ -68,31 +107,44 @@ def run_picker() -> None:
             return
         keys = list(runs["key"])
         if st.session_state.get(RUN_ID) not in keys:
+            linked = st.session_state.pop(_LINK_RUN, None)
+            if linked is not None and linked == st.session_state.get(RUN_ID):
+                # a link to a run that is not here: say so, and drop what the link said about that run
+                st.session_state[MISSING_RUN] = linked
+                set_sample(None)
+                st.session_state[SELECTED_IDS] = None
             st.session_state[RUN_ID] = data.pick_default_run(runs)
         status = dict(zip(runs["key"], runs["status"], strict=True))
-
-        def _changed() -> None:  # a new run: the old sample and selection mean nothing there
-            set_sample(None)
-            st.session_state[SELECTED_IDS] = None
-            st.session_state[EPOCH] = None
-            st.session_state[EMBED_EPOCH] = None
-
         st.selectbox("Run", keys, key=RUN_ID, format_func=lambda k: f"{k} ({status.get(k, '?')})",
-                     on_change=_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
+                     on_change=_run_changed, help="Run folders under the runs folder; newest first.")  # fmt: skip
         _broken_runs(runs)
-        sid = st.session_state.get(SAMPLE_ID)
-        if sid:
-            st.caption(f"Selected sample: {md_escape(sid)}")
-            if st.button("Clear sample", key="sidebar_clear_sample"):
-                set_sample(None)
-        sel = st.session_state.get(SELECTED_IDS)
-        if sel:
-            st.caption(f"{len(sel)} samples selected on a chart")
-            if st.button("Clear chart selection", key="sidebar_clear_selection"):
-                st.session_state[SELECTED_IDS] = None
+        slot = st.container()
+    missing = st.session_state.get(MISSING_RUN)
+    if missing:
+        st.warning(f"The link names run {md_escape(missing)}, which is not in {md_escape(st.session_state[RUNS_ROOT])}"
+                   f"; showing {md_escape(st.session_state[RUN_ID])} instead. Pick a run in the sidebar.")  # fmt: skip
+    for note in st.session_state.get(_URL_NOTES) or []:
+        st.warning(md_escape(note))
     st.query_params[QP_RUN] = st.session_state[RUN_ID]
     if st.session_state.get(SAMPLE_ID):
         st.query_params[QP_SAMPLE] = st.session_state[SAMPLE_ID]
+    return slot
+
+
+def selection_panel(slot) -> None:
+    """The open sample and the chart selection, written into ``slot`` (from :func:`run_picker`) after the page
+    ran. Buttons act through callbacks, before the next run's page reads the state."""
+    if slot is None:
+        return
+    with slot:
+        sid = st.session_state.get(SAMPLE_ID)
+        if sid:
+            st.caption(f"Selected sample: {md_escape(sid)}")
+            st.button("Clear sample", key="sidebar_clear_sample", on_click=set_sample, args=(None,))
+        sel = st.session_state.get(SELECTED_IDS)
+        if sel:
+            st.caption(f"{len(sel)} sample{'' if len(sel) == 1 else 's'} selected on a chart")
+            st.button("Clear chart selection", key="sidebar_clear_selection", on_click=_clear_selection)
 
 
 def _broken_runs(runs) -> None:
@@ -114,6 +166,45 @@ def set_sample(sample_id: str | None) -> None:
         st.query_params.pop(QP_SAMPLE, None)
 
 
+def take_chart_selection(key: str) -> None:
+    """Apply the selection of the chart ``key`` (``st.plotly_chart(on_select="rerun", key=key)``) from its widget
+    state, before the chart is drawn, and only when it changed: a click opens that sample, a box or lasso sets
+    the chart selection. A selection already applied is not applied again (a cleared sample stays cleared)."""
+    event = st.session_state.get(key)
+    ids = data.selected_ids(event)
+    sel = event.get("selection", {}) if hasattr(event, "get") else {}
+    is_click = len(ids) == 1 and not sel.get("box") and not sel.get("lasso")
+    seen = f"_{key}_applied"
+    if not ids or st.session_state.get(seen) == (tuple(ids), is_click):
+        return
+    st.session_state[seen] = (tuple(ids), is_click)
+    st.session_state[SELECTED_IDS] = ids
+    if is_click:
+        set_sample(ids[0])
+
+
+def chart(fig, key: str, where=None, **kwargs):
+    """``st.plotly_chart`` (in ``where``, default the page) with an Export menu under it: the figure as SVG or
+    PDF (rendered on click, dashboard/export.py) and the data behind it as CSV. Returns the chart's event."""
+    where = where or st
+    event = where.plotly_chart(fig, key=key, **kwargs)
+    with where.popover("Export", icon=":material/download:", width="content"):
+        for fmt, mime in export.FORMATS.items():
+            st.download_button(f"{fmt.upper()} figure", lambda f=fmt: _image_or_note(fig, f), file_name=f"{key}.{fmt}",
+                               mime=mime, key=f"{key}_export_{fmt}", on_click="ignore")  # fmt: skip
+        st.download_button("Data behind this chart (CSV)", lambda: export.figure_csv(fig), file_name=f"{key}.csv",
+                           mime="text/csv", key=f"{key}_export_csv", on_click="ignore")  # fmt: skip
+    return event
+
+
+def _image_or_note(fig, fmt: str) -> bytes:
+    """The exported figure; on failure a text file saying why (a download callable cannot draw an error)."""
+    try:
+        return export.figure_image(fig, fmt)
+    except export.ExportError as exc:
+        return str(exc).encode("utf-8")
+
+
 # ----- loading the current run with clear messages ---------------------------------------------------------------
 
 
@@ -131,11 +222,7 @@ def require_run() -> data.RunData:
     root = st.session_state[RUNS_ROOT]
     runs = runs_table()
     if len(runs) == 0:
-        st.info(
-            f"No runs found in `{root}`. Train one with `python -m selfmm train --preset tiny --out "
-            f"{Path(root) / 'my-run'}`, or open another folder: `streamlit run dashboard/app.py -- --runs DIR` "
-            "(or set SELFMM_RUNS_DIR)."
-        )
+        no_runs_hint(root)
         st.stop()
     run_dir = current_run_dir()
     row = runs[runs["key"] == st.session_state.get(RUN_ID)]
@@ -172,6 +259,14 @@ def require_run() -> data.RunData:
             st.info("No epoch has been committed yet; come back when the first epoch is done.")
         st.stop()
     return run
+
+
+def no_runs_hint(root: str) -> None:
+    """The no-runs message: the first-run commands (a small synthetic dataset, a tiny run) as a code block."""
+    st.info(f"No runs found in {md_escape(root)}. Make a small synthetic dataset and train a tiny run into it "
+            "(about a minute on one CPU thread), or open another folder: `streamlit run dashboard/app.py -- --runs "
+            "DIR` (or set SELFMM_RUNS_DIR).")  # fmt: skip
+    st.code(hints.first_run_text(root), language="bash")
 
 
 def mtime_of(run: data.RunData) -> float:
@@ -225,10 +320,10 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
         c.metric(f"human {m}", "—" if h is None else f"{h:+.2f}")
     if len(d["labels"]):
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.label_trajectory(d["labels"], info), key=f"{key_prefix}_traj")
+        chart(charts.label_trajectory(d["labels"], info), key=f"{key_prefix}_traj", where=c1)
         c1.caption("Generated labels at the end of each epoch (epoch 0 = initialisation to y_m); dotted lines "
                    "are the human unimodal labels, dashed grey is y_m.")  # fmt: skip
-        c2.plotly_chart(charts.weight_trajectory(d["labels"]), key=f"{key_prefix}_weights")
+        chart(charts.weight_trajectory(d["labels"]), key=f"{key_prefix}_weights", where=c2)
         c2.caption("The weight each unimodal loss term got for this sample in that epoch: 0 when the generated "
                    "label equals y_m, approaching 1 as they drift apart.")  # fmt: skip
         from dashboard.generator_overlay import render_sample_overlay  # here: it imports this module
@@ -237,9 +332,10 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
     else:
         st.caption("Generated labels and weights exist for train samples only (the ULGM runs on the train split).")
     if len(d["predictions"]):
-        st.plotly_chart(charts.prediction_trajectory(d["predictions"], info), key=f"{key_prefix}_preds")
+        chart(charts.prediction_trajectory(d["predictions"], info), key=f"{key_prefix}_preds")
         st.caption("Each head's prediction for this sample per epoch (train: training forward pass; valid/test: "
-                   "eval mode).")  # fmt: skip
+                   "eval mode). Dotted: the human T/A/V labels, where the dataset has them: on valid/test, where "
+                   "no label is generated, they are what the unimodal heads should be read against.")  # fmt: skip
     pmt = data.projections_mtime(run.run_dir)
     if pmt:
         try:
@@ -253,6 +349,6 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
             last = int(proj["epoch"].max())
             pos = data.sample_positions(by_id[by_id["method"] == method], sample_id, last)
             sub = proj[(proj["epoch"] == last) & (proj["method"] == method)]
-            st.plotly_chart(charts.positions_chart(sub, pos, sample_id), key=f"{key_prefix}_pos")
+            chart(charts.positions_chart(sub, pos, sample_id), key=f"{key_prefix}_pos")
             st.caption(f"{method.upper()} of each modality's representation at epoch {last}; the star is this "
                        "sample, grey points are all other samples.")  # fmt: skip

@@ -127,6 +127,8 @@ def seeds_main(argv: list[str] | None = None) -> int:
     from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
 
     p = train_parser("python -m selfmm seeds")
+    p.description = ("Train one run per seed into --out/seed_<n> (resumable) and write the mean ± std of the best "
+                     "epoch's test metrics over the seeds to --out/results.csv and results.md.")  # fmt: skip
     p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
     add_engine_args(p)
     args = p.parse_args(argv)
@@ -319,12 +321,17 @@ def results_markdown(res: pd.DataFrame, title: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm experiment --data ... --preset ... --seeds ... --variants ... --out DIR``."""
-    p = argparse.ArgumentParser(prog="python -m selfmm experiment", description=__doc__.split("\n")[0])
+    from selfmm.cli_help import config_keys_epilog
+
+    p = argparse.ArgumentParser(prog="python -m selfmm experiment", description=__doc__.split("\n")[0],
+                                epilog=config_keys_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl)")
     p.add_argument("--preset", default="sims", help="mosi | mosei | sims | simsv2 | tiny (default sims)")
     p.add_argument("--out", required=True, help="experiment folder: <out>/<variant>/seed_<n>")
     p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
-    p.add_argument("--variants", default="ulgm,human,multimodal", help=f"comma list of {', '.join(VARIANTS)}")
+    p.add_argument("--variants", default="ulgm,human,multimodal",
+                   help=f"comma list, each one of: {', '.join(VARIANTS)} (label sources of Self-MM, and cmc: the CMC "
+                        "model; default ulgm,human,multimodal)")  # fmt: skip
     p.add_argument("--name", default=None, help="experiment name stored in run.json (default: the --out folder name)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")

@@ -84,9 +84,11 @@ def _inputs(reps: dict[str, np.ndarray], splits: list[str], scale: dict | None) 
 
 
 def compute_projections(
-    run_dir: str | Path, method: str = "umap", reference_epoch: int | None = None, seed: int = 0
+    run_dir: str | Path, method: str = "umap", reference_epoch: int | None = None, seed: int = 0, progress=None
 ) -> pd.DataFrame:
     """Project every representation epoch of a run and write ``projections/<method>.parquet`` atomically.
+    ``progress`` (a callable taking one line of text, e.g. ``print``) hears of each fit and each epoch: a UMAP
+    fit of every modality takes a minute on SIMS, and a silent command looks hung.
 
     Returns the frame written: epoch (int32), split, sample_id, index (int32), modality (M/T/A/V/all), method,
     x, y (float32); sorted by (epoch, modality, split, index). Raises RunError when the run has no
@@ -117,9 +119,16 @@ def compute_projections(
     x_ref, scale = _inputs(ref_reps, splits, None)
     if len(x_ref["M"]) != len(ids):
         raise RunError(f"{reader.run_dir}: representations have {len(x_ref['M'])} rows but samples.parquet {len(ids)}")
-    fitted = {m: FITTERS[method](x, seed) for m, x in x_ref.items()}
+    say = progress or (lambda _line: None)
+    fitted = {}
+    for k, (m, x) in enumerate(x_ref.items(), start=1):
+        say(
+            f"fitting {method.upper()} {k}/{len(x_ref)} ({m}) on epoch {ref}: {x.shape[0]} samples × {x.shape[1]} features"
+        )
+        fitted[m] = FITTERS[method](x, seed)
     frames = []
     for e in epochs:
+        say(f"projecting epoch {e} ({epochs.index(e) + 1}/{len(epochs)})")
         x_e = x_ref if e == ref else _inputs(reader.representations(e), splits, scale)[0]
         for m in PROJECTED:
             emb, transform = fitted[m]
@@ -146,14 +155,16 @@ def compute_projections(
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm project RUN_DIR [--method umap|pca] [--reference-epoch E] [--seed S]``."""
     ap = argparse.ArgumentParser(prog="python -m selfmm project", description=__doc__.split("\n")[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--method", choices=METHODS, default="umap")
+    ap.add_argument("run_dir", type=Path, help="a run folder with recorded representations (run.json next to it)")
+    ap.add_argument("--method", choices=METHODS, default="umap",
+                    help="umap (default; slower, keeps neighbourhoods) or pca (fast, linear)")  # fmt: skip
     ap.add_argument("--reference-epoch", type=int, default=None, help="epoch the map is fitted on (default: last)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="random seed of the UMAP fit (default 0)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        df = compute_projections(args.run_dir, args.method, args.reference_epoch, args.seed)
+        df = compute_projections(args.run_dir, args.method, args.reference_epoch, args.seed,
+                                 progress=lambda line: print(f"selfmm project: {line}", flush=True))  # fmt: skip
     except RunError as e:
         print(f"selfmm project: {e}", file=sys.stderr)
         return 1

@@ -843,13 +843,18 @@ DEFAULT_THREADS = 1
 
 
 def train_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    from selfmm.cli_help import config_keys_epilog
+
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0], epilog=config_keys_epilog(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl), e.g. data/SIMS/unaligned_39.pkl")
     p.add_argument("--preset", default="sims", help="mosi | mosei | sims | simsv2 | tiny (default sims)")
     p.add_argument("--out", required=True, help="run folder (train) or parent folder (seeds)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the preset's, cpu)")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
+    p.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked (keys: below)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help="torch CPU threads (default 1: measured fastest on a shared machine, where 2 threads ran "

@@ -35,7 +35,7 @@ def runs_root(tmp_path_factory):
     return root
 
 
-def app(root, run_id=None) -> AppTest:
+def app(root, run_id="demo-sims") -> AppTest:  # the newest run is the default: name the one these tests use
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["runs_root"] = str(root)
     if run_id is not None:
@@ -50,7 +50,7 @@ def texts(elements) -> str:
 def test_opens_demo_run_and_every_page_renders(runs_root):
     at = app(runs_root)
     assert not at.exception
-    assert at.session_state["run_id"] == "demo-sims"  # the default run, without any argument
+    assert at.session_state["run_id"] == "demo-sims"
     assert at.title[0].value == "Run overview"
     assert at.query_params["run"] == "demo-sims"
     about = [e for e in at.expander if "About Self-MM" in e.label]
@@ -127,13 +127,15 @@ def test_dynamics_and_embeddings_interactions(runs_root):
     at = app(runs_root)
     at.switch_page("app_pages/dynamics.py").run()
     at.radio(key="dynamics_modality").set_value("A").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 3
+    assert not at.exception and len(at.get("plotly_chart")) == 6  # + the subtask-weight views (issue 11)
     at.switch_page("app_pages/embeddings.py").run()
     at.selectbox(key="embeddings_modality").select("all").run()
     at.selectbox(key="embeddings_color").select("human_conflict").run()
     at.select_slider(key="embeddings_epoch").set_value(1).run()
     # the representation epoch is the page's own: the label pages' shared epoch is untouched
-    assert not at.exception and at.session_state["embeddings_epoch_value"] == 1 and at.session_state["epoch"] is None
+    assert (
+        not at.exception and at.session_state["embeddings_epoch_value"] == 1 and at.session_state["epoch"] == 4
+    )  # dynamics: last
     assert any("at epoch 1" in str(c.proto.spec) for c in at.get("plotly_chart"))
     # a box/lasso selection (set as the chart would) filters the Samples table
     at.session_state["selected_ids"] = ["video_0001$_$1", "video_0001$_$2"]

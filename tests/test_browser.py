@@ -340,7 +340,7 @@ def test_every_page_is_reachable_by_its_url_path(server, page):
     picker = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Run")
     expect(picker).to_have_value("exp/ulgm/seed_1111 (finished)")  # a nested experiment run, picked by the link
     open_page(page, f"{server}/?run=demo-sims")
-    page.wait_for_url(re.compile(r"/overview\?run=demo-sims$"))
+    page.wait_for_url(re.compile(r"/overview\?run=demo-sims(&|$)"))  # + the page's controls
     expect(page.get_by_test_id("stHeading").filter(has_text="Run overview").first).to_be_visible()
     open_page(page, f"{server}/conflicts?run=demo-sims")
     expect(page.get_by_test_id("stHeading").filter(has_text="Modality conflicts").first).to_be_visible()
@@ -423,3 +423,120 @@ def test_shipped_demo_opens_by_default_and_every_page_renders(browser):
             shot(page, "shipped_demo_sample")
         finally:
             ctx.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# issue 11: a real click on a chart point, the sidebar in the same rerun
+
+
+def _point_on_screen(page: Page, chart) -> dict:
+    """Page coordinates and sample id of a data point of a Plotly chart (Scattergl draws no DOM node per point:
+    Plotly's own axis maps turn the point's data coordinates into pixels). Picks a point far from the others."""
+    return chart.locator(".js-plotly-plot").first.evaluate(
+        """(gd) => {
+            const L = gd._fullLayout, box = gd.getBoundingClientRect();
+            const t = gd._fullData.find((d) => d.customdata && d.x && d.x.length);
+            const px = (i) => [box.left + L._size.l + L.xaxis.d2p(t.x[i]), box.top + L._size.t + L.yaxis.d2p(t.y[i])];
+            let best = 0, bestGap = -1;
+            for (let i = 0; i < t.x.length; i++) {  // the point with the largest distance to its nearest neighbour
+                const [x, y] = px(i); let gap = Infinity;
+                for (let j = 0; j < t.x.length; j++) if (j !== i) {
+                    const [u, v] = px(j); gap = Math.min(gap, Math.hypot(x - u, y - v));
+                }
+                if (gap > bestGap) { bestGap = gap; best = i; }
+            }
+            const [x, y] = px(best);
+            return {x, y, id: String(t.customdata[best][0]), gap: bestGap, dragmode: L.dragmode};
+        }"""
+    )
+
+
+def test_click_on_embeddings_point_opens_that_sample(page):
+    """A real mouse click on one point of the Embeddings scatter opens that sample (drill-down heading) and the
+    sidebar names it in the same rerun (issue 11, items 3 and 4)."""
+    go_to(page, "Embeddings")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart.locator(".main-svg").first).to_be_attached()
+    page.wait_for_timeout(500)  # Plotly's first layout pass
+    pt = _point_on_screen(page, chart)
+    assert pt["dragmode"] != "lasso", "the chart starts in lasso mode: a click selects nothing"
+    page.mouse.move(pt["x"], pt["y"])
+    page.wait_for_timeout(300)  # hover first, as a person does
+    page.mouse.click(pt["x"], pt["y"])
+    expect(page.get_by_test_id("stHeading").filter(has_text=f"Sample {pt['id']}")).to_be_visible()
+    wait_for_app_run(page)
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"Selected sample: {pt['id']}")).to_be_visible()
+    assert_healthy(page)
+    shot(page, "embeddings_click")
+
+
+def test_lasso_count_in_sidebar_matches_the_page(page):
+    """A real lasso on the Embeddings scatter: the sidebar's count is the page's count, in the same rerun."""
+    go_to(page, "Embeddings")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart.locator(".main-svg").first).to_be_attached()
+    box = chart.locator(".nsewdrag").first.bounding_box()  # the plot area
+    chart.hover()
+    chart.get_by_role("button", name="Lasso Select").click()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 3
+    page.mouse.move(cx - r, cy - r)
+    page.mouse.down()
+    for x, y in ((cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r + 2)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    counted = page.get_by_test_id("stMain").get_by_text(re.compile(r"^\d+ selected samples"))
+    expect(counted).to_be_visible()
+    wait_for_app_run(page)
+    n = int(counted.inner_text().split()[0])
+    assert n > 0
+    side = f"{n} sample{'' if n == 1 else 's'} selected on a chart"
+    expect(page.get_by_test_id("stSidebar").get_by_text(side)).to_be_visible()
+    shot(page, "embeddings_lasso")
+
+
+def test_sample_opened_from_conflicts_shows_in_sidebar(page):
+    """A row click on the Conflicts table opens the sample; the sidebar names it in the same rerun."""
+    go_to(page, "Conflicts")
+    grid = page.get_by_test_id("stDataFrame").last
+    expect(grid).to_be_visible()
+    grid.scroll_into_view_if_needed()
+    b = grid.bounding_box()
+    page.mouse.click(b["x"] + 14, b["y"] + 35 + 17)  # the first row's selection box (header and rows ~35 px)
+    link = page.get_by_test_id("stPageLink").filter(has_text="on the Samples page")
+    expect(link).to_be_visible()
+    sid = link.inner_text().split("Open ", 1)[1].rsplit(" on the Samples page", 1)[0].strip()
+    wait_for_app_run(page)
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"Selected sample: {sid}")).to_be_visible()
+    shot(page, "conflicts_sample")
+
+
+def test_export_menu_downloads_svg_and_csv(page, tmp_path):
+    """Overview: the Export menu under the training curves downloads the figure as SVG (rendered by kaleido
+    through Debian's Chromium) and the data behind it as CSV; the SVG is opened and photographed."""
+    go_to(page, "Overview")
+    menu = page.get_by_test_id("stPopover").first
+    menu.get_by_role("button").first.click()
+    body = page.get_by_test_id("stPopoverBody")
+    expect(body).to_be_visible()
+    with page.expect_download(timeout=TIMEOUT_MS) as dl:
+        body.get_by_role("button", name="SVG figure").click()
+    svg = tmp_path / "curves.svg"
+    dl.value.save_as(svg)
+    head = svg.read_bytes()[:200]
+    assert head.startswith(b"<svg"), head
+    with page.expect_download(timeout=TIMEOUT_MS) as dl:
+        body.get_by_role("button", name="Data behind this chart (CSV)").click()
+    csv = tmp_path / "curves.csv"
+    dl.value.save_as(csv)
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "trace,x,y" and len(lines) > 10
+    shot(page, "export_menu")  # last: the screenshot resizes the viewport under the open menu
+    page.keyboard.press("Escape")
+    view = page.context.new_page()  # the exported file itself, as a reader of the paper would see it
+    try:
+        view.set_viewport_size({"width": 1100, "height": 420})
+        view.set_content(f"<html><body style='margin:0'>{svg.read_text(encoding='utf-8')}</body></html>")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        view.screenshot(path=str(SHOTS / "export_svg.png"))
+    finally:
+        view.close()

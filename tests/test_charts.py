@@ -70,8 +70,8 @@ def test_sample_trajectories(run):
         "weight (0–1)"
     )
     p = charts.prediction_trajectory(d["predictions"], d["info"]).to_dict()
-    assert len(p["data"]) == 5 and list(arr(p["data"][0]["x"])) == [1, 2]
-    assert p["data"][4]["name"] == "y_m (human M)" and p["layout"]["xaxis"]["dtick"] == 1  # no epoch 1.5
+    assert len(p["data"]) == 8 and list(arr(p["data"][0]["x"])) == [1, 2]  # 4 heads, human T/A/V, y_m
+    assert p["data"][7]["name"] == "y_m (human M)" and p["layout"]["xaxis"]["dtick"] == 1  # no epoch 1.5
 
 
 def test_dynamics_charts(run):
@@ -115,7 +115,9 @@ def test_embedding_scatter_categorical_and_numeric():
     assert [t["name"] for t in cat["data"]] == ["test", "train"]
     assert [t["marker"]["color"] for t in cat["data"]] == [charts.SPLIT_COLORS["test"], charts.SPLIT_COLORS["train"]]
     assert [c[0] for c in cat["data"][1]["customdata"]] == ["a", "c"]
-    assert cat["layout"]["dragmode"] == "lasso" and cat["layout"]["legend"]["title"]["text"] == "split"
+    assert (
+        cat["layout"]["dragmode"] == "zoom" and cat["layout"]["legend"]["title"]["text"] == "split"
+    )  # a click opens a sample (issue 11)
     num = charts.embedding_scatter(view.assign(color=[0.5, -1.0, 0.2]), "y_m", "t").to_dict()
     assert len(num["data"]) == 1 and num["data"][0]["marker"]["cmin"] == -1.0
     assert num["layout"]["xaxis"]["title"]["text"] == "component 1 (a.u.)"

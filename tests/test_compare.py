@@ -188,8 +188,12 @@ def test_curves_long_and_overlay():
     fig = C.overlay_curves(cur, "valid loss", "L1", best_epochs={"r1": 2, "r2": 99})
     d = fig.to_dict()
     names = [t["name"] for t in d["data"]]
-    assert names == ["r2", "r1", "r1 best"]  # no marker for an epoch that is not on the curve
-    assert list(fig.data[2].x) == [2] and list(fig.data[2].y) == pytest.approx([0.7])
+    assert names == ["r2", "r1"]
+    # the app's one best-epoch marker: a dashed line at r1's best epoch in r1's colour; none for r2's epoch 99,
+    # which is not on its curve
+    lines = d["layout"]["shapes"]
+    assert len(lines) == 1 and lines[0]["x0"] == 2 and lines[0]["line"]["dash"] == "dash"
+    assert lines[0]["line"]["color"] == d["data"][1]["line"]["color"]
     assert d["layout"]["xaxis"]["title"]["text"] == "epoch"
 
 
@@ -444,4 +448,4 @@ def test_compare_page_empty_root(tmp_path):
     at.run()
     at.switch_page("app_pages/compare.py").run()
     assert not at.exception
-    assert any("No runs under" in i.value for i in at.info)
+    assert any("No runs found" in i.value for i in at.info)

@@ -89,8 +89,9 @@ def test_list_runs_and_default(tmp_path):
     assert runs.loc[runs["key"] == "broken", "status"].item() == "broken"
     assert "corrupt" in runs.loc[runs["key"] == "broken", "error"].item()
     assert data.pick_default_run(runs) == runs["key"].iloc[0]
-    build_small_run(tmp_path / "demo-sims")
-    assert data.pick_default_run(data.list_runs(tmp_path)) == "demo-sims"
+    build_small_run(tmp_path / "demo-sims")  # outside the shipped checkpoints/ a demo-sims is an ordinary run
+    runs = data.list_runs(tmp_path)
+    assert data.pick_default_run(runs) == runs.loc[runs["status"] != "broken", "key"].iloc[0]
 
 
 def test_load_run_pivots(small_run):

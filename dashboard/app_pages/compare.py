@@ -77,7 +77,7 @@ root = _runs_root()
 runs = C.runs_frame(state.runs_table())  # the sidebar's cached discovery, not a second walk
 ok = runs[runs["error"].isna()] if not runs.empty else runs
 if ok.empty:
-    st.info(f"No runs under {md_escape(root)}. Train one with `python -m selfmm train ... --out {root}/<name>`.")
+    state.no_runs_hint(root)
     st.stop()
 
 labels = ok["label"].tolist()
@@ -108,12 +108,9 @@ for lab in selected:
 if not snaps:
     st.stop()
 
-datasets = {(s.manifest.get("dataset") or {}).get("name") for s in snaps.values()}
-if len(datasets) > 1:
-    st.warning(
-        f"The selected runs use different datasets ({', '.join(sorted(map(str, datasets)))}): "
-        "their metrics are not comparable."
-    )
+mismatch = C.data_mismatch({lab: s.manifest for lab, s in snaps.items()})
+if mismatch:
+    st.warning(md_escape(mismatch))
 
 # ---- metric table -----------------------------------------------------------------------------------------------
 st.subheader("Metrics")
@@ -128,7 +125,7 @@ best = {lab: (s.manifest.get("best") or {}).get("epoch") for lab, s in snaps.ite
 cols = st.columns(2)
 with cols[0]:
     cur = C.curves_long(metrics, "loss", "valid")
-    st.plotly_chart(C.overlay_curves(cur, "validation loss (L1 of ŷ_m)", "loss", best), key="compare_loss_chart")
+    state.chart(C.overlay_curves(cur, "validation loss (L1 of ŷ_m)", "loss", best), key="compare_loss_chart")
 with cols[1]:
     options = [c for c in C.metric_columns(metrics.values()) if c != "loss"] or ["loss"]
     # valid "loss" is the L1 of ŷ_m, i.e. pred_M/MAE: default to a metric the left chart does not already show
@@ -139,7 +136,7 @@ with cols[1]:
     if cur.empty:
         st.info(f"No {md_escape(pick)} on the {split} split in the selected runs.")
     else:
-        st.plotly_chart(C.overlay_curves(cur, f"{pick} ({split})", pick, best), key="compare_metric_chart")
+        state.chart(C.overlay_curves(cur, f"{pick} ({split})", pick, best), key="compare_metric_chart")
 
 # ---- generated labels, run A vs run B ---------------------------------------------------------------------------
 st.subheader("Generated labels: run A vs run B")
@@ -150,12 +147,20 @@ else:
     ca, cb = st.columns(2)
     a = ca.selectbox("Run A", names, index=0, key="compare_run_a")
     b = cb.selectbox("Run B", names, index=1, key="compare_run_b")
+    same_data, data_note = C.pair_data_check(snaps[a].manifest, snaps[b].manifest)
+    if data_note and same_data:  # a caution in our own words only
+        st.caption(data_note)
+    elif data_note:  # the refusal names datasets: data text, shown literally
+        st.warning(md_escape(data_note))
     try:
+        if not same_data:  # refused: the warning above says why
+            raise C.CompareError("")
         la = _final_labels(run_dir[a], _mtime(run_dir[a]))
         lb = _final_labels(run_dir[b], _mtime(run_dir[b]))
         pairs = C.label_pairs(la, lb)
     except (C.CompareError, RunError) as exc:
-        st.warning(md_escape(exc))
+        if str(exc):
+            st.warning(md_escape(exc))
     else:
         stats = C.label_agreement(pairs)
         st.caption(
@@ -163,14 +168,16 @@ else:
             f"{lb.attrs.get('epoch')}; {len(pairs)} samples matched by sample_id. Points on the dotted line mean "
             "both runs generated the same label."
         )
-        st.plotly_chart(C.label_scatter(pairs, a, b, stats), key="compare_label_scatter")
+        state.chart(C.label_scatter(pairs, a, b, stats), key="compare_label_scatter")
         st.dataframe(stats, hide_index=True)
         # opt-in: reads every selected run's labels (one file each); the matrix itself is a few matrix products
         if len(snaps) > 2 and st.toggle("Pearson r between every pair of selected runs", key="compare_pairwise"):
             mod = st.radio("Modality", ["T", "A", "V"], horizontal=True, key="compare_pair_modality")
             try:
-                allp = {n: _final_labels(run_dir[n], _mtime(run_dir[n])) for n in names}
-                st.dataframe(C.pairwise_agreement(allp, mod).round(3))
+                # only runs trained on run A's file: ids of another file name other samples
+                mates = [n for n in names if C.pair_data_check(snaps[a].manifest, snaps[n].manifest)[0]]
+                allp = {n: _final_labels(run_dir[n], _mtime(run_dir[n])) for n in mates}
+                st.dataframe(C.pairwise_agreement(allp, mod).style.format("{:.3f}"))
             except (C.CompareError, RunError) as exc:
                 st.warning(md_escape(exc))
 
@@ -223,7 +230,7 @@ if not sweeps.empty:
         st.dataframe(S.ranked_table(sw), hide_index=True, width="stretch")
         st.caption("Ranked by the mean over seeds of each run's best validation loss (never the test split); "
                    "test/…: means over seeds, shown only.")  # fmt: skip
-        st.plotly_chart(S.parallel_coordinates(sw), key="compare_sweep_parcoords")
+        state.chart(S.parallel_coordinates(sw), key="compare_sweep_parcoords")
         if best is not None:
             st.markdown(f"**Best configuration {best[0]}**: test metrics ×100, mean ± std over its seeds and per seed")
             st.dataframe(best[1], hide_index=True, width="stretch")

@@ -16,7 +16,7 @@ epoch = state.epoch_slider(run, key="conflicts_epoch")
 table = cache.sample_table(run.run_dir, mt, epoch)
 counts = data.conflict_counts(table)
 c1, c2 = st.columns([3, 1])
-c1.plotly_chart(charts.conflict_counts_chart(counts), key="conflicts_counts")
+state.chart(charts.conflict_counts_chart(counts), key="conflicts_counts", where=c1)
 c2.markdown("**How strongly** (train samples)")
 c2.dataframe(data.conflict_strength_counts(table), hide_index=True, width="stretch")
 c2.caption("strong: some modality has the opposite polarity to M; weak: only neutral-vs-polar disagreements.")
@@ -27,7 +27,7 @@ if not run.has_human:
 cm = data.conflict_confusion(table)
 st.subheader("Human vs generated categories")
 st.caption("Rows: the human labels' category; columns: the generated labels' category; cells count train samples.")
-st.plotly_chart(
+state.chart(
     charts.confusion_heatmap(cm, f"Conflict categories at epoch {epoch}", "generated category", "human category"),
     key="conflicts_confusion",
 )
@@ -53,6 +53,7 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key="conflicts_table",
+    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("y_m", "human", "generated")},
 )
 if event is not None and event.selection.rows:
     state.set_sample(str(view["sample_id"].iloc[event.selection.rows[0]]))

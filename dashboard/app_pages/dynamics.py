@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import cache, charts, data, state
+from dashboard import weights as W
 
 st.title("Label dynamics")
 run = state.require_run()
@@ -19,17 +20,34 @@ modality = st.radio(
 )
 c1, c2 = st.columns(2)
 with c1:
-    st.plotly_chart(charts.label_distribution(q, modality), key="dynamics_dist")
+    state.chart(charts.label_distribution(q, modality), key="dynamics_dist")
     st.caption(
         "Each box summarises all train samples' generated labels at that epoch: the box spans the middle "
         "half, the line is the median, whiskers reach the extremes."
     )
 with c2:
-    st.plotly_chart(charts.drift_chart(drift), key="dynamics_drift")
+    state.chart(charts.drift_chart(drift), key="dynamics_drift")
     st.caption(
         "Mean distance between the generated unimodal label and y_m. It starts at 0 and grows as the ULGM "
         "finds modality-specific evidence; the subtask weights are tanh of this distance."
     )
+
+st.subheader("Subtask weights across the train split")
+st.caption(
+    "w_s = tanh(|y_s − y_m|) weights each sample's unimodal loss. Left: its distribution per epoch. Middle: at "
+    "the epoch below, for the samples where humans saw this modality disagree with M against the others; a "
+    "useful ULGM gives the first group more weight. Right: the weight against how far the generated label is from "
+    "the human one."
+)
+w_epoch = state.epoch_slider(run, key="dynamics_weight_epoch")
+w_table = cache.sample_table(run.run_dir, mt, w_epoch)
+wc = st.columns(3)
+state.chart(W.weight_distribution_chart(W.weight_quantiles(run), modality), key="dynamics_w_dist", where=wc[0])
+state.chart(W.weight_vs_conflict_chart(w_table, modality), key="dynamics_w_conflict", where=wc[1])
+state.chart(W.weight_vs_error_chart(w_table, modality), key="dynamics_w_error", where=wc[2])
+if run.has_human:
+    st.dataframe(W.weight_by_conflict(w_table, modality), hide_index=True, width="stretch",
+                    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean_w", "median_w")})  # fmt: skip
 
 st.subheader("Cartography")
 st.caption(
@@ -49,7 +67,7 @@ color = st.selectbox(
     }[c],
 )
 carto = cache.cartography(run.run_dir, mt, modality)
-event = st.plotly_chart(
+event = state.chart(
     charts.cartography_chart(carto, modality, color),
     key=f"dynamics_carto_{modality}",
     on_select="rerun",

@@ -11,8 +11,14 @@ mt = state.mtime_of(run)
 st.caption(
     "Each point is a sample's representation (the ULGM features F_M, F_T, F_A, F_V; 'all' = the four "
     "concatenated), projected to 2-D. The projection is fitted once (on the last recorded epoch) and the "
-    "other epochs are pushed through the same map, so positions are comparable across epochs. Box/lasso "
-    "selection filters the table below; clicking one point opens that sample."
+    "other epochs are pushed through the same map, so positions are comparable across epochs. Click a point to "
+    "open that sample (a star marks it); box or lasso (mode bar, top right) selects many for the table below."
+)
+st.caption(
+    "Where the representations come from: **train** samples from the training pass of that epoch (train mode, "
+    "dropout on, each batch seen by the weights of its step); **valid/test** samples from the evaluation pass "
+    "after it (eval mode, the epoch's final weights). The two can sit apart for that reason alone, most visibly "
+    "in a short or tiny run: colour by split before reading a gap between them as a finding."
 )
 
 pmt = data.projections_mtime(run.run_dir)
@@ -74,20 +80,19 @@ epoch = state.epoch_slider(
 )
 table = cache.sample_table(run.run_dir, mt, epoch)
 view = data.projection_view(sub, table, epoch, modality, color)
-event = st.plotly_chart(
-    charts.embedding_scatter(view, color, f"{method.upper()} of {charts.MOD_NAMES[modality]} at epoch {epoch}"),
+state.take_chart_selection("embeddings_scatter")  # before drawing: the star marks a clicked point at once
+state.chart(
+    charts.embedding_scatter(
+        view,
+        color,
+        f"{method.upper()} of {charts.MOD_NAMES[modality]} at epoch {epoch}",
+        st.session_state.get(state.SAMPLE_ID),
+    ),  # fmt: skip
     key="embeddings_scatter",
     on_select="rerun",
     selection_mode=("points", "box", "lasso"),
 )
 st.caption(f"Colour: {color}. Generated labels and weights are the values at epoch {epoch} (train samples only).")
-ids = data.selected_ids(event)
-sel = (event or {}).get("selection", {}) if event is not None else {}
-is_click = len(ids) == 1 and not sel.get("box") and not sel.get("lasso")
-if ids:
-    st.session_state[state.SELECTED_IDS] = ids
-    if is_click:
-        state.set_sample(ids[0])
 shown = st.session_state.get(state.SELECTED_IDS)
 if shown:
     part = table[table["sample_id"].isin(shown)]

@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import cache, data, state
 from dashboard import generator_charts as GC
 from dashboard import generators as G
+from dashboard import seed_summary as SS
 from dashboard.generator_overlay import readable_runs
 from dashboard.text import md_escape
 from selfmm import label_health
@@ -37,7 +38,7 @@ st.caption(
 )
 rows, run_dir = readable_runs()
 if len(rows) == 0:
-    st.info("No runs in the runs folder: train some, e.g. with `python -m selfmm experiment`.")
+    state.no_runs_hint(st.session_state[state.RUNS_ROOT])
     st.stop()
 current = st.session_state.get(state.RUN_ID)
 default = G.same_data_labels(rows, current) if current in run_dir else []
@@ -79,7 +80,7 @@ for col, m in zip(cols, G.UNIMODAL, strict=True):
     fig = GC.generator_r_chart(bands, m, base.get(m))
     fig.update_layout(title=f"{METRICS[metric]}, {GC.MOD_NAMES[m]}")
     fig.update_yaxes(title_text=METRICS[metric])
-    col.plotly_chart(fig, key=f"generators_chart_{m}")
+    state.chart(fig, key=f"generators_chart_{m}", where=col)
 
 alarms = label_health.inversion_alarms(health.drop(columns=["label", "generator"]))
 raised = alarms[alarms["alarm"]] if len(alarms) else alarms
@@ -87,6 +88,25 @@ if len(raised):
     st.subheader("Inversion alarms")
     st.caption("r(generated, y_m) < 0 or sign agreement with y_m < 50 % at some epoch.")
     st.dataframe(raised, hide_index=True, width="stretch")
+
+if has_human:
+    st.subheader("Conflict recovery over seeds")
+    st.caption(
+        "Last epoch of each run. recovery = recovered / (recovered + partial + missed): the share of the conflicts "
+        "humans saw (modality against M) whose generated label took the human polarity; mean ± std over the "
+        "generator's runs (seeds), counts as means. Definitions: the Conflicts page."
+    )
+    per_run = {}
+    for lab in sel["label"]:
+        try:
+            table_lab = cache.sample_table(run_dir[lab], data.run_mtime(run_dir[lab]), None)
+        except RunError as exc:  # one unreadable run must not take the page down
+            st.warning(md_escape(f"{lab}: {exc}"))
+            continue
+        per_run[lab] = SS.recovery_counts(data.conflict_outcomes(table_lab))
+    st.dataframe(SS.recovery_over_seeds(per_run, generators), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("recovery_mean", "recovery_std", "recovered_mean", "missed_mean", "spurious_mean")})  # fmt: skip
 
 st.subheader("Samples the generators disagree on most")
 mod = st.radio("Modality", G.UNIMODAL, horizontal=True, key="generators_modality", format_func=GC.MOD_NAMES.get)
@@ -131,6 +151,6 @@ if sid:
     else:
         hit = samples[samples["sample_id"] == sid].iloc[0]
         human = hit.get(f"y_{mod}")
-        st.plotly_chart(GC.trajectory_overlay(traj, mod, float(hit["y_m"]), human), key="generators_traj")
+        state.chart(GC.trajectory_overlay(traj, mod, float(hit["y_m"]), human), key="generators_traj")
         st.text(f"Sample: {sid}")
         st.page_link("app_pages/samples.py", label="Open this sample in the Samples drill-down")

@@ -28,7 +28,11 @@ for col, metric, title in zip(
     ("Pearson r (higher = closer)", "MAE (lower = closer)", "3-class agreement"),
     strict=True,
 ):
-    col.plotly_chart(charts.agreement_chart(gvh, metric, title), key=f"human_gen_{metric}")
+    state.chart(charts.agreement_chart(gvh, metric, title, data.ym_vs_human(run, "train")),
+                     key=f"human_gen_{metric}", where=col)  # fmt: skip
+st.caption("Dotted lines: y_m itself taken as the modality's label (epoch 0, before any generation). A generated "
+           "label above the dotted line in r or agreement, or below it in MAE, is closer to the human label than "
+           "y_m: generation helped. acc_3 = share of samples in the same 3-class polarity.")  # fmt: skip
 
 st.subheader("At one epoch")
 epoch = state.epoch_slider(run, key="human_epoch")
@@ -38,10 +42,10 @@ modality = st.radio(
 table = cache.sample_table(run.run_dir, mt, epoch)
 train = table[table["split"] == "train"]
 c1, c2 = st.columns(2)
-c1.plotly_chart(charts.gen_vs_human_scatter(train, modality, "gen", epoch), key="human_scatter")
+state.chart(charts.gen_vs_human_scatter(train, modality, "gen", epoch), key="human_scatter", where=c1)
 c1.caption("Each point is a train sample; on the dashed diagonal the generated label equals the human one.")
 cm = data.confusion3(train[f"y_{modality}"].to_numpy(), train[f"gen_{modality}"].to_numpy())
-c2.plotly_chart(
+state.chart(
     charts.confusion_heatmap(
         cm,
         f"Polarity: human vs generated {modality} (epoch {epoch})",
@@ -49,6 +53,7 @@ c2.plotly_chart(
         f"human {modality} polarity",
     ),
     key="human_confusion",
+    where=c2,
 )
 c2.caption("Counts of train samples; the diagonal is agreement.")
 
@@ -57,12 +62,13 @@ split = st.radio("Split", ["valid", "test"], horizontal=True, key="human_split")
 hvh = cache.heads_vs_human(run.run_dir, mt, split)
 c = st.columns(3)
 for col, metric, title in zip(c, ("pearson_r", "mae", "acc_3"), ("Pearson r", "MAE", "3-class agreement"), strict=True):
-    col.plotly_chart(charts.agreement_chart(hvh, metric, f"Head {title} on {split}"), key=f"human_head_{metric}")
+    state.chart(charts.agreement_chart(hvh, metric, f"Head {title} on {split}", data.ym_vs_human(run, split)),
+                     key=f"human_head_{metric}", where=col)  # fmt: skip
 part = table[table["split"] == split]
 c1, c2 = st.columns(2)
-c1.plotly_chart(charts.gen_vs_human_scatter(part, modality, "pred", epoch), key="human_head_scatter")
+state.chart(charts.gen_vs_human_scatter(part, modality, "pred", epoch), key="human_head_scatter", where=c1)
 cmh = data.confusion3(part[f"y_{modality}"].to_numpy(), part[f"pred_{modality}"].to_numpy())
-c2.plotly_chart(
+state.chart(
     charts.confusion_heatmap(
         cmh,
         f"Polarity: human vs head {modality} on {split} (epoch {epoch})",
@@ -70,4 +76,5 @@ c2.plotly_chart(
         f"human {modality} polarity",
     ),
     key="human_head_confusion",
+    where=c2,
 )

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, data, state
+from dashboard import cache, charts, data, progress, state
+from dashboard.metric_help import metric_help
 from dashboard.text import md_escape
 from selfmm import label_health
 from selfmm.runs.reader import RunError
@@ -46,12 +47,16 @@ with c2:
     tm = data.test_metrics_table(run)
     if len(tm):
         st.caption(f"Best model (epoch {run.best_epoch}, lowest validation loss) on the test split, multimodal head.")
+        tm = tm.assign(meaning=[metric_help(str(k), run.dataset) for k in tm.iloc[:, 0]])
         st.dataframe(
             tm,
             hide_index=True,
             width="stretch",
             height="content",
-            column_config={"value": st.column_config.NumberColumn(format="%.4f")},
+            column_config={
+                "value": st.column_config.NumberColumn(format="%.3f", width="small"),
+                "meaning": st.column_config.TextColumn(width="large"),
+            },  # fmt: skip
         )
     else:
         st.info(data.no_test_metrics_message(run))
@@ -68,6 +73,8 @@ metric = st.selectbox(
     key="overview_metric",
     help="loss: the training objective (train) / L1 of the multimodal head (valid, test).",
 )
+if metric_help(metric, run.dataset):
+    st.caption(f"{metric}: {metric_help(metric, run.dataset)}.")
 st.caption(
     "One panel per head, one line per split. For T/A/V the metric compares the unimodal head with the human "
     "unimodal labels when the dataset has them, else with y_m. The red dashed line is the best epoch "
@@ -82,11 +89,12 @@ def _curves() -> None:
         # the sidebar's status and the curves all move together; the cache key (run.json's mtime) has moved too
         st.rerun(scope="app")
     curves = data.curves_frame(run.metrics, metric)
-    st.plotly_chart(charts.training_curves(curves, metric, run.best_epoch), key="overview_curves")
+    state.chart(charts.training_curves(curves, metric, run.best_epoch), key="overview_curves")
     if run.status == "running":
+        done = len([e for e in run.epochs if e > 0])
         st.caption(
-            f"Live: checking for new epochs every {state.LIVE_REFRESH_S} s "
-            f"({len([e for e in run.epochs if e > 0])} epoch(s) committed so far)."
+            f"Live: checking for new epochs every {state.LIVE_REFRESH_S} s. "
+            + progress.live_progress(run.manifest.get("config") or {}, run.metrics, done, run.best_epoch)
         )
 
 

@@ -58,7 +58,12 @@ sort_by = c_sort.selectbox(
 descending = c_dir.toggle("Descending", key="samples_sort_desc", disabled=sort_by == data.SORT_DEFAULT)
 view = data.sort_samples(view, sort_by, descending)
 st.markdown(f"**{len(view)}** of {len(table)} samples match.")
-cols = [c for c in view.columns if c not in ("index",)]
+all_cols, default_cols = data.column_choices(table)
+st.session_state.setdefault("samples_columns", default_cols)
+shown = st.multiselect("Columns", all_cols, key="samples_columns",
+                       help="The table's columns (the CSV download keeps them all). Defaults fit a 1400 px screen.")  # fmt: skip
+cols = ["sample_id"] + [c for c in shown if c != "sample_id"]
+detail = st.container()  # the open sample's drill-down, above the table: below it, it opened off-screen
 event = st.dataframe(
     view[cols], hide_index=True, width="stretch", height=380, on_select="rerun", selection_mode="single-row",
     key="samples_table",
@@ -78,8 +83,9 @@ st.download_button(
 )
 
 sid = st.session_state.get(state.SAMPLE_ID)
-if sid:
-    st.divider()
-    state.render_sample_drilldown(run, sid, key_prefix="samples")
-else:
-    st.info("Select a row to see the sample's labels, weights and predictions across epochs.")
+with detail:
+    if sid:
+        state.render_sample_drilldown(run, sid, key_prefix="samples")
+        st.divider()
+    else:
+        st.info("Select a row to see the sample's labels, weights and predictions across epochs.")
