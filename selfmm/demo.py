@@ -273,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--signal", default="", help="signal strengths over the demo's, e.g. text=3,audio=1.5,vision=2")
     p.add_argument("--dims", default="", help="audio/vision dims, e.g. audio=8,vision=16 (smaller, faster)")
     p.add_argument("--lengths", default="", help="padded lengths, e.g. text=24,audio=40,vision=20")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides over the demo's")
+    p.add_argument(
+        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides over the demo's"
+    )
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared 2-core machine 2 threads ran 10x slower)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing run in --out")

@@ -335,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="experiment name stored in run.json (default: the --out folder name)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
+    p.add_argument(
+        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, type-checked"
+    )
     p.add_argument("--cmc-preset", default=None, help="CMC preset of the cmc variant (default: the --preset name)")
     p.add_argument("--cmc-set", nargs="*", default=[], metavar="KEY=VALUE", help="CMC config overrides")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")

@@ -853,7 +853,12 @@ def train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the preset's, cpu)")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
     p.add_argument(
-        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked (keys: below)"
+        "--set",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides, type-checked (keys: below)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,

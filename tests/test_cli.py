@@ -60,3 +60,50 @@ def test_synth_user_error_exits_2_with_one_line(tmp_path):
     res = subprocess.run([*cmd, "--signal", "text"], capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and res.stderr.startswith("selfmm synth: --signal 'text'")
+
+
+def _capture(monkeypatch, module, name, result=None):
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen["args"], seen["kwargs"] = args, kwargs
+        return result
+
+    monkeypatch.setattr(module, name, fake)
+    return seen
+
+
+@pytest.mark.parametrize("command", ["train", "seeds", "experiment", "tune", "cmc", "demo"])
+def test_repeated_set_options_all_apply(command, monkeypatch, tmp_path):
+    """README: ``--set batch_size=16 --set exclude_zero=true``. A second --set used to replace the first."""
+    import selfmm.cmc.train as cmc_train
+    import selfmm.demo as demo
+    import selfmm.experiment as experiment
+    import selfmm.sweep.tune as tune
+    import selfmm.train as train
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.md").write_text("table\n")
+    base = ["--data", "x.pkl", "--out", str(out)]
+    sets = ["--set", "batch_size=16", "--set", "seed=7"]
+    if command == "train":
+        seen, main = _capture(monkeypatch, train, "fit", {}), train.main
+    elif command == "seeds":
+        seen, main = _capture(monkeypatch, experiment, "run_seeds"), experiment.seeds_main
+    elif command == "experiment":
+        seen, main = _capture(monkeypatch, experiment, "run_experiment"), experiment.main
+    elif command == "tune":
+        seen, main = _capture(monkeypatch, tune, "run_tune", (None, None)), tune.main
+        base += ["--engine", "local"]
+    elif command == "cmc":
+        seen, main = _capture(monkeypatch, cmc_train, "fit_cmc", {"run_dir": "x", "test": {}}), cmc_train.main
+    else:
+        seen, main = _capture(monkeypatch, demo, "run_demo"), demo.main
+        base = ["--out", str(out)]
+    assert main(base + sets) == 0
+    if command == "demo":
+        assert seen["kwargs"]["overrides"] == ["batch_size=16", "seed=7"]
+    else:
+        cfg = seen["args"][0]
+        assert (cfg.batch_size, cfg.seed) == (16, 7)

@@ -475,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="sims", help="sims | simsv2 | mosi | mosei | tiny (default sims)")
     p.add_argument("--out", required=True, help="new run folder")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="CMC config overrides, type-checked")
+    p.add_argument(
+        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="CMC config overrides, type-checked"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch lines")
     args = p.parse_args(argv)

@@ -229,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asha", action="store_true", help="ASHA early stopping of unpromising trials")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, type-checked")
+    p.add_argument(
+        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, type-checked"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="only the final table")
     eng.add_engine_args(p, default="ray")
     args = p.parse_args(argv)
