@@ -73,13 +73,21 @@ def weight_vs_conflict_chart(table: pd.DataFrame, modality: str) -> go.Figure:
                           height=360)  # fmt: skip
 
 
-def weight_vs_error_chart(table: pd.DataFrame, modality: str) -> go.Figure:
+def weight_vs_error_chart(table: pd.DataFrame, modality: str, labels_table: pd.DataFrame | None = None) -> go.Figure:
     """Scatter of w_<m> against |generated <m> − human <m>| (train samples): a weight that rises with the error
-    gives most weight to the labels furthest from the human ones."""
+    gives most weight to the labels furthest from the human ones.
+
+    ``table`` is the sample table of epoch e, whose ``w_<m>`` the ULGM computed from the labels it held when the
+    sample's batch came up in epoch e, i.e. the labels at the end of epoch e − 1 (each sample's label is updated
+    once per epoch, after its own batch). ``labels_table``, the sample table of epoch e − 1, supplies those labels'
+    ``abs_err_<m>`` (matched by sample_id); without it the error is the one of ``table``'s own labels."""
     tr = table[table["split"] == "train"]
     col = f"abs_err_{modality}"
     if col not in tr.columns:
         return charts.empty_figure("No human unimodal labels: no |generated − human|")
+    if labels_table is not None:
+        prev = labels_table[labels_table["split"] == "train"].set_index("sample_id")[col]
+        tr = tr.assign(**{col: tr["sample_id"].map(prev).to_numpy()})
     fig = go.Figure(go.Scattergl(x=tr[col], y=tr[f"w_{modality}"], mode="markers", name=f"w_{modality}",
                                  marker=dict(size=5, color=charts.MOD_COLORS[modality], opacity=0.6),
                                  customdata=tr.index.to_numpy().reshape(-1, 1),

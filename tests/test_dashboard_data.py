@@ -331,3 +331,19 @@ def test_sorting_strength_counts_and_colour_choices(small_run):
     v = data.projection_view(proj, table, 2, "T", "sign_flips")  # nullable Int64 with <NA> outside train
     assert v["color"].dtype == np.float64 and v["color"].iloc[0] == table.loc["tr1", "sign_flips"]
     assert np.isnan(v["color"].iloc[1])
+
+
+def test_weight_vs_error_pairs_each_weight_with_the_labels_it_came_from():
+    """On the shipped demo run, w_T at epoch e is tanh|gen_T(e-1) - y_m| (the ULGM updates each label once per epoch,
+    after the sample's batch), not tanh|gen_T(e) - y_m|; the weight-vs-error chart must use gen(e-1)'s error."""
+    from dashboard import weights as W
+
+    run = data.load_run(str(Path(__file__).resolve().parent.parent / "checkpoints" / "demo-sims"))
+    t3, t2 = data.sample_table(run, 3), data.sample_table(run, 2)
+    tr3 = t3[t3["split"] == "train"]
+    prev = tr3["sample_id"].map(t2[t2["split"] == "train"].set_index("sample_id")["gen_T"]).to_numpy(float)
+    y_m, w = tr3["y_m"].to_numpy(float), tr3["w_T"].to_numpy(float)
+    assert np.abs(np.tanh(np.abs(prev - y_m)) - w).max() < 1e-6
+    assert np.abs(np.tanh(np.abs(tr3["gen_T"].to_numpy(float) - y_m)) - w).max() > 0.1  # same-epoch: wrong pairing
+    x = np.asarray(W.weight_vs_error_chart(t3, "T", t2).data[0].x, float)
+    assert np.allclose(x, np.abs(prev - tr3["y_T"].to_numpy(float)))

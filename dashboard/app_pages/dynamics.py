@@ -36,15 +36,17 @@ st.subheader("Subtask weights across the train split")
 st.caption(
     "w_s = tanh(|y_s − y_m|) weights each sample's unimodal loss. Left: its distribution per epoch. Middle: at "
     "the epoch below, for the samples where humans saw this modality disagree with M against the others; a "
-    "useful ULGM gives the first group more weight. Right: the weight against how far the generated label is from "
-    "the human one."
+    "useful ULGM gives the first group more weight. Right: the weight against how far the generated label it was "
+    "computed from (the end of the previous epoch) is from the human one."
 )
 w_epoch = state.epoch_slider(run, key="dynamics_weight_epoch")
 w_table = cache.sample_table(run.run_dir, mt, w_epoch)
 wc = st.columns(3)
 state.chart(W.weight_distribution_chart(W.weight_quantiles(run), modality), key="dynamics_w_dist", where=wc[0])
 state.chart(W.weight_vs_conflict_chart(w_table, modality), key="dynamics_w_conflict", where=wc[1])
-state.chart(W.weight_vs_error_chart(w_table, modality), key="dynamics_w_error", where=wc[2])
+# w of epoch e came from the labels at the end of epoch e − 1: pair it with their error
+prev_table = cache.sample_table(run.run_dir, mt, w_epoch - 1) if w_epoch and w_epoch >= 1 else None
+state.chart(W.weight_vs_error_chart(w_table, modality, prev_table), key="dynamics_w_error", where=wc[2])
 if run.has_human:
     st.dataframe(W.weight_by_conflict(w_table, modality), hide_index=True, width="stretch",
                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean_w", "median_w")})  # fmt: skip
