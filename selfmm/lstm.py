@@ -173,6 +173,13 @@ def _loops(script: bool) -> dict:
         return fns
 
 
+def _run(name: str, *args):
+    """Loop ``name`` of :func:`_loops`; TorchScript's plain interpreter (``optimized_execution(False)``): its
+    profiling executor re-specialises on every new batch shape and fuses nothing here, so it only costs time."""
+    with torch.jit.optimized_execution(False):
+        return _loops(_SCRIPT)[name](*args)
+
+
 def use_torchscript(on: bool) -> None:
     """Whether the loops run TorchScript-compiled (default True; tests compare both)."""
     global _SCRIPT
@@ -192,7 +199,7 @@ class _FusedPackedLSTM(torch.autograd.Function):
         gates = data.new_empty(n, 4 * hid)  # post-activation i, f, g, o of every row
         cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
         xw = torch.nn.functional.linear(data, w_ih, b_ih)  # the native pre_compute_input
-        _loops(_SCRIPT)["forward"](xw, w_hh, b_hh, batch_sizes, off, gates, cs, tcs, hs)
+        _run("forward", xw, w_hh, b_hh, batch_sizes, off, gates, cs, tcs, hs)
         ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
         ctx.off, ctx.batch_sizes = off, batch_sizes
         return hs.index_select(0, last)
@@ -208,7 +215,7 @@ class _FusedPackedLSTM(torch.autograd.Function):
         dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
         dc = torch.empty_like(dh)
         dg = dh.new_empty(n, 4, hid)
-        _loops(_SCRIPT)["fused"](dh, dc, dg[:, :3], dg[:, 3], dg.view(n, 4 * hid), f, k[:, :3], k[:, 3],
+        _run("fused", dh, dc, dg[:, :3], dg[:, 3], dg.view(n, 4 * hid), f, k[:, :3], k[:, 3],
                                  o * (1 - tcs * tcs), w_hh, ctx.batch_sizes, ctx.off)  # fmt: skip
         dg = dg.view(n, 4 * hid)
         h_prev = torch.cat([hs, hs.new_zeros(1, hid)]).index_select(0, prev)
@@ -232,7 +239,7 @@ class _ExactPackedLSTM(_FusedPackedLSTM):
         dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
         dc = torch.empty_like(dh)
         dg = dh.new_empty(n, 4 * hid)
-        d_whh, d_bhh = _loops(_SCRIPT)["exact"](dh, dc, dg, gates, cs, tcs, hs, w_hh, ctx.batch_sizes, ctx.off)
+        d_whh, d_bhh = _run("exact", dh, dc, dg, gates, cs, tcs, hs, w_hh, ctx.batch_sizes, ctx.off)
         d_data = dg.mm(w_ih) if ctx.needs_input_grad[0] else None
         d_bih = dg.sum([0], keepdim=True).view(-1)
         return d_data, dg.t().mm(data), d_whh, d_bih, d_bhh.view(-1), None
