@@ -94,50 +94,56 @@ def _layout(batch_sizes: list[int]) -> tuple[list[int], Tensor, Tensor]:
 # scripting is unavailable the Python functions run, with the same results (tests/test_model.py checks both).
 
 
-def _forward_loop(xw: Tensor, w_hh: Tensor, b_hh: Tensor, bsz: list[int], off: list[int], gates: Tensor,
+def _forward_loop(xw: Tensor, w_hh: Tensor, b_hh: Tensor, bsz: list[int], gates: Tensor,
                   cs: Tensor, tcs: Tensor, hs: Tensor) -> None:  # fmt: skip
     """packed_lstm_h_n's forward operations (``linear`` == ``addmm`` for 2-D input), rows written into ``gates``
     (post-activation i, f, g, o), ``cs`` (c), ``tcs`` (tanh c) and ``hs`` (h), all in packed row order."""
     h = torch.zeros(bsz[0], w_hh.shape[1], dtype=xw.dtype, device=xw.device)
     c = h
     wt = w_hh.t()
+    xw_, gates_, cs_, tcs_, hs_ = xw.split(bsz), gates.split(bsz), cs.split(bsz), tcs.split(bsz), hs.split(bsz)
     for t in range(len(bsz)):
-        a, b, bs = off[t], off[t + 1], bsz[t]
+        bs = bsz[t]
         h, c = h[:bs], c[:bs]
-        ch = torch.addmm(b_hh, h, wt, out=gates[a:b]).add_(xw[a:b]).unsafe_chunk(4, 1)
+        ch = torch.addmm(b_hh, h, wt, out=gates_[t]).add_(xw_[t]).unsafe_chunk(4, 1)
         i, f, g, o = ch[0].sigmoid_(), ch[1].sigmoid_(), ch[2].tanh_(), ch[3].sigmoid_()
-        c = torch.mul(f, c, out=cs[a:b]).add_(i * g)
-        h = torch.mul(o, torch.tanh(c, out=tcs[a:b]), out=hs[a:b])
+        c = torch.mul(f, c, out=cs_[t]).add_(i * g)
+        h = torch.mul(o, torch.tanh(c, out=tcs_[t]), out=hs_[t])
 
 
 def _exact_backward_loop(dh: Tensor, dc: Tensor, dg: Tensor, gates: Tensor, cs: Tensor, tcs: Tensor, hs: Tensor,
-                         w_hh: Tensor, bsz: list[int], off: list[int]) -> tuple[Tensor, Tensor]:  # fmt: skip
+                         w_hh: Tensor, bsz: list[int]) -> tuple[Tensor, Tensor]:  # fmt: skip
     """The kernels autograd runs for packed_lstm_h_n's graph, step by step, last step first (see
     :class:`_ExactPackedLSTM`); fills ``dh``, ``dc``, ``dg`` (N, 4H) and returns (d w_hh, d b_hh (1, 4H))."""
+    # per-step row blocks, cut once (views with the strides of the slices autograd sees)
     ch = gates.unsafe_chunk(4, 1)
-    i, f, g, o = ch[0], ch[1], ch[2], ch[3]
+    i, f, g, o = ch[0].split(bsz), ch[1].split(bsz), ch[2].split(bsz), ch[3].split(bsz)
     dch = dg.unsafe_chunk(4, 1)
-    di, df, dgg, do = dch[0], dch[1], dch[2], dch[3]
+    di, df, dgg, do = dch[0].split(bsz), dch[1].split(bsz), dch[2].split(bsz), dch[3].split(bsz)
+    dh_, dc_, dg_ = dh.split(bsz), dc.split(bsz), dg.split(bsz)
+    cs_, tcs_, hs_ = cs.split(bsz), tcs.split(bsz), hs.split(bsz)
     zeros = torch.zeros(bsz[0], hs.shape[1], dtype=hs.dtype, device=hs.device)  # h and c before step 0
     d_whh: Tensor | None = None
     d_bhh: Tensor | None = None
     for t in range(len(bsz) - 1, -1, -1):
-        a, b, bs = off[t], off[t + 1], bsz[t]
+        bs = bsz[t]
         nb = bsz[t + 1] if t + 1 < len(bsz) else 0  # rows that continue to step t + 1
+        dh_t, dc_t, tc_t = dh_[t], dc_[t], tcs_[t]
         if nb > 0:  # h_t -> gates_{t+1}: mm_mat1_backward = grad.mm(mat2.t())
-            torch.mm(dg[b : b + nb], w_hh, out=dh[a : a + nb])
-        d_o = dh[a:b] * tcs[a:b]  # h = o * tanh(c)
-        torch.ops.aten.tanh_backward(dh[a:b] * o[a:b], tcs[a:b], grad_input=dc[a:b])
+            torch.mm(dg_[t + 1], w_hh, out=dh_t[:nb])
+        d_o = dh_t * tc_t  # h = o * tanh(c)
+        torch.ops.aten.tanh_backward(dh_t * o[t], tc_t, grad_input=dc_t)
         if nb > 0:  # c_t -> c_{t+1} = f_{t+1} * c_t + ...
-            dc[a : a + nb].add_(dc[b : b + nb] * f[b : b + nb])
-        c_prev = cs[off[t - 1] : off[t - 1] + bs] if t > 0 else zeros
-        h_prev = hs[off[t - 1] : off[t - 1] + bs] if t > 0 else zeros
-        torch.ops.aten.sigmoid_backward(dc[a:b] * g[a:b], i[a:b], grad_input=di[a:b])
-        torch.ops.aten.sigmoid_backward(dc[a:b] * c_prev, f[a:b], grad_input=df[a:b])
-        torch.ops.aten.tanh_backward(dc[a:b] * i[a:b], g[a:b], grad_input=dgg[a:b])
-        torch.ops.aten.sigmoid_backward(d_o, o[a:b], grad_input=do[a:b])
-        dw = dg[a:b].t().mm(h_prev)  # mm_mat2_backward of w_hh.t() (column-major): grad.t().mm(mat1)
-        db = dg[a:b].sum([0], keepdim=True)  # sum_to of the broadcast bias
+            dc_t[:nb].add_(dc_[t + 1] * f[t + 1])
+        c_prev = cs_[t - 1][:bs] if t > 0 else zeros
+        h_prev = hs_[t - 1][:bs] if t > 0 else zeros
+        torch.ops.aten.sigmoid_backward(dc_t * g[t], i[t], grad_input=di[t])
+        torch.ops.aten.sigmoid_backward(dc_t * c_prev, f[t], grad_input=df[t])
+        torch.ops.aten.tanh_backward(dc_t * i[t], g[t], grad_input=dgg[t])
+        torch.ops.aten.sigmoid_backward(d_o, o[t], grad_input=do[t])
+        dg_t = dg_[t]
+        dw = dg_t.t().mm(h_prev)  # mm_mat2_backward of w_hh.t() (column-major): grad.t().mm(mat1)
+        db = dg_t.sum([0], keepdim=True)  # sum_to of the broadcast bias
         d_whh = dw if d_whh is None else d_whh.add_(dw)
         d_bhh = db if d_bhh is None else d_bhh.add_(db)
     assert d_whh is not None and d_bhh is not None
@@ -199,7 +205,7 @@ class _FusedPackedLSTM(torch.autograd.Function):
         gates = data.new_empty(n, 4 * hid)  # post-activation i, f, g, o of every row
         cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
         xw = torch.nn.functional.linear(data, w_ih, b_ih)  # the native pre_compute_input
-        _run("forward", xw, w_hh, b_hh, batch_sizes, off, gates, cs, tcs, hs)
+        _run("forward", xw, w_hh, b_hh, batch_sizes, gates, cs, tcs, hs)
         ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
         ctx.off, ctx.batch_sizes = off, batch_sizes
         return hs.index_select(0, last)
@@ -239,7 +245,7 @@ class _ExactPackedLSTM(_FusedPackedLSTM):
         dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
         dc = torch.empty_like(dh)
         dg = dh.new_empty(n, 4 * hid)
-        d_whh, d_bhh = _run("exact", dh, dc, dg, gates, cs, tcs, hs, w_hh, ctx.batch_sizes, ctx.off)
+        d_whh, d_bhh = _run("exact", dh, dc, dg, gates, cs, tcs, hs, w_hh, ctx.batch_sizes)
         d_data = dg.mm(w_ih) if ctx.needs_input_grad[0] else None
         d_bih = dg.sum([0], keepdim=True).view(-1)
         return d_data, dg.t().mm(data), d_whh, d_bih, d_bhh.view(-1), None
