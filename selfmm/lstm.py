@@ -22,6 +22,9 @@ Packed layout (``torch.nn.utils.rnn``): rows of time step t are ``data[off[t] : 
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import torch
 from torch import Tensor, nn
 
@@ -86,6 +89,112 @@ def _layout(batch_sizes: list[int]) -> tuple[list[int], Tensor, Tensor]:
     return off, last, prev
 
 
+# The per-time-step loops, as plain functions of tensors and int lists so that TorchScript can compile them (it
+# calls the very same aten kernels, minus Python's per-operation overhead: about a third of these loops' time); when
+# scripting is unavailable the Python functions run, with the same results (tests/test_model.py checks both).
+
+
+def _forward_loop(xw: Tensor, w_hh: Tensor, b_hh: Tensor, bsz: list[int], gates: Tensor,
+                  cs: Tensor, tcs: Tensor, hs: Tensor) -> None:  # fmt: skip
+    """packed_lstm_h_n's forward operations (``linear`` == ``addmm`` for 2-D input), rows written into ``gates``
+    (post-activation i, f, g, o), ``cs`` (c), ``tcs`` (tanh c) and ``hs`` (h), all in packed row order."""
+    h = torch.zeros(bsz[0], w_hh.shape[1], dtype=xw.dtype, device=xw.device)
+    c = h
+    wt = w_hh.t()
+    xw_, gates_, cs_, tcs_, hs_ = xw.split(bsz), gates.split(bsz), cs.split(bsz), tcs.split(bsz), hs.split(bsz)
+    for t in range(len(bsz)):
+        bs = bsz[t]
+        h, c = h[:bs], c[:bs]
+        ch = torch.addmm(b_hh, h, wt, out=gates_[t]).add_(xw_[t]).unsafe_chunk(4, 1)
+        i, f, g, o = ch[0].sigmoid_(), ch[1].sigmoid_(), ch[2].tanh_(), ch[3].sigmoid_()
+        c = torch.mul(f, c, out=cs_[t]).add_(i * g)
+        h = torch.mul(o, torch.tanh(c, out=tcs_[t]), out=hs_[t])
+
+
+def _exact_backward_loop(dh: Tensor, dc: Tensor, dg: Tensor, gates: Tensor, cs: Tensor, tcs: Tensor, hs: Tensor,
+                         w_hh: Tensor, bsz: list[int]) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """The kernels autograd runs for packed_lstm_h_n's graph, step by step, last step first (see
+    :class:`_ExactPackedLSTM`); fills ``dh``, ``dc``, ``dg`` (N, 4H) and returns (d w_hh, d b_hh (1, 4H))."""
+    # per-step row blocks, cut once (views with the strides of the slices autograd sees)
+    ch = gates.unsafe_chunk(4, 1)
+    i, f, g, o = ch[0].split(bsz), ch[1].split(bsz), ch[2].split(bsz), ch[3].split(bsz)
+    dch = dg.unsafe_chunk(4, 1)
+    di, df, dgg, do = dch[0].split(bsz), dch[1].split(bsz), dch[2].split(bsz), dch[3].split(bsz)
+    dh_, dc_, dg_ = dh.split(bsz), dc.split(bsz), dg.split(bsz)
+    cs_, tcs_, hs_ = cs.split(bsz), tcs.split(bsz), hs.split(bsz)
+    zeros = torch.zeros(bsz[0], hs.shape[1], dtype=hs.dtype, device=hs.device)  # h and c before step 0
+    d_whh: Tensor | None = None
+    d_bhh: Tensor | None = None
+    for t in range(len(bsz) - 1, -1, -1):
+        bs = bsz[t]
+        nb = bsz[t + 1] if t + 1 < len(bsz) else 0  # rows that continue to step t + 1
+        dh_t, dc_t, tc_t = dh_[t], dc_[t], tcs_[t]
+        if nb > 0:  # h_t -> gates_{t+1}: mm_mat1_backward = grad.mm(mat2.t())
+            torch.mm(dg_[t + 1], w_hh, out=dh_t[:nb])
+        d_o = dh_t * tc_t  # h = o * tanh(c)
+        torch.ops.aten.tanh_backward(dh_t * o[t], tc_t, grad_input=dc_t)
+        if nb > 0:  # c_t -> c_{t+1} = f_{t+1} * c_t + ...
+            dc_t[:nb].add_(dc_[t + 1] * f[t + 1])
+        c_prev = cs_[t - 1][:bs] if t > 0 else zeros
+        h_prev = hs_[t - 1][:bs] if t > 0 else zeros
+        torch.ops.aten.sigmoid_backward(dc_t * g[t], i[t], grad_input=di[t])
+        torch.ops.aten.sigmoid_backward(dc_t * c_prev, f[t], grad_input=df[t])
+        torch.ops.aten.tanh_backward(dc_t * i[t], g[t], grad_input=dgg[t])
+        torch.ops.aten.sigmoid_backward(d_o, o[t], grad_input=do[t])
+        dg_t = dg_[t]
+        dw = dg_t.t().mm(h_prev)  # mm_mat2_backward of w_hh.t() (column-major): grad.t().mm(mat1)
+        db = dg_t.sum([0], keepdim=True)  # sum_to of the broadcast bias
+        d_whh = dw if d_whh is None else d_whh.add_(dw)
+        d_bhh = db if d_bhh is None else d_bhh.add_(db)
+    assert d_whh is not None and d_bhh is not None
+    return d_whh, d_bhh
+
+
+def _fused_backward_loop(dh: Tensor, dc: Tensor, dg3: Tensor, dg_o: Tensor, dg: Tensor, f: Tensor, k3: Tensor,
+                         k_o: Tensor, dc_from_h: Tensor, w_hh: Tensor, bsz: list[int], off: list[int]) -> None:  # fmt: skip
+    """The recurrence of :class:`_FusedPackedLSTM`'s backward, last step first: fills dh, dc and dg (N, 4H)."""
+    for t in range(len(bsz) - 1, -1, -1):
+        a, b = off[t], off[t + 1]
+        nb = bsz[t + 1] if t + 1 < len(bsz) else 0  # rows that continue to step t + 1
+        if nb > 0:
+            dh[a : a + nb].addmm_(dg[b : b + nb], w_hh)  # through h_t -> gates_{t+1}
+        torch.mul(dh[a:b], dc_from_h[a:b], out=dc[a:b])
+        if nb > 0:
+            dc[a : a + nb].addcmul_(dc[b : b + nb], f[b : b + nb])  # through c_t -> c_{t+1}
+        torch.mul(dc[a:b].unsqueeze(1), k3[a:b], out=dg3[a:b])
+        torch.mul(dh[a:b], k_o[a:b], out=dg_o[a:b])
+
+
+@functools.cache
+def _loops(script: bool) -> dict:
+    """The loop functions, TorchScript-compiled when ``script`` and possible (else the Python ones)."""
+    fns = {"forward": _forward_loop, "exact": _exact_backward_loop, "fused": _fused_backward_loop}
+    if not script:
+        return fns
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+            return {k: torch.jit.script(fn) for k, fn in fns.items()}
+    except Exception:  # no TorchScript in this torch build: same results, only slower
+        return fns
+
+
+def _run(name: str, *args):
+    """Loop ``name`` of :func:`_loops`; TorchScript's plain interpreter (``optimized_execution(False)``): its
+    profiling executor re-specialises on every new batch shape and fuses nothing here, so it only costs time."""
+    with torch.jit.optimized_execution(False):
+        return _loops(_SCRIPT)[name](*args)
+
+
+def use_torchscript(on: bool) -> None:
+    """Whether the loops run TorchScript-compiled (default True; tests compare both)."""
+    global _SCRIPT
+    _SCRIPT = on
+
+
+_SCRIPT = True
+
+
 class _FusedPackedLSTM(torch.autograd.Function):
     """(data (N, D), w_ih, w_hh, b_ih, b_hh, batch_sizes list) -> h_n (B, hidden) in length-sorted order."""
 
@@ -96,16 +205,7 @@ class _FusedPackedLSTM(torch.autograd.Function):
         gates = data.new_empty(n, 4 * hid)  # post-activation i, f, g, o of every row
         cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
         xw = torch.nn.functional.linear(data, w_ih, b_ih)  # the native pre_compute_input
-        h = c = data.new_zeros(batch_sizes[0], hid)
-        for t, bs in enumerate(batch_sizes):
-            r = slice(off[t], off[t + 1])
-            h, c = h[:bs], c[:bs]
-            # the ops of packed_lstm_h_n (linear == addmm for 2-D input), written into preallocated rows
-            g_t = torch.addmm(b_hh, h, w_hh.t(), out=gates[r]).add_(xw[r])
-            i, f, g, o = g_t.unsafe_chunk(4, 1)
-            i.sigmoid_(), f.sigmoid_(), g.tanh_(), o.sigmoid_()
-            c = torch.mul(f, c, out=cs[r]).add_(i * g)
-            h = torch.mul(o, torch.tanh(c, out=tcs[r]), out=hs[r])
+        _run("forward", xw, w_hh, b_hh, batch_sizes, gates, cs, tcs, hs)
         ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
         ctx.off, ctx.batch_sizes = off, batch_sizes
         return hs.index_select(0, last)
@@ -113,29 +213,16 @@ class _FusedPackedLSTM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hn):
         data, w_ih, w_hh, gates, cs, tcs, hs, last, prev = ctx.saved_tensors
-        off, batch_sizes = ctx.off, ctx.batch_sizes
         n, hid = hs.shape
         i, f, g, o = gates.unsafe_chunk(4, 1)
         c_prev = torch.cat([cs, cs.new_zeros(1, hid)]).index_select(0, prev)  # (N, hid); zero at step 0
         # d gates = [dc * k_i, dc * k_f, dc * k_g, dh * k_o] with the pre-activation derivatives folded in
         k = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tcs * o * (1 - o)], 1)  # (N,4,h)
-        k3, k_o = k[:, :3], k[:, 3]
-        dc_from_h = o * (1 - tcs * tcs)  # dc_t / dh_t
         dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
         dc = torch.empty_like(dh)
         dg = dh.new_empty(n, 4, hid)
-        dg3, dg_o = dg[:, :3], dg[:, 3]
-        for t in range(len(batch_sizes) - 1, -1, -1):
-            r = slice(off[t], off[t + 1])
-            nb = batch_sizes[t + 1] if t + 1 < len(batch_sizes) else 0  # rows that continue to step t + 1
-            if nb:
-                rn, rc = slice(off[t + 1], off[t + 1] + nb), slice(off[t], off[t] + nb)
-                dh[rc].addmm_(dg[rn].view(nb, 4 * hid), w_hh)  # through h_t -> gates_{t+1}
-            torch.mul(dh[r], dc_from_h[r], out=dc[r])
-            if nb:
-                dc[rc].addcmul_(dc[rn], f[rn])  # through c_t -> c_{t+1}
-            torch.mul(dc[r].unsqueeze(1), k3[r], out=dg3[r])
-            torch.mul(dh[r], k_o[r], out=dg_o[r])
+        _run("fused", dh, dc, dg[:, :3], dg[:, 3], dg.view(n, 4 * hid), f, k[:, :3], k[:, 3],
+                                 o * (1 - tcs * tcs), w_hh, ctx.batch_sizes, ctx.off)  # fmt: skip
         dg = dg.view(n, 4 * hid)
         h_prev = torch.cat([hs, hs.new_zeros(1, hid)]).index_select(0, prev)
         d_bias = dg.sum(0)
@@ -154,36 +241,11 @@ class _ExactPackedLSTM(_FusedPackedLSTM):
     @staticmethod
     def backward(ctx, grad_hn):
         data, w_ih, w_hh, gates, cs, tcs, hs, last, prev = ctx.saved_tensors
-        off, batch_sizes = ctx.off, ctx.batch_sizes
         n, hid = hs.shape
-        aten = torch.ops.aten
-        i, f, g, o = gates.unsafe_chunk(4, 1)
         dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
         dc = torch.empty_like(dh)
         dg = dh.new_empty(n, 4 * hid)
-        di, df, dgg, do = dg.unsafe_chunk(4, 1)
-        zeros = hs.new_zeros(batch_sizes[0], hid)  # h and c before step 0
-        d_whh = d_bhh = None
-        for t in range(len(batch_sizes) - 1, -1, -1):
-            r, bs = slice(off[t], off[t + 1]), batch_sizes[t]
-            nb = batch_sizes[t + 1] if t + 1 < len(batch_sizes) else 0  # rows that continue to step t + 1
-            rn, rc = slice(off[t + 1], off[t + 1] + nb), slice(off[t], off[t] + nb)
-            if nb:  # h_t -> gates_{t+1}: mm_mat1_backward = grad.mm(mat2.t())
-                torch.mm(dg[rn], w_hh, out=dh[rc])
-            d_o = dh[r] * tcs[r]  # h = o * tanh(c)
-            aten.tanh_backward.grad_input(dh[r] * o[r], tcs[r], grad_input=dc[r])
-            if nb:  # c_t -> c_{t+1} = f_{t+1} * c_t + ...
-                dc[rc].add_(dc[rn] * f[rn])
-            c_prev = cs[off[t - 1] : off[t - 1] + bs] if t else zeros
-            h_prev = hs[off[t - 1] : off[t - 1] + bs] if t else zeros
-            aten.sigmoid_backward.grad_input(dc[r] * g[r], i[r], grad_input=di[r])
-            aten.sigmoid_backward.grad_input(dc[r] * c_prev, f[r], grad_input=df[r])
-            aten.tanh_backward.grad_input(dc[r] * i[r], g[r], grad_input=dgg[r])
-            aten.sigmoid_backward.grad_input(d_o, o[r], grad_input=do[r])
-            dw = dg[r].t().mm(h_prev)  # mm_mat2_backward of w_hh.t() (column-major): grad.t().mm(mat1)
-            db = dg[r].sum([0], keepdim=True)  # sum_to of the broadcast bias
-            d_whh = dw if d_whh is None else d_whh.add_(dw)
-            d_bhh = db if d_bhh is None else d_bhh.add_(db)
+        d_whh, d_bhh = _run("exact", dh, dc, dg, gates, cs, tcs, hs, w_hh, ctx.batch_sizes)
         d_data = dg.mm(w_ih) if ctx.needs_input_grad[0] else None
         d_bih = dg.sum([0], keepdim=True).view(-1)
         return d_data, dg.t().mm(data), d_whh, d_bih, d_bhh.view(-1), None
@@ -213,4 +275,4 @@ def fused_lstm_h_n(rnn: nn.LSTM, packed) -> Tensor:
 
 LSTM_PATHS = {"exact": exact_lstm_h_n, "fused": fused_lstm_h_n}  # cfg.lstm_backward -> path
 
-__all__ = ["LSTM_PATHS", "exact_lstm_h_n", "fused_lstm_h_n", "packed_lstm_h_n"]
+__all__ = ["LSTM_PATHS", "exact_lstm_h_n", "fused_lstm_h_n", "packed_lstm_h_n", "use_torchscript"]

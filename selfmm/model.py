@@ -175,7 +175,9 @@ class AuViSubNet(nn.Module):
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         # all lengths equal: PyTorch runs the packed LSTM through oneDNN (dense, with its own fast backward)
         ragged = bool(packed.batch_sizes[0] != packed.batch_sizes[-1])
-        if self.fast and ragged and x.device.type == "cpu" and torch.is_grad_enabled():
+        # under autocast (amp=bf16) nn.LSTM, whose dtype handling autocast knows
+        cpu_fp32 = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+        if self.fast and ragged and cpu_fp32 and torch.is_grad_enabled():
             h_n = LSTM_PATHS[self.lstm](self.rnn, packed)  # the same forward ops, a cheaper backward
         else:
             _, (h_n, _) = self.rnn(packed)  # h_n (1, B, hidden), in the original batch order

@@ -264,8 +264,8 @@ def test_packed_lstm_is_bitwise_nn_lstm(threads):
         torch.set_num_threads(n)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_fused_lstm_forward_bitwise_and_gradients_as_close_to_float64(threads):
+@pytest.mark.parametrize("threads,script", [(1, True), (2, True), (1, False)])
+def test_fused_lstm_forward_bitwise_and_gradients_as_close_to_float64(threads, script):
     """lstm_backward="fused" (selfmm.lstm.fused_lstm_h_n): h_n bitwise nn.LSTM's; every gradient (parameters and
     input) no further from a float64 nn.LSTM's than nn.LSTM's own float32 gradient plus 1e-6, relative to the
     gradient's largest entry (nn.LSTM's own error reaches 1.0e-6 at 2 threads): the hand-written backward only
@@ -273,11 +273,12 @@ def test_fused_lstm_forward_bitwise_and_gradients_as_close_to_float64(threads):
     ties, SIMS audio and vision sizes, an input that requires grad too."""
     from torch.nn.utils.rnn import pack_padded_sequence
 
-    from selfmm.lstm import fused_lstm_h_n
+    from selfmm.lstm import fused_lstm_h_n, use_torchscript
     from selfmm.model import AuViSubNet
 
     n = torch.get_num_threads()
     torch.set_num_threads(threads)
+    use_torchscript(script)
     try:
         for B, T, D, H, seed in [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (32, 55, 709, 64, 4)]:
             g = torch.Generator().manual_seed(seed)
@@ -318,6 +319,7 @@ def test_fused_lstm_forward_bitwise_and_gradients_as_close_to_float64(threads):
         torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-5, atol=1e-7)
     finally:
         torch.set_num_threads(n)
+        use_torchscript(True)
 
 
 def test_lstm_backward_switch_reaches_the_subnets():
@@ -331,18 +333,19 @@ def test_lstm_backward_switch_reaches_the_subnets():
         small_cfg(lstm_backward="fast")
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_exact_lstm_is_bitwise_nn_lstm(threads):
+@pytest.mark.parametrize("threads,script", [(1, True), (2, True), (1, False)])
+def test_exact_lstm_is_bitwise_nn_lstm(threads, script):
     """lstm_backward="exact" (selfmm.lstm.exact_lstm_h_n, the default training path): h_n and the gradients of
     every parameter and of the input bitwise those of nn.LSTM on packed input (ragged lengths incl. 1 and ties,
     SIMS audio and vision sizes, MOSEI-like audio, 1 and 2 threads), also when gradients accumulate over two
-    backward passes (update_epochs > 1)."""
+    backward passes (update_epochs > 1); with the loops TorchScript-compiled (the default) and in plain Python."""
     from torch.nn.utils.rnn import pack_padded_sequence
 
-    from selfmm.lstm import exact_lstm_h_n
+    from selfmm.lstm import exact_lstm_h_n, use_torchscript
 
     n = torch.get_num_threads()
     torch.set_num_threads(threads)
+    use_torchscript(script)
     try:
         cases = [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (32, 55, 709, 64, 4), (16, 500, 74, 16, 6)]
         for B, T, D, H, seed in cases:
@@ -368,3 +371,4 @@ def test_exact_lstm_is_bitwise_nn_lstm(threads):
             assert res[1][1].abs().sum() > 0
     finally:
         torch.set_num_threads(n)
+        use_torchscript(True)
