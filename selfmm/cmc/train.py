@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from selfmm.cli import run_command
+from selfmm.cli import add_overrides, run_command
 from selfmm.cmc.config import CMCConfig, apply_overrides, preset
 from selfmm.cmc.losses import binarise, supcon
 from selfmm.cmc.metrics import classification_metrics
@@ -360,9 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="sims", help="sims | simsv2 | mosi | mosei | tiny (default sims)")
     p.add_argument("--out", required=True, help="new run folder")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    p.add_argument(
-        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="CMC config overrides, type-checked"
-    )
+    add_overrides(p, "CMC config overrides, type-checked")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch lines")
     args = p.parse_args(argv)
