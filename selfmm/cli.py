@@ -31,4 +31,10 @@ def run_command(body: Callable[[], object], interrupted: str, prog: str = "error
     return 0
 
 
-__all__ = ["run_command"]
+def add_overrides(p, help_text: str = "config overrides, type-checked") -> None:
+    """``--set KEY=VALUE ...`` on parser ``p``: repeatable and several per flag (``action="extend"``), so
+    ``--set a=1 --set b=2`` keeps both; ``args.set`` is the list (empty by default)."""
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help=help_text)
+
+
+__all__ = ["add_overrides", "run_command"]

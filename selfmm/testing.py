@@ -89,8 +89,162 @@ def write_fake_run(
     d.update({"enc_T": cfg.tiny_bert_hidden, "enc_A": cfg.audio_out, "enc_V": cfg.video_out})
     d.update(dims or {})
     sizes = dict(zip(SPLITS, (int(k) for k in n)))
+    fake = _FakeRun(rng, dataset, sizes, H, human, d)
+    writer = RunWriter(run_dir)
+    writer.start(
+        config=cfg.to_dict(),
+        dataset=_dataset_block(dataset, sizes, H, human),
+        samples=fake.samples,
+        env=env_info("cpu"),
+        git={"sha": None, "dirty": None},
+        experiment={"name": "fake", "variant": cfg.label_source, "seed": seed},
+    )
+    fake.draw_features()
+    writer.write_epoch(0, labels=fake.label_frame(), predictions=None, centers=None, representations=None, metrics=[])
+    writer.commit_epoch(0)
 
-    # ---- samples and hidden truth ----
+    n_commit = epochs if status == "finished" else max(1, epochs // 2)
+    n_write = n_commit + 1 if status == "killed" and n_commit < epochs else n_commit
+    best: dict | None = None
+    best_test: dict | None = None
+    for e in range(1, n_write + 1):
+        metrics = fake.write_epoch(writer, e, e in representation_epochs)
+        if e > n_commit:
+            break  # killed mid-epoch: files and metrics written, never committed
+        valid = metrics[1]
+        if best is None or valid["loss"] <= best["valid_loss"] - 1e-6:
+            vm = {k.split("/", 1)[1]: v for k, v in valid.items() if k.startswith("pred_M/")}
+            best = {"epoch": e, "valid_loss": valid["loss"], "valid_metrics": vm}
+            best_test = {k.split("/", 1)[1]: v for k, v in metrics[2].items() if k.startswith("pred_M/")}
+        writer.commit_epoch(e, best=best)
+    _end(writer, Path(run_dir), status, best, best_test, n_commit, seed)
+    return Path(run_dir)
+
+
+def _dataset_block(dataset: str, sizes: dict[str, int], H: float, human: bool) -> dict:
+    return {
+        "path": f"fake://{dataset}", "sha256": None, "size_bytes": 0, "name": dataset,
+        "n_train": sizes["train"], "n_valid": sizes["valid"], "n_test": sizes["test"],
+        "feature_dims": {"text": 768, "audio": 33, "vision": 709}, "seq_lens": {"text": 39, "audio": 400, "vision": 55},
+        "has_human_unimodal": human, "label_range": H, "aligned": False,
+    }  # fmt: skip
+
+
+def _end(writer: RunWriter, run_dir: Path, status: str, best, best_test, n_commit: int, seed: int) -> None:
+    """Leave the run in ``status`` (see :func:`write_fake_run`)."""
+    if status == "finished":
+        if writer.manifest["representation_epochs"]:
+            from selfmm.projection import compute_projections
+
+            compute_projections(run_dir, method="pca", seed=seed)
+        writer.finish("finished", test=best_test, best=best)
+    elif status in ("failed", "interrupted"):
+        err = "RuntimeError: fake failure for tests" if status == "failed" else None
+        writer.finish(status, best=best, error=err)
+    elif status == "killed":
+        with open(run_dir / METRICS_JSONL, "a", encoding="utf-8") as f:
+            f.write(f'{{"epoch": {n_commit + 1}, "split": "tra')  # torn append of a killed process
+        tmp = epoch_path(run_dir, "labels", n_commit + 1)
+        tmp.with_name(tmp.name + ".tmp").write_bytes(b"PAR1 half-written")
+        writer.update_manifest(pid=_dead_pid())
+
+
+class _FakeRun:
+    """The fake run between epochs: samples and hidden truth, the generated labels and weights, the features.
+    Every draw comes from ``rng`` in a fixed order, so a seed gives the same run."""
+
+    def __init__(self, rng: np.random.Generator, dataset: str, sizes: dict[str, int], H: float, human: bool, d):
+        self.rng, self.dataset, self.sizes, self.H, self.human, self.d = rng, dataset, sizes, H, human, d
+        self.samples, self.truth = _fake_samples(rng, dataset, sizes, H, human)
+        self.by_split = {s: self.samples[self.samples["split"] == s] for s in SPLITS}
+        self.y = {s: self.by_split[s]["y_m"].to_numpy() for s in SPLITS}
+        self.labels = {m: self.y["train"].copy() for m in UNIMODAL}
+        self.weights = {m: np.zeros(sizes["train"], np.float32) for m in UNIMODAL}
+
+    def draw_features(self) -> None:
+        """Fixed per-sample feature "identity" + per-modality sentiment direction: positions drift over epochs."""
+        rng, d, sizes = self.rng, self.d, self.sizes
+        self.base = {s: {m: rng.normal(0, 1, (sizes[s], d[m])).astype(np.float32) for m in ("M", *UNIMODAL)}
+                     for s in SPLITS}  # fmt: skip
+        self.direction = {m: rng.normal(0, 1, d[m]).astype(np.float32) for m in ("M", *UNIMODAL)}
+        self.enc_map = {m: rng.normal(0, 1 / np.sqrt(d[m]), (d[m], d[f"enc_{m}"])).astype(np.float32)
+                        for m in UNIMODAL}  # fmt: skip
+
+    def label_frame(self) -> pd.DataFrame:
+        n_tr = self.sizes["train"]
+        df = pd.DataFrame({"sample_id": self.by_split["train"]["sample_id"].to_numpy(),
+                           "index": np.arange(n_tr, dtype=np.int32)})  # fmt: skip
+        for m in UNIMODAL:
+            df[f"label_{m}"] = self.labels[m]
+        for m in UNIMODAL:
+            df[f"weight_{m}"] = self.weights[m]
+        return df.iloc[self.rng.permutation(n_tr)]  # any row order: the writer sorts by index
+
+    def _step_labels(self, e: int) -> None:
+        H, y_tr = self.H, self.y["train"]
+        # weights this epoch = tanh|y_s - y_m| of the labels at the end of the previous epoch (ULGM order)
+        self.weights = {m: np.tanh(np.abs(self.labels[m] - y_tr)).astype(np.float32) for m in UNIMODAL}
+        if e > 1:  # Self-MM Eq. 7: labels move only from epoch 2, with momentum n = e
+            for m in UNIMODAL:
+                new = np.clip(self.truth["train"][m] + self.rng.normal(0, 0.25 * H / e, len(y_tr)), -H, H)
+                self.labels[m] = np.clip((e - 1) / (e + 1) * self.labels[m] + 2 / (e + 1) * new, -H, H).astype(
+                    np.float32
+                )
+
+    def _predict(self, e: int) -> tuple[dict, dict, list[dict]]:
+        """Predictions and features per split (improving with the epoch) and the metrics rows."""
+        H, rng, labels, truth = self.H, self.rng, self.labels, self.truth
+        q = 1.0 - np.exp(-e / 3.0)  # training progress in (0, 1)
+        preds, feats, metrics = {}, {}, []
+        for s in SPLITS:
+            y, n = self.y[s], self.sizes[s]
+            noise = 0.35 * H * (1.2 - q)
+            p = {"M": np.clip(0.9 * q * y + rng.normal(0, noise, n), -H, H)}
+            for m in UNIMODAL:
+                target = labels[m] if s == "train" else truth[s][m]
+                p[m] = np.clip(0.85 * q * target + rng.normal(0, noise * 1.2, n), -H, H)
+            preds[s] = {m: v.astype(np.float32) for m, v in p.items()}
+            sig = {"M": y, **{m: (labels[m] if s == "train" else truth[s][m]) for m in UNIMODAL}}
+            feats[s] = {m: self.base[s][m] + (1.5 * q) * np.outer(sig[m], self.direction[m]) for m in ("M", *UNIMODAL)}
+            metrics.append(_split_metrics(self.dataset, s, e, preds[s], y, labels, self.weights, self.by_split[s],
+                                          self.human, rng))  # fmt: skip
+        return preds, feats, metrics
+
+    def write_epoch(self, writer: RunWriter, e: int, with_representations: bool) -> list[dict]:
+        """Advance to epoch ``e`` and write (not commit) its files; returns its metrics rows."""
+        self._step_labels(e)
+        preds, feats, metrics = self._predict(e)
+        pred_df = pd.concat(
+            [pd.DataFrame({"split": s, "sample_id": self.by_split[s]["sample_id"].to_numpy(),
+                           "index": np.arange(self.sizes[s], dtype=np.int32),
+                           **{f"pred_{m}": preds[s][m] for m in ("M", *UNIMODAL)}}) for s in SPLITS],
+            ignore_index=True,
+        )  # fmt: skip
+        centers = {}
+        for m in ("M", *UNIMODAL):
+            lab = self.y["train"] if m == "M" else self.labels[m]
+            f = feats["train"][m]
+            pos, neg = lab >= 0, lab < 0
+            centers[m] = {
+                "pos": f[pos].mean(axis=0) if pos.any() else np.zeros(self.d[m]),
+                "neg": f[neg].mean(axis=0) if neg.any() else np.zeros(self.d[m]),
+            }
+        reps = None
+        if with_representations:
+            reps = {}
+            for s in SPLITS:
+                for m in ("M", *UNIMODAL):
+                    reps[f"{s}/feat_{m}"] = feats[s][m]
+                for m in UNIMODAL:
+                    reps[f"{s}/enc_{m}"] = np.tanh(feats[s][m] @ self.enc_map[m])
+        writer.write_epoch(
+            e, labels=self.label_frame(), predictions=pred_df, centers=centers, representations=reps, metrics=metrics
+        )
+        return metrics
+
+
+def _fake_samples(rng, dataset: str, sizes: dict[str, int], H: float, human: bool) -> tuple[pd.DataFrame, dict]:
+    """samples.parquet's rows and the hidden per-modality truth {split: {m: (N,)}}."""
     frames, truth = [], {}
     offset = 0
     for split in SPLITS:
@@ -116,130 +270,7 @@ def write_fake_run(
             for m in UNIMODAL:
                 df[f"y_{m}"] = _quantise(t[m] + rng.normal(0, 0.05 * H, len(k)), H)
         frames.append(df)
-    samples = pd.concat(frames, ignore_index=True)
-    by_split = {s: samples[samples["split"] == s] for s in SPLITS}
-    y = {s: by_split[s]["y_m"].to_numpy() for s in SPLITS}
-
-    dataset_block = {
-        "path": f"fake://{dataset}", "sha256": None, "size_bytes": 0, "name": dataset,
-        "n_train": sizes["train"], "n_valid": sizes["valid"], "n_test": sizes["test"],
-        "feature_dims": {"text": 768, "audio": 33, "vision": 709}, "seq_lens": {"text": 39, "audio": 400, "vision": 55},
-        "has_human_unimodal": human, "label_range": H, "aligned": False,
-    }  # fmt: skip
-    writer = RunWriter(run_dir)
-    writer.start(
-        config=cfg.to_dict(),
-        dataset=dataset_block,
-        samples=samples,
-        env=env_info("cpu"),
-        git={"sha": None, "dirty": None},
-        experiment={"name": "fake", "variant": cfg.label_source, "seed": seed},
-    )
-
-    # fixed per-sample feature "identity" + per-modality sentiment direction: positions drift smoothly over epochs
-    base = {s: {m: rng.normal(0, 1, (sizes[s], d[m])).astype(np.float32) for m in ("M", *UNIMODAL)} for s in SPLITS}
-    direction = {m: rng.normal(0, 1, d[m]).astype(np.float32) for m in ("M", *UNIMODAL)}
-    enc_map = {m: rng.normal(0, 1 / np.sqrt(d[m]), (d[m], d[f"enc_{m}"])).astype(np.float32) for m in UNIMODAL}
-
-    train_ids = by_split["train"]["sample_id"].to_numpy()
-    n_tr = sizes["train"]
-    labels = {m: y["train"].copy() for m in UNIMODAL}
-    weights = {m: np.zeros(n_tr, np.float32) for m in UNIMODAL}
-
-    def label_frame(epoch: int) -> pd.DataFrame:
-        df = pd.DataFrame({"sample_id": train_ids, "index": np.arange(n_tr, dtype=np.int32)})
-        for m in UNIMODAL:
-            df[f"label_{m}"] = labels[m]
-        for m in UNIMODAL:
-            df[f"weight_{m}"] = weights[m]
-        return df.iloc[rng.permutation(n_tr)]  # any row order: the writer sorts by index
-
-    writer.write_epoch(0, labels=label_frame(0), predictions=None, centers=None, representations=None, metrics=[])
-    writer.commit_epoch(0)
-
-    n_commit = epochs if status == "finished" else max(1, epochs // 2)
-    n_write = n_commit + 1 if status == "killed" and n_commit < epochs else n_commit
-    best: dict | None = None
-    best_test: dict | None = None
-    for e in range(1, n_write + 1):
-        q = 1.0 - np.exp(-e / 3.0)  # training progress in (0, 1)
-        # weights this epoch = tanh|y_s - y_m| of the labels at the end of the previous epoch (ULGM order)
-        weights = {m: np.tanh(np.abs(labels[m] - y["train"])).astype(np.float32) for m in UNIMODAL}
-        if e > 1:  # Self-MM Eq. 7: labels move only from epoch 2, with momentum n = e
-            for m in UNIMODAL:
-                new = np.clip(truth["train"][m] + rng.normal(0, 0.25 * H / e, n_tr), -H, H)
-                labels[m] = np.clip((e - 1) / (e + 1) * labels[m] + 2 / (e + 1) * new, -H, H).astype(np.float32)
-        preds, feats, metrics = {}, {}, []
-        for s in SPLITS:
-            noise = 0.35 * H * (1.2 - q)
-            p = {"M": np.clip(0.9 * q * y[s] + rng.normal(0, noise, sizes[s]), -H, H)}
-            for m in UNIMODAL:
-                target = labels[m] if s == "train" else truth[s][m]
-                p[m] = np.clip(0.85 * q * target + rng.normal(0, noise * 1.2, sizes[s]), -H, H)
-            preds[s] = {m: v.astype(np.float32) for m, v in p.items()}
-            sig = {"M": y[s], **{m: (labels[m] if s == "train" else truth[s][m]) for m in UNIMODAL}}
-            feats[s] = {m: base[s][m] + (1.5 * q) * np.outer(sig[m], direction[m]) for m in ("M", *UNIMODAL)}
-            metrics.append(_split_metrics(dataset, s, e, preds[s], y[s], labels, weights, by_split[s], human, rng))
-        pred_df = pd.concat(
-            [
-                pd.DataFrame(
-                    {
-                        "split": s,
-                        "sample_id": by_split[s]["sample_id"].to_numpy(),
-                        "index": np.arange(sizes[s], dtype=np.int32),
-                        **{f"pred_{m}": preds[s][m] for m in ("M", *UNIMODAL)},
-                    }
-                )
-                for s in SPLITS
-            ],
-            ignore_index=True,
-        )
-        centers = {}
-        for m in ("M", *UNIMODAL):
-            lab = y["train"] if m == "M" else labels[m]
-            f = feats["train"][m]
-            pos, neg = lab >= 0, lab < 0
-            centers[m] = {
-                "pos": f[pos].mean(axis=0) if pos.any() else np.zeros(d[m]),
-                "neg": f[neg].mean(axis=0) if neg.any() else np.zeros(d[m]),
-            }
-        reps = None
-        if e in representation_epochs:
-            reps = {}
-            for s in SPLITS:
-                for m in ("M", *UNIMODAL):
-                    reps[f"{s}/feat_{m}"] = feats[s][m]
-                for m in UNIMODAL:
-                    reps[f"{s}/enc_{m}"] = np.tanh(feats[s][m] @ enc_map[m])
-        writer.write_epoch(
-            e, labels=label_frame(e), predictions=pred_df, centers=centers, representations=reps, metrics=metrics
-        )
-        if e > n_commit:
-            break  # killed mid-epoch: files and metrics written, never committed
-        valid = metrics[1]
-        if best is None or valid["loss"] <= best["valid_loss"] - 1e-6:
-            vm = {k.split("/", 1)[1]: v for k, v in valid.items() if k.startswith("pred_M/")}
-            best = {"epoch": e, "valid_loss": valid["loss"], "valid_metrics": vm}
-            best_test = {k.split("/", 1)[1]: v for k, v in metrics[2].items() if k.startswith("pred_M/")}
-        writer.commit_epoch(e, best=best)
-
-    run_dir = Path(run_dir)
-    if status == "finished":
-        if writer.manifest["representation_epochs"]:
-            from selfmm.projection import compute_projections
-
-            compute_projections(run_dir, method="pca", seed=seed)
-        writer.finish("finished", test=best_test, best=best)
-    elif status in ("failed", "interrupted"):
-        err = "RuntimeError: fake failure for tests" if status == "failed" else None
-        writer.finish(status, best=best, error=err)
-    elif status == "killed":
-        with open(run_dir / METRICS_JSONL, "a", encoding="utf-8") as f:
-            f.write(f'{{"epoch": {n_commit + 1}, "split": "tra')  # torn append of a killed process
-        tmp = epoch_path(run_dir, "labels", n_commit + 1)
-        tmp.with_name(tmp.name + ".tmp").write_bytes(b"PAR1 half-written")
-        writer.update_manifest(pid=_dead_pid())
-    return run_dir
+    return pd.concat(frames, ignore_index=True), truth
 
 
 def _split_metrics(dataset, split, epoch, pred, y_m, labels, weights, samples, human, rng) -> dict:

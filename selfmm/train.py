@@ -37,7 +37,6 @@ import os
 import random
 import sys
 import time
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -672,7 +671,7 @@ def fit(
         # the unrounded loss (run.json's best.valid_loss), so a resumed run's manifest equals an uninterrupted one's
         best = {"epoch": state["best_epoch"], "valid_loss": state.get("best_valid_loss_raw", state["best_valid_loss"]),
                 "valid_loss_selection": state["best_valid_loss"], "valid_metrics": state["best_valid_metrics"]}  # fmt: skip
-    try:
+    with writer.finishing(traceback_limit=5):
         epoch = state["epoch"]
         while True:
             if cfg.max_epochs and epoch >= cfg.max_epochs:
@@ -784,12 +783,6 @@ def fit(
                          test_metrics)  # fmt: skip
         return {"run_dir": str(out_dir), "status": "finished", "epochs": state["epoch"], "best": best,
                 "test": test_metrics}  # fmt: skip
-    except KeyboardInterrupt:
-        writer.finish("interrupted")
-        raise
-    except Exception as err:
-        writer.finish("failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
-        raise
 
 
 # settings that may change on resume: they do not alter what the finished epochs computed

@@ -227,6 +227,40 @@ def test_annotate_run_adds_keys_to_a_finished_run_only(run):
     assert m["demo"] == {"a": 1} and m["epochs_completed"] == 1 and m["status"] == "finished"
 
 
+def _raise_in_finishing(w: RunWriter, exc: BaseException, **kw) -> None:
+    def inner() -> None:
+        raise exc
+
+    with pytest.raises(type(exc)), w.finishing(**kw) as same:
+        assert same is w
+        inner()
+
+
+@pytest.mark.parametrize("limit", [None, 5])
+def test_finishing_marks_a_raising_body_failed_and_reraises(run, limit):
+    w, _ = run
+    _raise_in_finishing(w, ValueError("bad batch"), traceback_limit=limit)
+    m = RunReader(w.run_dir).manifest
+    assert m["status"] == "failed" and m["finished_at"]
+    if limit is None:
+        assert m["error"] == "ValueError: bad batch"
+    else:  # the message, then the traceback: the frames of the with-body down to the raise
+        head, tb = m["error"].split("\n", 1)
+        assert head == "ValueError: bad batch"
+        assert tb.startswith("Traceback (most recent call last):") and "in inner" in tb
+        assert tb.rstrip().endswith("ValueError: bad batch")
+
+
+def test_finishing_marks_interrupted_and_leaves_a_clean_body_running(run):
+    w, _ = run
+    with w.finishing():
+        pass
+    assert RunReader(w.run_dir).manifest["status"] == "running"
+    _raise_in_finishing(w, KeyboardInterrupt())
+    m = RunReader(w.run_dir).manifest
+    assert m["status"] == "interrupted" and m["error"] is None
+
+
 def test_new_writer_refuses_existing_run_and_bad_status(run):
     w, _ = run
     with pytest.raises(RunError, match="already holds a run; pass --resume to continue it or choose a new --out"):

@@ -39,36 +39,26 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from selfmm.cli import run_command
+from selfmm.cli import add_overrides, run_command
 from selfmm.cmc.config import CMCConfig, apply_overrides, preset
 from selfmm.cmc.losses import binarise, supcon
 from selfmm.cmc.metrics import classification_metrics
 from selfmm.cmc.model import MODS, CMCModel, UnimodalModel
+from selfmm.cmc.record import RunRecording, _Record
 from selfmm.config import SPLITS
 from selfmm.data import BatchLoader, check_token_ids, load_mmsa
-from selfmm.labels.plgm import CLASS_NAMES, calibrate, classes_of, momentum_schedule, one_hot, soft_update
+from selfmm.labels.plgm import calibrate, classes_of, momentum_schedule, one_hot, soft_update
 from selfmm.model import NO_DECAY
-from selfmm.runs.io import file_sha256
-from selfmm.runs.provenance import env_info
 from selfmm.runs.writer import RunWriter
-
-ANCHORS = torch.tensor((-1.0, 0.0, 1.0))
 
 
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - the global RNG, as the reference's seed_everything
     torch.manual_seed(seed)
-
-
-def expected(logits_or_probs: torch.Tensor, H: float, probs: bool = False) -> np.ndarray:
-    """(N, 3) logits (or probabilities) -> (N,) E[(−1, 0, 1)]·H as float32 numpy."""
-    p = logits_or_probs if probs else torch.softmax(logits_or_probs.float(), dim=-1)
-    return (p.cpu() @ ANCHORS * H).numpy().astype(np.float32)
 
 
 def _full_length(batch: dict, split, device) -> dict:
@@ -98,24 +88,7 @@ def _bert_groups(named, cfg: CMCConfig) -> list[dict]:
     ]
 
 
-class _Record:
-    """Per-split buffers of one epoch: logits per output, gates, loss sums."""
-
-    def __init__(self, n: int, outputs: tuple[str, ...]):
-        self.logits = {k: torch.full((n, 3), float("nan")) for k in outputs}
-        self.gates = torch.full((n, 3), float("nan"))
-        self.loss: dict[str, float] = {}
-        self.n = n
-
-    def add_loss(self, parts: dict[str, torch.Tensor], bs: int) -> None:
-        for k, v in parts.items():
-            self.loss[k] = self.loss.get(k, 0.0) + float(v) * bs
-
-    def mean_loss(self) -> dict[str, float]:
-        return {k: v / self.n for k, v in self.loss.items()}
-
-
-class CMCTrainer:
+class CMCTrainer(RunRecording):
     """Both phases over one MMSA pickle; see the module docstring. ``fit`` runs everything."""
 
     def __init__(self, cfg: CMCConfig, data_path, out_dir, text_model_path=None, verbose=True, experiment=None):
@@ -151,97 +124,6 @@ class CMCTrainer:
         self.epoch = 0
         self.epoch_seconds: list[float] = []
 
-    # -- run folder ------------------------------------------------------------------------------------------
-
-    def _samples(self) -> pd.DataFrame:
-        parts = []
-        for s, sp in self.splits.items():
-            d = {"sample_id": sp.ids.astype(str), "split": s, "index": np.arange(len(sp), dtype=np.int32),
-                 "raw_text": np.asarray(sp.raw_text, dtype=object), "y_m": sp.y_m}  # fmt: skip
-            if self.data.has_human_unimodal:
-                d.update({f"y_{m}": sp.y_human[m] for m in MODS})
-            parts.append(pd.DataFrame(d))
-        return pd.concat(parts, ignore_index=True)
-
-    def _start_writer(self) -> RunWriter:
-        w = RunWriter(self.out_dir)
-        info = {"path": str(self.data_path.resolve()), "sha256": file_sha256(self.data_path),
-                "size_bytes": self.data_path.stat().st_size, **self.data.summary()}  # fmt: skip
-        w.start(config=self.cfg.to_dict(), dataset=info, samples=self._samples(), env=env_info(str(self.device)),
-                experiment=self.experiment)  # fmt: skip
-        w.update_manifest(model="cmc", label_source="plgm")
-        return w
-
-    def _labels_frame(self) -> pd.DataFrame:
-        sp = self.splits["train"]
-        d = {"sample_id": sp.ids.astype(str), "index": np.arange(len(sp), dtype=np.int32)}
-        for m in MODS:
-            d[f"label_{m}"] = expected(self.soft["train"][m], self.H, probs=True)
-            d[f"weight_{m}"] = np.ones(len(sp), dtype=np.float32)  # CE is unweighted
-        return pd.DataFrame(d)
-
-    def _extra_frame(self, recs: dict[str, _Record] | None) -> pd.DataFrame:
-        parts = []
-        for s in SPLITS:
-            sp = self.splits[s]
-            d = {"split": s, "sample_id": sp.ids.astype(str), "index": np.arange(len(sp), dtype=np.int32)}
-            for m in MODS:
-                soft = self.soft[s][m]
-                for c, name in enumerate(CLASS_NAMES):
-                    d[f"soft_{m}_{name}"] = soft[:, c].numpy().astype(np.float32)
-                d[f"class_{m}"] = torch.argmax(soft, dim=-1).numpy().astype(np.int8)
-                d[f"alpha_{m}"] = self.alpha[s][m].numpy().astype(np.float32)
-            gates = recs[s].gates if recs is not None else torch.full((len(sp), 3), float("nan"))
-            for i, m in enumerate(MODS):
-                d[f"gate_{m}"] = gates[:, i].numpy().astype(np.float32)
-            parts.append(pd.DataFrame(d))
-        return pd.concat(parts, ignore_index=True)
-
-    def _pred_frame(self, recs: dict[str, _Record]) -> pd.DataFrame:
-        parts = []
-        for s in SPLITS:
-            sp = self.splits[s]
-            d = {"split": s, "sample_id": sp.ids.astype(str), "index": np.arange(len(sp), dtype=np.int32)}
-            for k in ("M", *MODS):
-                lg = recs[s].logits.get(k)
-                d[f"pred_{k}"] = expected(lg, self.H) if lg is not None else np.full(len(sp), np.nan, np.float32)
-            parts.append(pd.DataFrame(d))
-        return pd.concat(parts, ignore_index=True)
-
-    def _metrics_rows(self, recs: dict[str, _Record], phase: int, phase_epoch: int, t0: float) -> list[dict]:
-        rows = []
-        fix = self.cfg.fix_non0_metrics
-        for s in SPLITS:
-            r = recs[s]
-            row = {"split": s, "phase": phase, "phase_epoch": phase_epoch, "time_s": time.perf_counter() - t0}
-            losses = r.mean_loss()
-            row["loss"] = float(sum(losses.values()))
-            row.update({f"loss_{k}": v for k, v in losses.items()})
-            hard = {m: torch.argmax(self.soft[s][m], dim=-1) for m in MODS}
-            for k, lg in r.logits.items():
-                lgn = lg.numpy()
-                if k == "M":
-                    row.update({f"pred_M/{n}": v for n, v in classification_metrics(
-                        self.cfg.dataset, lgn, self.y_cls[s].numpy(), fix).items()})  # fmt: skip
-                    continue
-                targets = {"_vs_ym": self.y_cls[s], "_vs_pseudo": hard[k]}
-                if self.human_cls is not None:
-                    targets[""] = self.human_cls[s][k]
-                for suffix, true in targets.items():
-                    res = classification_metrics(self.cfg.dataset, lgn, true.numpy(), fix)
-                    row.update({f"pred_{k}{suffix}/{n}": v for n, v in res.items()})
-            for m in MODS:  # how far PLGM moved from the M class: the share of rows whose hard label differs
-                row[f"pseudo_changed_{m}"] = float((hard[m] != self.y_cls[s]).float().mean())
-            rows.append(row)
-        return rows
-
-    def _write(self, w: RunWriter, recs, phase: int, phase_epoch: int, t0: float, best: dict | None) -> list[dict]:
-        rows = self._metrics_rows(recs, phase, phase_epoch, t0)
-        w.write_epoch(self.epoch, labels=self._labels_frame(), predictions=self._pred_frame(recs), centers=None,
-                      representations=None, metrics=rows, labels_extra=self._extra_frame(recs if phase == 2 else None))  # fmt: skip
-        w.commit_epoch(self.epoch, best=best)
-        return rows
-
     # -- phase 1 ---------------------------------------------------------------------------------------------
 
     def _plgm_step(self, split: str, idx: torch.Tensor, student_logits: dict, m_label: dict) -> dict:
@@ -256,9 +138,9 @@ class CMCTrainer:
             self.alpha[split][m][idx] = alpha
         return hard
 
-    def _phase1(self, w: RunWriter) -> dict[str, UnimodalModel]:
-        cfg, dev = self.cfg, self.device
-        dims = self.data.feature_dims
+    def _phase1_models(self) -> tuple[dict, dict, dict]:
+        """The students (T on BERT), their EMA teachers (eval mode, no gradients) and one Adam per student."""
+        cfg, dims = self.cfg, self.data.feature_dims
         students = {
             "T": UnimodalModel("T", None, cfg, self.text_model_path),
             "A": UnimodalModel("A", int(dims["audio"]), cfg),
@@ -268,7 +150,7 @@ class CMCTrainer:
         # a DataError (one line, exit 2) rather than an IndexError inside BERT's embedding
         check_token_ids(self.data, int(students["T"].enc.bert.config.vocab_size))
         for mdl in students.values():
-            mdl.to(dev)
+            mdl.to(self.device)
         teachers = {m: copy.deepcopy(students[m]).eval() for m in MODS}
         for t in teachers.values():
             t.requires_grad_(False)
@@ -277,6 +159,62 @@ class CMCTrainer:
             "A": torch.optim.Adam(students["A"].parameters()),  # library defaults: --lr does not reach them
             "V": torch.optim.Adam(students["V"].parameters()),
         }
+        return students, teachers, opts
+
+    def _phase1_train(self, students, teachers, opts, rec: _Record, m_label: dict, m_teacher: dict) -> None:
+        """One phase-1 pass over train: PLGM update, the students' step, the teachers' EMA; recorded in ``rec``."""
+        cfg, dev = self.cfg, self.device
+        for mdl in students.values():
+            mdl.train()
+        for batch in self.loaders["train"]:
+            b = _full_length(batch, self.splits["train"], dev)
+            idx = b["index"]
+            out = {m: students[m](x, b["lengths"].get(m)) for m, x in zip(MODS, (b["text"], b["audio"], b["vision"]))}
+            logits = {m: out[m][0] for m in MODS}
+            hard = self._plgm_step("train", idx, logits, m_label)
+            ce = {m: F.cross_entropy(logits[m], hard[m].to(dev)) for m in MODS}
+            h = torch.cat([out[m][1] for m in MODS])
+            lc = supcon(h, binarise(torch.cat([hard[m] for m in MODS]), cfg.dataset).to(dev),
+                        cfg.supcon_temperature)  # fmt: skip
+            for o in opts.values():
+                o.zero_grad()
+            (ce["T"] + ce["A"] + ce["V"] + lc).backward()
+            for o in opts.values():
+                o.step()
+            with torch.no_grad():
+                for m in MODS:
+                    mu = m_teacher[m]
+                    for p, q in zip(students[m].parameters(), teachers[m].parameters()):
+                        q.copy_(mu * q + (1 - mu) * p)
+                for m in MODS:
+                    rec.logits[m][idx] = logits[m].detach().float().cpu()
+                rec.add_loss({**ce, "c": lc}, len(idx))
+
+    def _phase1_eval(self, students, teachers, recs: dict[str, _Record], m_label: dict) -> None:
+        """valid / test: student eval-mode soft-label updates, teacher losses and predictions."""
+        cfg, dev = self.cfg, self.device
+        for mdl in students.values():
+            mdl.eval()
+        with torch.no_grad():
+            for s in ("valid", "test"):
+                for batch in self.loaders[s]:
+                    b = _full_length(batch, self.splits[s], dev)
+                    idx = b["index"]
+                    xs = dict(zip(MODS, (b["text"], b["audio"], b["vision"])))
+                    st = {m: students[m](xs[m], b["lengths"].get(m))[0] for m in MODS}
+                    tout = {m: teachers[m](xs[m], b["lengths"].get(m)) for m in MODS}
+                    hard = self._plgm_step(s, idx, st, m_label)
+                    ce = {m: F.cross_entropy(tout[m][0], hard[m].to(dev)) for m in MODS}
+                    h = torch.cat([tout[m][1] for m in MODS])
+                    lc = supcon(h, binarise(torch.cat([hard[m] for m in MODS]), cfg.dataset).to(dev),
+                                cfg.supcon_temperature)  # fmt: skip
+                    for m in MODS:
+                        recs[s].logits[m][idx] = tout[m][0].float().cpu()
+                    recs[s].add_loss({**ce, "c": lc}, len(idx))
+
+    def _phase1(self, w: RunWriter) -> dict[str, UnimodalModel]:
+        cfg = self.cfg
+        students, teachers, opts = self._phase1_models()
         best_loss = {m: float("inf") for m in MODS}
         best_state = {m: copy.deepcopy(teachers[m].state_dict()) for m in MODS}
         best_epoch = dict.fromkeys(MODS, 0)
@@ -288,53 +226,8 @@ class CMCTrainer:
             m_label = {m: momentum_schedule(*cfg.momentum("label", m), e) for m in MODS}
             m_teacher = {m: momentum_schedule(*cfg.momentum("teacher", m), e) for m in MODS}
             recs = {s: _Record(len(self.splits[s]), MODS) for s in SPLITS}
-            # train
-            for mdl in students.values():
-                mdl.train()
-            for batch in self.loaders["train"]:
-                b = _full_length(batch, self.splits["train"], dev)
-                idx = b["index"]
-                out = {
-                    m: students[m](x, b["lengths"].get(m)) for m, x in zip(MODS, (b["text"], b["audio"], b["vision"]))
-                }
-                logits = {m: out[m][0] for m in MODS}
-                hard = self._plgm_step("train", idx, logits, m_label)
-                ce = {m: F.cross_entropy(logits[m], hard[m].to(dev)) for m in MODS}
-                h = torch.cat([out[m][1] for m in MODS])
-                lc = supcon(h, binarise(torch.cat([hard[m] for m in MODS]), cfg.dataset).to(dev),
-                            cfg.supcon_temperature)  # fmt: skip
-                for o in opts.values():
-                    o.zero_grad()
-                (ce["T"] + ce["A"] + ce["V"] + lc).backward()
-                for o in opts.values():
-                    o.step()
-                with torch.no_grad():
-                    for m in MODS:
-                        mu = m_teacher[m]
-                        for p, q in zip(students[m].parameters(), teachers[m].parameters()):
-                            q.copy_(mu * q + (1 - mu) * p)
-                    for m in MODS:
-                        recs["train"].logits[m][idx] = logits[m].detach().float().cpu()
-                    recs["train"].add_loss({**ce, "c": lc}, len(idx))
-            # valid / test: student eval-mode updates, teacher losses and predictions
-            for mdl in students.values():
-                mdl.eval()
-            with torch.no_grad():
-                for s in ("valid", "test"):
-                    for batch in self.loaders[s]:
-                        b = _full_length(batch, self.splits[s], dev)
-                        idx = b["index"]
-                        xs = dict(zip(MODS, (b["text"], b["audio"], b["vision"])))
-                        st = {m: students[m](xs[m], b["lengths"].get(m))[0] for m in MODS}
-                        tout = {m: teachers[m](xs[m], b["lengths"].get(m)) for m in MODS}
-                        hard = self._plgm_step(s, idx, st, m_label)
-                        ce = {m: F.cross_entropy(tout[m][0], hard[m].to(dev)) for m in MODS}
-                        h = torch.cat([tout[m][1] for m in MODS])
-                        lc = supcon(h, binarise(torch.cat([hard[m] for m in MODS]), cfg.dataset).to(dev),
-                                    cfg.supcon_temperature)  # fmt: skip
-                        for m in MODS:
-                            recs[s].logits[m][idx] = tout[m][0].float().cpu()
-                        recs[s].add_loss({**ce, "c": lc}, len(idx))
+            self._phase1_train(students, teachers, opts, recs["train"], m_label, m_teacher)
+            self._phase1_eval(students, teachers, recs, m_label)
             # selection per modality on the teacher's valid CE, rounded as the reference
             v = recs["valid"].mean_loss()
             better = False
@@ -349,7 +242,7 @@ class CMCTrainer:
                 kept_soft = {s: {m: self.soft[s][m].clone() for m in MODS} for s in SPLITS}
             else:
                 patience -= 1
-            self._write(w, recs, 1, e, t0, None)
+            self._write(w, recs, self._metrics_rows(recs, 1, e, t0), None, gates=False)
             self.epoch_seconds.append(time.perf_counter() - t0)
             changed = " ".join(f"{m} {float((self.soft['train'][m].argmax(-1) != self.y_cls['train']).float().mean()):.3f}" for m in MODS)  # fmt: skip
             self.log(f"phase 1 epoch {e:3d} | valid CE T {v['T']:.4f} A {v['A']:.4f} V {v['V']:.4f}"
@@ -421,9 +314,7 @@ class CMCTrainer:
                 vm = next(r for r in rows if r["split"] == "valid")
                 best = {"epoch": self.epoch, "valid_loss": v,
                         "valid_metrics": {k[7:]: vm[k] for k in vm if k.startswith("pred_M/")}}  # fmt: skip
-            w.write_epoch(self.epoch, labels=self._labels_frame(), predictions=self._pred_frame(recs), centers=None,
-                          representations=None, metrics=rows, labels_extra=self._extra_frame(recs))  # fmt: skip
-            w.commit_epoch(self.epoch, best=best)
+            self._write(w, recs, rows, best, gates=True)
             self.epoch_seconds.append(time.perf_counter() - t0)
             self.log(f"phase 2 epoch {e:3d} | valid loss {v:.4f}{' *' if improved else '  '} | "
                      f"valid Has0_acc_2 {rows[1]['pred_M/Has0_acc_2']:.4f} | {self.epoch_seconds[-1]:.1f}s")  # fmt: skip
@@ -434,7 +325,7 @@ class CMCTrainer:
 
     def fit(self) -> dict:
         w = self._start_writer()
-        try:
+        with w.finishing():
             w.write_epoch(0, labels=self._labels_frame(), predictions=None, centers=None, representations=None,
                           metrics=[], labels_extra=self._extra_frame(None))  # fmt: skip
             w.commit_epoch(0)
@@ -453,12 +344,6 @@ class CMCTrainer:
                 cmc={"phase1": self.phase1_info, "epoch_seconds": [round(s, 3) for s in self.epoch_seconds]}
             )
             w.finish("finished", test=test, best=best)
-        except KeyboardInterrupt:
-            w.finish("interrupted")
-            raise
-        except Exception as err:
-            w.finish("failed", error=f"{type(err).__name__}: {err}")
-            raise
         return {"run_dir": str(self.out_dir), "best": best, "test": test, "epochs": self.epoch}
 
 
@@ -475,9 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="sims", help="sims | simsv2 | mosi | mosei | tiny (default sims)")
     p.add_argument("--out", required=True, help="new run folder")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    p.add_argument(
-        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="CMC config overrides, type-checked"
-    )
+    add_overrides(p, "CMC config overrides, type-checked")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-epoch lines")
     args = p.parse_args(argv)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from selfmm.config import SPLITS
-from selfmm.runs.io import (
-    append_metrics,
-    typed_table,
-    write_json_atomic,
-    write_parquet_atomic,
-    write_safetensors_atomic,
-    write_text_atomic,
-)
+from selfmm.runs.epoch_tables import labels_extra_table, labels_table, predictions_table, write_representations
+from selfmm.runs.io import append_metrics, typed_table, write_json_atomic, write_parquet_atomic, write_text_atomic
 from selfmm.runs.layout import (
     EPOCH_FILES,
     FINAL_STATUSES,
     HEARTBEAT_S,
     HUMAN_COLUMNS,
-    LABEL_COLUMNS,
     METRICS_JSONL,
-    PREDICTION_COLUMNS,
     RUN_JSON,
     SAMPLES_PARQUET,
     SCHEMA_VERSION,
@@ -247,23 +240,6 @@ class RunWriter:
                 "in increasing order, a resumed run continues at epochs_completed + 1"
             )
 
-    def _check_alignment(self, df: pd.DataFrame, split: str, what: str) -> None:
-        ids = self._ids.get(split)
-        if ids is None:
-            raise RunError(f"{what}: split {split!r} has no samples in samples.parquet")
-        idx = df["index"].to_numpy()
-        if len(idx) and (idx.min() < 0 or idx.max() >= len(ids)):
-            raise RunError(f"{what}: {split} index out of range 0..{len(ids) - 1}")
-        if len(np.unique(idx)) != len(idx):
-            raise RunError(f"{what}: duplicate {split} index values")
-        given = df["sample_id"].to_numpy(dtype=object)
-        if not np.array_equal(ids[idx], given):
-            k = int(np.flatnonzero(ids[idx] != given)[0])
-            raise RunError(
-                f"{what}: {split} row with index {idx[k]} has sample_id {given[k]!r} but samples.parquet says "
-                f"{ids[idx[k]]!r}; labels/predictions are misaligned with ids"
-            )
-
     def write_epoch(
         self,
         epoch: int,
@@ -289,90 +265,29 @@ class RunWriter:
         Rows may come in any order: they are checked against samples.parquet (index -> sample_id) and sorted.
         """
         self._check_epoch(epoch)
-        if labels is not None:
-            self._write_labels(epoch, labels)
-        if predictions is not None:
-            self._write_predictions(epoch, predictions)
-        if labels_extra is not None:
-            self._write_labels_extra(epoch, labels_extra)
+        for kind, df, table_of in (
+            ("labels", labels, labels_table),
+            ("predictions", predictions, predictions_table),
+            ("labels_extra", labels_extra, labels_extra_table),
+        ):
+            if df is not None:
+                where = str(epoch_path(self.run_dir, kind, epoch))
+                write_parquet_atomic(where, table_of(self._ids, epoch, df, where))
         if centers is not None:
             out = {}
             for m, c in centers.items():
                 out[str(m)] = {k: np.asarray(v, dtype=np.float64).reshape(-1).tolist() for k, v in c.items()}
             write_json_atomic(epoch_path(self.run_dir, "centers", epoch), out)
         if representations:
-            self._write_representations(epoch, representations)
+            where = epoch_path(self.run_dir, "representations", epoch)
+            write_representations(self._ids, epoch, representations, where)
+            self._rep_epochs_written.add(epoch)
         rows = []
         for r in metrics:
             if "split" not in r:
                 raise RunError(f"{self.run_dir / METRICS_JSONL}: every metrics row needs a 'split' key")
             rows.append({"epoch": int(epoch), **{k: v for k, v in r.items() if k != "epoch"}})
         append_metrics(self.run_dir / METRICS_JSONL, rows)
-
-    def _write_labels(self, epoch: int, labels: pd.DataFrame) -> None:
-        where = str(epoch_path(self.run_dir, "labels", epoch))
-        labels = labels.assign(epoch=epoch)
-        self._check_alignment(labels, "train", where)
-        typ = {c: pa.float32() for c in LABEL_COLUMNS[3:]}
-        table = typed_table(labels, {"epoch": pa.int32(), "sample_id": pa.string(), "index": pa.int32(), **typ}, where)
-        table = table.take(pa.array(np.argsort(labels["index"].to_numpy(), kind="stable")))
-        write_parquet_atomic(where, table)
-
-    def _split_sorted(self, df: pd.DataFrame, cols: dict[str, pa.DataType], where: str) -> pa.Table:
-        """Typed table of a multi-split frame, checked against samples.parquet, sorted by (split, index)."""
-        if "split" not in df:
-            raise RunError(f"{where}: missing column 'split'")
-        splits = df["split"].astype(str).to_numpy()
-        for s in np.unique(splits):
-            self._check_alignment(df[splits == s], str(s), where)
-        table = typed_table(df, cols, where)
-        rank = np.array([SPLIT_ORDER[s] for s in splits])
-        return table.take(pa.array(np.lexsort((df["index"].to_numpy(), rank))))
-
-    def _write_predictions(self, epoch: int, predictions: pd.DataFrame) -> None:
-        where = str(epoch_path(self.run_dir, "predictions", epoch))
-        cols = {"epoch": pa.int32(), "split": pa.string(), "sample_id": pa.string(), "index": pa.int32()}
-        cols.update({c: pa.float32() for c in PREDICTION_COLUMNS[4:]})
-        write_parquet_atomic(where, self._split_sorted(predictions.assign(epoch=epoch), cols, where))
-
-    def _write_labels_extra(self, epoch: int, extra: pd.DataFrame) -> None:
-        where = str(epoch_path(self.run_dir, "labels_extra", epoch))
-        if "index" not in extra:
-            raise RunError(f"{where}: labels_extra needs an 'index' column (train-split rows)")
-        extra = extra.assign(epoch=epoch)
-        if "split" not in extra:
-            extra = extra.assign(split="train")
-        if "sample_id" not in extra:
-            ids = self._ids.get("train", np.empty(0, dtype=object))
-            idx = extra["index"].to_numpy()
-            if len(idx) and (idx.min() < 0 or idx.max() >= len(ids)):
-                raise RunError(f"{where}: train index out of range 0..{len(ids) - 1}")
-            extra = extra.assign(sample_id=ids[idx])
-        cols = {"epoch": pa.int32(), "split": pa.string(), "sample_id": pa.string(), "index": pa.int32()}
-        for c in extra.columns:
-            if c in cols:
-                continue
-            if not isinstance(c, str):
-                raise RunError(f"{where}: column name {c!r} is not a string")
-            kind = extra[c].dtype.kind
-            if kind not in "biuf":
-                raise RunError(f"{where}: column {c!r} has dtype {extra[c].dtype}; store numbers only")
-            cols[c] = pa.float32() if kind == "f" else pa.from_numpy_dtype(extra[c].dtype)
-        write_parquet_atomic(where, self._split_sorted(extra, cols, where))
-
-    def _write_representations(self, epoch: int, representations: dict[str, np.ndarray]) -> None:
-        where = epoch_path(self.run_dir, "representations", epoch)
-        arrays = {}
-        for key, arr in representations.items():
-            split, _, name = key.partition("/")
-            arr = np.asarray(arr)
-            if split not in self._ids or not name or arr.ndim != 2 or arr.shape[0] != len(self._ids[split]):
-                n = len(self._ids.get(split, ()))
-                raise RunError(f"{where}: key {key!r} shape {arr.shape}: expected '<split>/<name>' -> ({n}, d)")
-            arrays[key] = _half_unless_overflow(arr)
-        meta = {"epoch": str(epoch), "schema_version": str(SCHEMA_VERSION), "sample_order": "samples.parquet:index"}
-        write_safetensors_atomic(where, arrays, meta)
-        self._rep_epochs_written.add(epoch)
 
     def commit_epoch(self, epoch: int, *, best: dict | None = None, drop_representations: tuple[int, ...] = ()) -> None:
         """Make epoch ``epoch`` visible: run.json gets ``epochs_completed = epoch`` (call after weights/last).
@@ -410,12 +325,26 @@ class RunWriter:
         self._write_manifest()
         self.close()
 
+    def finishing(self, traceback_limit: int | None = None) -> _Finishing:
+        """``with writer.finishing(): ...``: if the body raises, run.json is finished "interrupted"
+        (KeyboardInterrupt) or "failed" with ``error = "Type: message"`` (any other Exception; plus the first
+        ``traceback_limit`` traceback entries when given) and the exception propagates."""
+        return _Finishing(self, traceback_limit)
 
-def _half_unless_overflow(arr: np.ndarray) -> np.ndarray:
-    """``arr`` as float16, or as float32 when a finite value would overflow float16 (|x| > 65504) and become inf;
-    readers return float32 either way, so huge features are kept instead of silently turned into inf."""
-    with np.errstate(over="ignore"):  # the overflow is what is checked next
-        half = arr.astype(np.float16)
-    if (np.isfinite(arr) & ~np.isfinite(half)).any():
-        return arr.astype(np.float32)
-    return half
+
+class _Finishing:
+    def __init__(self, writer: RunWriter, traceback_limit: int | None):
+        self.writer, self.traceback_limit = writer, traceback_limit
+
+    def __enter__(self) -> RunWriter:
+        return self.writer
+
+    def __exit__(self, typ, err, tb) -> bool:
+        if typ is not None and issubclass(typ, KeyboardInterrupt):
+            self.writer.finish("interrupted")
+        elif typ is not None and issubclass(typ, Exception):
+            error = f"{typ.__name__}: {err}"
+            if self.traceback_limit is not None:
+                error += "\n" + "".join(traceback.format_exception(typ, err, tb, limit=self.traceback_limit))
+            self.writer.finish("failed", error=error)
+        return False  # never swallows the exception
