@@ -260,8 +260,8 @@ def run_demo(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm demo [--out DIR] [--data PKL] [--scale F] [--seed S] [--set k=v ...]``."""
+    from selfmm.cli import apply_threads
     from selfmm.synth import _kv
-    from selfmm.train import apply_threads
 
     p = argparse.ArgumentParser(prog="python -m selfmm demo", description=__doc__.split("\n")[0])
     p.add_argument("--out", default=DEFAULT_OUT, help=f"run folder (default {DEFAULT_OUT})")

@@ -33,14 +33,13 @@ import numpy as np
 import pandas as pd
 
 from selfmm import label_health
-from selfmm.cli import run_command
+from selfmm.cli import apply_threads, config_from_args, run_command, train_parser
 from selfmm.cmc import config as cmc_config
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides
 from selfmm.runs import layout
 from selfmm.runs.io import write_text_atomic
 from selfmm.runs.reader import RunReader
 from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
-from selfmm.train import apply_threads, config_from_args, train_parser
 
 # --------------------------------------------------------------------------------------------------------------
 # seeds: one configuration, several seeds (``python -m selfmm seeds``)

@@ -211,9 +211,8 @@ def run_tune(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm tune --data ... --preset ... --out DIR [...]`` (module docstring)."""
-    from selfmm.cli import run_command
+    from selfmm.cli import config_from_args, run_command
     from selfmm.experiment import parse_seeds
-    from selfmm.train import config_from_args
 
     p = argparse.ArgumentParser(prog="python -m selfmm tune", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl)")
