@@ -6,7 +6,7 @@ continues bit-identically; ``weights/best/`` the model and generator of the best
 directories (``last.new`` -> ``last``, the previous one kept as ``last.prev`` until the epoch is committed in
 run.json; the same for ``best``), and their safetensors are stamped with their epoch, so a kill at any moment
 leaves states matching ``epochs_completed`` and ``best.epoch`` (:mod:`selfmm.runs.weights`; checkpoints/README.md,
-"Commit protocol"). :func:`_check_resume_config` says which settings may change on resume.
+"Commit protocol"). :func:`check_resume_config` says which settings may change on resume.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def _save_module(module: torch.nn.Module, path: Path, epoch: int | None = None) 
     os.replace(tmp, path)
 
 
-def _load_module(module: torch.nn.Module, path: Path) -> None:
+def load_module(module: torch.nn.Module, path: Path) -> None:
+    """Load safetensors written by :func:`_save_module` into ``module`` (strict: every key, no extra)."""
     from safetensors.torch import load_model
 
     missing, unexpected = load_model(module, str(path), strict=True)
@@ -89,7 +90,7 @@ def _generator_file(labels: LabelGenerator) -> str:
     return layout.LABEL_STATE_FILE.format(label_source=labels.name)
 
 
-class _LastState:
+class LastState:
     """weights/last: staged as weights/last.new, swapped in, the previous kept as last.prev until the commit."""
 
     def __init__(self, run_dir: Path):
@@ -120,14 +121,14 @@ class _LastState:
         return self.slot.recover(holds)
 
 
-def _save_best(slot: WeightSlot, model, labels, epoch: int) -> None:
+def save_best(slot: WeightSlot, model, labels, epoch: int) -> None:
     """Stage weights/best.new for ``epoch``; the caller swaps it in with weights/last, before the commit."""
     new = slot.stage()
     _save_module(model, new / layout.MODEL_FILE, epoch)
     _save_module(labels, new / _generator_file(labels), epoch)
 
 
-def _recover_best(slot: WeightSlot, best_epoch: int, out_dir: Path) -> None:
+def recover_best(slot: WeightSlot, best_epoch: int, out_dir: Path) -> None:
     """On resume: weights/best must hold the committed best epoch (a killed epoch may have swapped in its own)."""
     if best_epoch <= 0:
         slot.clear()
@@ -158,13 +159,13 @@ def _read_state(path: Path) -> dict:
     return state
 
 
-def _restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
+def restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
     """Load weights/last into the live objects; a file that cannot be loaded is a one-line RunError naming it."""
     path = src / layout.MODEL_FILE
     try:
-        _load_module(model, path)
+        load_module(model, path)
         path = src / _generator_file(labels)
-        _load_module(labels, path)
+        load_module(labels, path)
         path = src / layout.OPTIMIZER_FILE
         optimizer.load_state_dict(torch.load(path, weights_only=True, map_location=device))
         path = src / layout.RNG_FILE
@@ -183,7 +184,8 @@ def _restore_last(src: Path, model, labels, optimizer, gen, device) -> dict:
 RESUMABLE_KEYS = ("max_epochs", "device", "projection", "eval_test_every_epoch", "early_stop")
 
 
-def _check_resume_config(out_dir: Path, saved: dict, cfg: SelfMMConfig) -> None:
+def check_resume_config(out_dir: Path, saved: dict, cfg: SelfMMConfig) -> None:
+    """ConfigError (one line) unless ``cfg`` differs from the run's saved config only in :data:`RESUMABLE_KEYS`."""
     from selfmm.config import config_changes  # through the dataclass: keys added since the run take defaults
 
     now = cfg.to_dict()

@@ -34,7 +34,8 @@ from selfmm.model import SelfMM, SelfMMOutput
 _KILL_ENV = "SELFMM_DEBUG_SIGKILL_AT"
 
 
-def _maybe_kill(epoch: int, where) -> None:
+def maybe_kill(epoch: int, where) -> None:
+    """SIGKILL this process when ``SELFMM_DEBUG_SIGKILL_AT`` is ``f"{epoch}:{where}"`` (the kill/resume tests)."""
     spec = os.environ.get(_KILL_ENV)
     if spec and spec == f"{epoch}:{where}":
         import signal
@@ -135,7 +136,7 @@ def train_epoch(
     n_steps = 0
     timer.start()
     for b, batch in enumerate(loader):
-        _maybe_kill(epoch, b)
+        maybe_kill(epoch, b)
         batch = _to(batch, device)
         idx = batch["index"]
         if b % U == 0:
@@ -193,6 +194,8 @@ def train_epoch(
 
 @dataclass
 class EvalRecord:
+    """What one evaluation pass saw, per sample of the split (rows in index order)."""
+
     loss: float  # mean over batches of the batch-mean |ŷ_m − y_m| (the selection criterion)
     pred: dict[str, np.ndarray]  # "M","T","A","V" -> (N,)
     feat: dict[str, np.ndarray]  # "M","T","A","V" -> (N, d)

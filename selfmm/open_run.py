@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selfmm.checkpoint import _LastState
+from selfmm.checkpoint import LastState
 from selfmm.config import SPLITS, UNIMODAL, ConfigError, SelfMMConfig
 from selfmm.data import BatchLoader, DataError, MMSAData, check_token_ids, load_mmsa
 from selfmm.labels import LabelGenerator, build_generator
 from selfmm.model import SelfMM, build_optimizer
-from selfmm.rows import _dataset_info, _samples_frame
+from selfmm.rows import dataset_info, samples_frame
 from selfmm.runs import layout
 from selfmm.runs.io import file_sha256
 from selfmm.runs.provenance import env_info
@@ -82,7 +82,7 @@ class TrainingRun:
     optimizer: torch.optim.Optimizer
     gen: torch.Generator
     loaders: dict[str, BatchLoader]
-    last: _LastState
+    last: LastState
     best_slot: WeightSlot
     writer: RunWriter
 
@@ -106,7 +106,7 @@ def open_run(cfg: SelfMMConfig, data_path: Path, out_dir: Path, text_model_path:
         "valid": BatchLoader(valid, cfg.batch_size, False, None, cfg.text_mode),
         "test": BatchLoader(test, cfg.batch_size, False, None, cfg.text_mode),
     }
-    last = _LastState(out_dir)
+    last = LastState(out_dir)
     best_slot = WeightSlot(out_dir, layout.BEST_DIR)
 
     if resuming:
@@ -120,9 +120,9 @@ def open_run(cfg: SelfMMConfig, data_path: Path, out_dir: Path, text_model_path:
         writer.update_manifest(config=cfg.to_dict(), **({"experiment": experiment} if experiment else {}))
     else:
         writer = RunWriter(out_dir, resume=False)
-        info = {**_dataset_info(data, data_path), **data.summary()}
+        info = {**dataset_info(data, data_path), **data.summary()}
         env = env_info(str(device))
-        writer.start(config=cfg.to_dict(), dataset=info, samples=_samples_frame(data), env=env, experiment=experiment)
+        writer.start(config=cfg.to_dict(), dataset=info, samples=samples_frame(data), env=env, experiment=experiment)
     return TrainingRun(
         cfg, data_path, out_dir, device, data, model, labels, optimizer, gen, loaders, last, best_slot, writer
     )

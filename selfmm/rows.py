@@ -49,7 +49,8 @@ def split_metrics(dataset: str, split, pred: dict[str, np.ndarray], gen: dict | 
     return row
 
 
-def _samples_frame(data: MMSAData) -> pd.DataFrame:
+def samples_frame(data: MMSAData) -> pd.DataFrame:
+    """samples.parquet: one row per sample of every split (id, split, index, raw text, y_m, y_T/A/V if any)."""
     parts = []
     for s, sp in data.splits.items():
         d = {
@@ -65,7 +66,9 @@ def _samples_frame(data: MMSAData) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _labels_frame(split, epoch: int, labels: dict, weights: dict | None) -> pd.DataFrame:
+def labels_frame(split, epoch: int, labels: dict, weights: dict | None) -> pd.DataFrame:
+    """labels/epoch_NNNN.parquet: per train sample the epoch-end label_T/A/V and the weight_T/A/V its batch's loss
+    used (zeros for epoch 0, before any batch)."""
     n = len(split)
     d = {"epoch": epoch, "sample_id": split.ids.astype(str), "index": np.arange(n, dtype=np.int32)}
     for m in UNIMODAL:
@@ -80,16 +83,18 @@ def _pred_frame(split, name: str, pred: dict) -> pd.DataFrame:
     return pd.DataFrame(d)
 
 
-def _dataset_info(data: MMSAData, path: Path) -> dict:
+def dataset_info(data: MMSAData, path: Path) -> dict:
+    """run.json's dataset path, sha256 and size (``data.summary()`` adds the rest)."""
     return {"path": str(path.resolve()), "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
 
 
-def _valid_m(rows: list[dict]) -> dict:
+def valid_metrics(rows: list[dict]) -> dict:
+    """The valid row's ``pred_M/<metric>`` values as ``{metric: value}`` (run.json's best.valid_metrics)."""
     v = next(r for r in rows if r["split"] == "valid")
     return {k[len("pred_M/") :]: v[k] for k in v if k.startswith("pred_M/")}
 
 
-def _provisional_reps(cfg: SelfMMConfig, epoch: int) -> tuple[int, ...]:
+def provisional_reps(cfg: SelfMMConfig, epoch: int) -> tuple[int, ...]:
     """first_last / every:N: the previous epoch's representations were kept only in case it was the last one;
     committing ``epoch`` drops them (inside the commit's run.json write)."""
     prev = epoch - 1

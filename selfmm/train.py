@@ -39,26 +39,26 @@ import torch
 
 from selfmm.checkpoint import (
     RESUMABLE_KEYS,
-    _check_resume_config,
-    _load_module,
-    _recover_best,
-    _restore_last,
-    _save_best,
+    check_resume_config,
+    load_module,
+    recover_best,
+    restore_last,
+    save_best,
 )
 from selfmm.cli import DEFAULT_THREADS, apply_threads, config_from_args, run_command, train_parser
 from selfmm.config import SPLITS, UNIMODAL, SelfMMConfig
 from selfmm.data import MMSAData
-from selfmm.epoch import EpochRecord, EvalRecord, PhaseTimer, _maybe_kill, evaluate, train_epoch
+from selfmm.epoch import EpochRecord, EvalRecord, PhaseTimer, evaluate, maybe_kill, train_epoch
 from selfmm.metrics import regression_metrics
 from selfmm.open_run import TrainingRun, open_run, resolve_device, set_seed
 from selfmm.rows import (
-    _labels_frame,
-    _provisional_reps,
-    _valid_m,
     epoch_predictions,
     epoch_representations,
     epoch_rows,
+    labels_frame,
+    provisional_reps,
     split_metrics,
+    valid_metrics,
 )
 from selfmm.runs import layout
 from selfmm.runs.reader import RunError, RunReader
@@ -68,6 +68,7 @@ BEST_EPS = 1e-6  # a new best needs val_loss <= best - 1e-6 (reference)
 # MMSA 2.2.1 rounds the validation loss to 4 decimals (`eval_results['Loss'] = round(eval_loss, 4)`) before the
 # comparison above, so improvements below ~1e-4 do not count: selection uses the same rounded value.
 SELECTION_DECIMALS = 4
+_check_resume_config = check_resume_config  # its name before the split (tests/test_config.py)
 
 
 def train_header(cfg: SelfMMConfig, data: MMSAData, data_path: Path, out_dir: Path, device: torch.device,
@@ -174,7 +175,7 @@ def fit(
 def _already_finished(cfg: SelfMMConfig, out_dir: Path, m: dict, log) -> dict | None:
     """On resume (``m``: run.json): check the config may change, and return the stored result when the run is
     finished and the new settings would not have continued it; None when training goes on."""
-    _check_resume_config(out_dir, m.get("config") or {}, cfg)
+    check_resume_config(out_dir, m.get("config") or {}, cfg)
     done, best_epoch = int(m.get("epochs_completed") or 0), int((m.get("best") or {}).get("epoch") or 0)
     # a finished run continues only when the new settings would not have stopped it (a larger max_epochs)
     stopped = (cfg.max_epochs and done >= cfg.max_epochs) or (done > 0 and done - best_epoch >= cfg.early_stop)
@@ -201,15 +202,15 @@ def _restore(run: TrainingRun, log) -> tuple[dict, int]:
                     f"{out_dir}: run.json says {done} epochs are complete but weights/last holds no matching state; "
                     "the folder is damaged: start a new run"
                 )
-            state = _restore_last(src, model, labels, optimizer, gen, device)
-            _recover_best(best_slot, int(state["best_epoch"]), out_dir)
+            state = restore_last(src, model, labels, optimizer, gen, device)
+            recover_best(best_slot, int(state["best_epoch"]), out_dir)
         except RunError as err:
             writer.finish("failed", error=str(err))
             raise
         log(f"resuming {out_dir} after epoch {done}")
     elif not layout.epoch_path(out_dir, "labels", 0).exists():
         snap = labels.snapshot()
-        writer.write_epoch(0, labels=_labels_frame(train, 0, snap.labels, None), predictions=None,
+        writer.write_epoch(0, labels=labels_frame(train, 0, snap.labels, None), predictions=None,
                            centers=None, representations=None, metrics=[], labels_extra=snap.extra)  # fmt: skip
         writer.commit_epoch(0)
     return state, done
@@ -240,7 +241,7 @@ def _run_epoch(run: TrainingRun, state: dict, best: dict | None, epoch: int, *, 
         timer.lap("metrics")
     run.writer.write_epoch(
         epoch,
-        labels=_labels_frame(data.splits["train"], epoch, snap.labels, rec.weight),
+        labels=labels_frame(data.splits["train"], epoch, snap.labels, rec.weight),
         predictions=epoch_predictions(data, rec, ev),
         centers=snap.centers,
         labels_extra=snap.extra,
@@ -286,17 +287,17 @@ def _commit(run: TrainingRun, state: dict, best: dict | None, epoch: int, best_l
     cfg, model, labels, best_slot, last = run.cfg, run.model, run.labels, run.best_slot, run.last
     is_best = best_loss is not None
     if is_best:
-        state.update(best_epoch=epoch, best_valid_loss=sel, best_valid_metrics=_valid_m(rows),
+        state.update(best_epoch=epoch, best_valid_loss=sel, best_valid_metrics=valid_metrics(rows),
                      best_valid_loss_raw=best_loss)  # fmt: skip
         best = {"epoch": epoch, "valid_loss": best_loss, "valid_loss_selection": sel,
                 "valid_metrics": state["best_valid_metrics"]}  # fmt: skip
-        _save_best(best_slot, model, labels, epoch)
+        save_best(best_slot, model, labels, epoch)
     state["epoch"] = epoch
     last.save(model, labels, run.optimizer, run.gen, state)
     if is_best:
         best_slot.swap()
-    _maybe_kill(epoch, "save")
-    run.writer.commit_epoch(epoch, best=best, drop_representations=_provisional_reps(cfg, epoch))
+    maybe_kill(epoch, "save")
+    run.writer.commit_epoch(epoch, best=best, drop_representations=provisional_reps(cfg, epoch))
     last.committed()
     best_slot.settle()
     return best
@@ -310,7 +311,7 @@ def _finish(run: TrainingRun, state: dict, best: dict | None, verbose: bool) -> 
         raise RuntimeError("no epoch was trained (max_epochs reached before the first epoch?)")
     if stamp_of(best_dir / layout.MODEL_FILE) is not None:  # unstamped: best weights of an older selfmm
         check_stamp(best_dir / layout.MODEL_FILE, best["epoch"])
-    _load_module(model, best_dir / layout.MODEL_FILE)
+    load_module(model, best_dir / layout.MODEL_FILE)
     ev_test = evaluate(model, loaders["test"], device, cfg)
     test_metrics = {"loss": ev_test.loss, **regression_metrics(cfg.dataset, ev_test.pred["M"], test.y_m)}
     test_metrics = {k: float(v) for k, v in test_metrics.items()}
