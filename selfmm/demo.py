@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selfmm.cli import run_command
+from selfmm.cli import add_overrides, run_command
 from selfmm.config import UNIMODAL, SelfMMConfig, apply_overrides, preset
 from selfmm.errors import UserError
 from selfmm.metrics import pearson
@@ -260,8 +260,8 @@ def run_demo(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm demo [--out DIR] [--data PKL] [--scale F] [--seed S] [--set k=v ...]``."""
+    from selfmm.cli import apply_threads
     from selfmm.synth import _kv
-    from selfmm.train import apply_threads
 
     p = argparse.ArgumentParser(prog="python -m selfmm demo", description=__doc__.split("\n")[0])
     p.add_argument("--out", default=DEFAULT_OUT, help=f"run folder (default {DEFAULT_OUT})")
@@ -273,9 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--signal", default="", help="signal strengths over the demo's, e.g. text=3,audio=1.5,vision=2")
     p.add_argument("--dims", default="", help="audio/vision dims, e.g. audio=8,vision=16 (smaller, faster)")
     p.add_argument("--lengths", default="", help="padded lengths, e.g. text=24,audio=40,vision=20")
-    p.add_argument(
-        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides over the demo's"
-    )
+    add_overrides(p, "config overrides over the demo's")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared 2-core machine 2 threads ran 10x slower)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing run in --out")

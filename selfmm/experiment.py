@@ -33,14 +33,13 @@ import numpy as np
 import pandas as pd
 
 from selfmm import label_health
-from selfmm.cli import run_command
+from selfmm.cli import add_overrides, apply_threads, config_from_args, run_command, train_parser
 from selfmm.cmc import config as cmc_config
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides
 from selfmm.runs import layout
 from selfmm.runs.io import write_text_atomic
 from selfmm.runs.reader import RunReader
 from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
-from selfmm.train import apply_threads, config_from_args, train_parser
 
 # --------------------------------------------------------------------------------------------------------------
 # seeds: one configuration, several seeds (``python -m selfmm seeds``)
@@ -335,9 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="experiment name stored in run.json (default: the --out folder name)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    p.add_argument(
-        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, type-checked"
-    )
+    add_overrides(p)
     p.add_argument("--cmc-preset", default=None, help="CMC preset of the cmc variant (default: the --preset name)")
     p.add_argument("--cmc-set", nargs="*", default=[], metavar="KEY=VALUE", help="CMC config overrides")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")

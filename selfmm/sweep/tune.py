@@ -211,9 +211,8 @@ def run_tune(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm tune --data ... --preset ... --out DIR [...]`` (module docstring)."""
-    from selfmm.cli import run_command
+    from selfmm.cli import add_overrides, config_from_args, run_command
     from selfmm.experiment import parse_seeds
-    from selfmm.train import config_from_args
 
     p = argparse.ArgumentParser(prog="python -m selfmm tune", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl)")
@@ -229,9 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asha", action="store_true", help="ASHA early stopping of unpromising trials")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    p.add_argument(
-        "--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, type-checked"
-    )
+    add_overrides(p)
     p.add_argument("-q", "--quiet", action="store_true", help="only the final table")
     eng.add_engine_args(p, default="ray")
     args = p.parse_args(argv)
