@@ -15,7 +15,10 @@ from collections.abc import Callable
 from selfmm.config import ConfigError, SelfMMConfig, apply_overrides, preset
 from selfmm.errors import UserError
 
-TRAIN_DESCRIPTION = "Self-MM training loop (reference §4.1), resumable and recorded epoch by epoch into a run folder."
+TRAIN_DESCRIPTION = (
+    "Self-MM training loop (Yu et al. 2021; MMSA 2.2.1 trains/multiTask/SELF_MM.py do_train), resumable and "
+    "recorded epoch by epoch into a run folder."
+)
 
 
 def run_command(body: Callable[[], object], interrupted: str, prog: str = "error") -> int:
@@ -46,14 +49,18 @@ def add_overrides(p, help_text: str = "config overrides, type-checked") -> None:
 DEFAULT_THREADS = 1
 
 
-def train_parser(prog: str) -> argparse.ArgumentParser:
+def train_parser(
+    prog: str, description: str = TRAIN_DESCRIPTION, out_help: str = "run folder (train) or parent folder (seeds)"
+) -> argparse.ArgumentParser:
+    """The options every Self-MM training command shares (train, seeds, experiment): data, preset, out, device,
+    text model, ``--set``, quiet and threads, with every ``--set`` key listed in the epilog."""
     from selfmm.cli_help import config_keys_epilog
 
-    p = argparse.ArgumentParser(prog=prog, description=TRAIN_DESCRIPTION, epilog=config_keys_epilog(),
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=config_keys_epilog(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl), e.g. data/SIMS/unaligned_39.pkl")
     p.add_argument("--preset", default="sims", help="mosi | mosei | sims | simsv2 | tiny (default sims)")
-    p.add_argument("--out", required=True, help="run folder (train) or parent folder (seeds)")
+    p.add_argument("--out", required=True, help=out_help)
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the preset's, cpu)")
     p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
     add_overrides(p, "config overrides, type-checked (keys: below)")

@@ -24,7 +24,6 @@ as ``cmc_<name>``. Its label figures are those of its frozen PLGM labels, E[s]·
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from selfmm import label_health
-from selfmm.cli import add_overrides, apply_threads, config_from_args, run_command, train_parser
+from selfmm.cli import apply_threads, config_from_args, run_command, train_parser
 from selfmm.cmc import config as cmc_config
 from selfmm.config import LABEL_SOURCES, UNIMODAL, ConfigError, SelfMMConfig, apply_overrides
 from selfmm.runs import layout
@@ -121,9 +120,21 @@ def run_seeds(cfg: SelfMMConfig, data, out, seeds: list[int], text_model_path=No
     return df
 
 
+def _command_config(args):
+    """The threads, engine options and config of a ``seeds`` / ``experiment`` command line: ``(cfg, opts)``."""
+
+    apply_threads(args.threads)
+    opts = options_from_args(args, Path(args.out) / "ray")
+    return gpu_device(config_from_args(args), opts, explicit=args.device is not None), opts
+
+
+def _print_results_if_quiet(args) -> None:
+    if args.quiet:  # the table is the command's result: print it even when quiet
+        print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+
+
 def seeds_main(argv: list[str] | None = None) -> int:
     """``python -m selfmm seeds --data ... --preset ... --out DIR [--seeds 1111-1115]``."""
-    from selfmm.sweep.engine import add_engine_args, gpu_device, options_from_args
 
     p = train_parser("python -m selfmm seeds")
     p.description = ("Train one run per seed into --out/seed_<n> (resumable) and write the mean ± std of the best "
@@ -133,12 +144,9 @@ def seeds_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def body() -> None:
-        apply_threads(args.threads)
-        opts = options_from_args(args, Path(args.out) / "ray")
-        cfg = gpu_device(config_from_args(args), opts, explicit=args.device is not None)
+        cfg, opts = _command_config(args)
         run_seeds(cfg, args.data, args.out, parse_seeds(args.seeds), verbose=not args.quiet, opts=opts)
-        if args.quiet:  # the table is the command's result
-            print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+        _print_results_if_quiet(args)
 
     return run_command(body, f"interrupted; run the same command again to resume {args.out}")
 
@@ -320,41 +328,29 @@ def results_markdown(res: pd.DataFrame, title: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m selfmm experiment --data ... --preset ... --seeds ... --variants ... --out DIR``."""
-    from selfmm.cli_help import config_keys_epilog
 
-    p = argparse.ArgumentParser(prog="python -m selfmm experiment", description=__doc__.split("\n")[0],
-                                epilog=config_keys_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--data", required=True, help="MMSA feature pickle (*.pkl)")
-    p.add_argument("--preset", default="sims", help="mosi | mosei | sims | simsv2 | tiny (default sims)")
-    p.add_argument("--out", required=True, help="experiment folder: <out>/<variant>/seed_<n>")
+    p = train_parser("python -m selfmm experiment", description=__doc__.split("\n")[0],
+                     out_help="experiment folder: <out>/<variant>/seed_<n>")  # fmt: skip
     p.add_argument("--seeds", default="1111-1115", help="e.g. 1111-1115 (default) or 1111,1113")
     p.add_argument("--variants", default="ulgm,human,multimodal",
                    help=f"comma list, each one of: {', '.join(VARIANTS)} (label sources of Self-MM, and cmc: the CMC "
                         "model; default ulgm,human,multimodal)")  # fmt: skip
     p.add_argument("--name", default=None, help="experiment name stored in run.json (default: the --out folder name)")
-    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N")
-    p.add_argument("--text-model", default=None, help="hub id, local BERT folder, or 'tiny'")
-    add_overrides(p)
     p.add_argument("--cmc-preset", default=None, help="CMC preset of the cmc variant (default: the --preset name)")
-    p.add_argument("--cmc-set", nargs="*", default=[], metavar="KEY=VALUE", help="CMC config overrides")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (1 avoids oversubscription on a shared machine)"
+        "--cmc-set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="CMC config overrides"
     )
     add_engine_args(p)
     args = p.parse_args(argv)
 
     def body() -> None:
-        apply_threads(args.threads)
-        opts = options_from_args(args, Path(args.out) / "ray")
-        cfg = gpu_device(config_from_args(args), opts, explicit=args.device is not None)
+        cfg, opts = _command_config(args)
         variants = parse_variants(args.variants)
         cmc = (cmc_config_for(cfg, args.cmc_preset or args.preset, list(args.cmc_set), args.text_model)
                if "cmc" in variants else None)  # fmt: skip
         run_experiment(cfg, args.data, args.out, parse_seeds(args.seeds), variants, name=args.name,
                        verbose=not args.quiet, opts=opts, cmc_cfg=cmc)  # fmt: skip
-        if args.quiet:
-            print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+        _print_results_if_quiet(args)
 
     return run_command(body, f"interrupted; run the same command again to resume {args.out}")
 
