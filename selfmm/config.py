@@ -1,6 +1,6 @@
 """Typed run configuration, per-dataset presets and type-checked command-line overrides.
 
-The presets carry the MMSA 2.2.1 regression values (reference §1.4). ``tiny`` is a small, fast
+The presets carry the MMSA 2.2.1 regression values (MMSA 2.2.1 ``config/config_regression.json``, ``self_mm`` datasetParams). ``tiny`` is a small, fast
 configuration for tests and demos: a from-scratch 2-layer BERT and small LSTMs.
 
 Usage::

@@ -1,4 +1,4 @@
-"""One training epoch and one evaluation pass (reference §4.1): :func:`train_epoch`, :func:`evaluate`.
+"""One training epoch and one evaluation pass (MMSA 2.2.1 ``trains/multiTask/SELF_MM.py`` ``do_train``): :func:`train_epoch`, :func:`evaluate`.
 
 One epoch, in the reference order::
 

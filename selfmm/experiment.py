@@ -13,7 +13,7 @@ resuming unfinished runs and skipping finished ones, then writes
   ``k_star``, ``r_at_k``; see :func:`label_correlation`);
 - ``DIR/results.md``: the same as two markdown tables (metrics by variant; label correlations by variant).
 
-This is the paper's Self-MM vs Human-MM comparison on SIMS (reference §6.1), plus the y_m-only control.
+This is the paper's Self-MM vs Human-MM comparison on SIMS (Yu et al. 2021, the SIMS results table: Self-MM vs Human-MM), plus the y_m-only control.
 
 The variant ``cmc`` is another model, not a label source: CMC (:mod:`selfmm.cmc`, its own preset ``--cmc-preset``,
 default the ``--preset`` name, and overrides ``--cmc-set``) trained into ``DIR/cmc/seed_<n>`` like any other run

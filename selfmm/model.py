@@ -1,4 +1,4 @@
-"""The Self-MM network (reference §1): three encoders, four regression heads, named outputs.
+"""The Self-MM network (Yu et al. 2021, Fig. 2; MMSA 2.2.1 ``models/multiTask/SELF_MM.py``): three encoders, four regression heads, named outputs.
 
 ```
 text (B,3,L) ──BERT──► last_hidden_state[:, 0]          = h_t (B, Ht)    Ht = 768 (BERT-base) | tiny hidden
@@ -285,7 +285,7 @@ def _no_decay(name: str, module_is_norm: bool) -> bool:
 
 
 def param_groups(model: SelfMM, cfg: SelfMMConfig) -> list[dict]:
-    """The five parameter groups of reference §1.6, each with a ``name`` key.
+    """The five parameter groups of MMSA 2.2.1's ``SELF_MM.do_train`` optimizer, each with a ``name`` key.
 
     bert_decay / bert_no_decay (lr_bert; wd_bert / 0), audio (``audio_model``), video (``video_model``), other
     (every head; in precomputed-text mode also the text LSTM, which is trained from scratch, so the BERT

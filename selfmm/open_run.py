@@ -29,10 +29,10 @@ from selfmm.runs.writer import RunWriter
 
 
 def set_seed(seed: int) -> None:
-    """torch / numpy / random seeds and deterministic cuDNN (reference §4.2)."""
+    """torch / numpy / random seeds and deterministic cuDNN (MMSA 2.2.1 ``run.py``, ``_set_seed``)."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - the global RNG is what libraries draw from (reference §4.2)
+    np.random.seed(seed)  # noqa: NPY002 - the global RNG is what libraries draw from (MMSA 2.2.1 ``run.py``, ``_set_seed``)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)

@@ -1,4 +1,4 @@
-"""Self-MM training loop (reference §4.1), resumable and recorded epoch by epoch into a run folder.
+"""Self-MM training loop (Yu et al. 2021; MMSA 2.2.1 ``trains/multiTask/SELF_MM.py`` ``do_train``), resumable and recorded epoch by epoch into a run folder.
 
 ``fit(cfg, data_path, out_dir)`` trains until early stopping on the validation loss, reloads the best weights,
 tests them and returns the final metrics. Every epoch it records (via :class:`selfmm.runs.writer.RunWriter`) the
@@ -10,15 +10,8 @@ outputs. The unimodal targets come from the label generator ``cfg.label_source``
 The pipeline, one module per step: :func:`fit` opens the run (:mod:`selfmm.open_run`), restores ``weights/last`` on
 resume (:func:`_restore`; :mod:`selfmm.checkpoint`), runs epochs (:func:`_run_epoch`: :mod:`selfmm.epoch` trains
 and evaluates, :mod:`selfmm.rows` turns the records into the epoch's tables and metric rows) and tests the best
-epoch (:func:`_finish`). One epoch, in the reference order (:mod:`selfmm.epoch`)::
-
-    for each batch (shuffled by a torch.Generator seeded from cfg.seed):
-        zero_grad() at the first batch of each group of `update_epochs` batches
-        forward; loss with the generator's PRE-update targets/weights (selfmm.losses); backward (summed losses)
-        generator update (ULGM: new labels (epoch > 1), store features, recompute centres)
-        optimizer.step() after every `update_epochs`-th batch
-    drop_tail_batches=True (reference): the last n_batches % update_epochs batches are never applied;
-    False: they are applied at the end of the epoch.
+epoch (:func:`_finish`). The order of the operations within one epoch, as MMSA's ``SELF_MM.do_train`` does
+them, is in :mod:`selfmm.epoch`'s docstring.
 
 Resume: ``weights/last/`` holds everything a resumed run needs to continue bit-identically, committed with the
 epoch (:mod:`selfmm.checkpoint`; checkpoints/README.md, "Commit protocol").

@@ -1,6 +1,6 @@
 """The MMSA feature-pickle reader and a fast tensor batch loader.
 
-MMSA ships its processed datasets as pickles (reference §5.1)::
+MMSA ships its processed datasets as pickles (MMSA 2.2.1 ``data_loader.py``, ``MMDataset``)::
 
     {"train" | "valid" | "test": {
         "raw_text": (N,) str,  "id": (N,) str "video_0001$_$3",

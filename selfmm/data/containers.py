@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 SPLITS = ("train", "valid", "test")
-BERT_HIDDEN = 768  # feature_dims["text"] in bert mode, as the MMSA loader reports it (reference §5.1)
+BERT_HIDDEN = (
+    768  # feature_dims["text"] in bert mode, as the MMSA loader reports it (MMSA 2.2.1 ``data_loader.MMDataset``)
+)
 
 
 @dataclass
