@@ -40,9 +40,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from selfmm.config import UNIMODAL
 from selfmm.metrics import sims_bins
 
-UNIMODAL = ("T", "A", "V")
 CLASS3 = ("negative", "neutral", "positive")
 MISSING = -1  # polarity class of NaN
 NA = "n/a"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-SPLITS = ("train", "valid", "test")
+from selfmm.config import SPLITS
+
 BERT_HIDDEN = (
     768  # feature_dims["text"] in bert mode, as the MMSA loader reports it (MMSA 2.2.1 ``data_loader.MMDataset``)
 )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from selfmm.config import SPLITS, UNIMODAL
 from selfmm.errors import UserError
 
-SPLITS = ("train", "valid", "test")
-UNI = ("T", "A", "V")
+UNI = UNIMODAL  # the short name the generator modules use
 CHUNK = 256  # clips per feature chunk; fixed so that generate() and write() draw identical numbers
 
 
@@ -74,3 +74,6 @@ def _resolve(profile, scale, signal, dims, lengths, text_dim) -> tuple[Profile, 
         raise SynthError(f"dims {dm} and lengths {ln}: dims and audio/vision lengths must be >= 1, text >= 4")
     sizes = [max(2, round(n * scale)) for n in profile.splits]
     return profile, sig, dm, ln, sizes
+
+
+__all__ = ["CHUNK", "PROFILES", "SPLITS", "UNI", "Profile", "SynthError"]
