@@ -136,7 +136,7 @@ def page_steps(run, run_dir: Path, runs_root: Path) -> dict[str, Callable[[], ob
 
 
 def sample_switch(run, proj_by_id, sample_ids: list[str]) -> Callable[[], object]:
-    """What a rerun after picking another sample recomputes (state.render_sample_drilldown)."""
+    """What a rerun after picking another sample recomputes (components.render_sample_drilldown)."""
     from dashboard import charts, data
 
     it = iter(sample_ids * 1000)

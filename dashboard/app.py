@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import components, state
 
 st.set_page_config(page_title="Self-MM runs", page_icon="📈", layout="wide")
 state.init_state(sys.argv[1:])
@@ -40,9 +40,9 @@ page = st.navigation(pages)
 if page is home:
     # keep ?run=...&sample=... (a deep link to "/"); switch_page would clear them otherwise
     st.switch_page(overview, query_params=st.query_params.to_dict())
-slot = state.run_picker()
+slot = components.run_picker()
 try:
     page.run()
 finally:  # also after st.stop(): the sidebar shows what the page selected in this same run, the URL this view
-    state.selection_panel(slot)
+    components.selection_panel(slot)
     state.write_url(page.url_path)

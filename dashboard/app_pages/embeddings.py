@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, data, state
+from dashboard import cache, charts, components, data, state
 from dashboard.text import md_escape
 
 st.title("Embeddings")
-run = state.require_run()
-mt = state.mtime_of(run)
+run = components.require_run()
+mt = components.mtime_of(run)
 st.caption(
     "Each point is a sample's representation (the ULGM features F_M, F_T, F_A, F_V; 'all' = the four "
     "concatenated), projected to 2-D. The projection is fitted once (on the last recorded epoch) and the "
@@ -69,7 +69,7 @@ color = c3.selectbox(
 )
 sub = proj[proj["method"] == method]
 epochs = sorted(int(e) for e in sub["epoch"].unique())
-epoch = state.epoch_slider(
+epoch = components.epoch_slider(
     run,
     key="embeddings_epoch",
     label="Representation epoch",
@@ -81,7 +81,7 @@ epoch = state.epoch_slider(
 table = cache.sample_table(run.run_dir, mt, epoch)
 view = data.projection_view(sub, table, epoch, modality, color)
 state.take_chart_selection("embeddings_scatter")  # before drawing: the star marks a clicked point at once
-state.chart(
+components.chart(
     charts.embedding_scatter(
         view,
         color,
@@ -108,4 +108,4 @@ if shown:
 sid = st.session_state.get(state.SAMPLE_ID)
 if sid:
     st.divider()
-    state.render_sample_drilldown(run, sid, key_prefix="embeddings")
+    components.render_sample_drilldown(run, sid, key_prefix="embeddings")

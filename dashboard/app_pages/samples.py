@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from dashboard import cache, data, state
+from dashboard import cache, components, data, state
 
 st.title("Samples")
-run = state.require_run()
-mt = state.mtime_of(run)
+run = components.require_run()
+mt = components.mtime_of(run)
 
 st.caption(
     "One row per sample at the chosen epoch. Generated labels (`gen_T|A|V`) and subtask weights (`w_T|A|V`) exist "
@@ -15,7 +15,7 @@ st.caption(
     "by clicking a column header, click a row to open the sample. Conflict = the modalities whose 3-class "
     "polarity (bins at ±0.1) differs from M."
 )
-epoch = state.epoch_slider(run, key="samples_epoch")
+epoch = components.epoch_slider(run, key="samples_epoch")
 table = cache.sample_table(run.run_dir, mt, epoch)
 
 with st.sidebar:
@@ -85,7 +85,7 @@ st.download_button(
 sid = st.session_state.get(state.SAMPLE_ID)
 with detail:
     if sid:
-        state.render_sample_drilldown(run, sid, key_prefix="samples")
+        components.render_sample_drilldown(run, sid, key_prefix="samples")
         st.divider()
     else:
         st.info("Select a row to see the sample's labels, weights and predictions across epochs.")
