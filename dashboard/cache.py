@@ -16,8 +16,11 @@ from dashboard import compare, data, sweeps
 _N = 8  # bound every cache: a few runs x a few epochs
 
 
-@st.cache_data(max_entries=4, show_spinner="Loading run…")
+@st.cache_resource(max_entries=4, show_spinner="Loading run…")
 def run_data(run_dir: str, mtime: float) -> data.RunData:
+    """The loaded run, one object shared by every page, rerun and session (st.cache_resource: no copy per hit;
+    st.cache_data unpickled a fresh ~35 MB copy per hit at MOSEI size). Read-only by contract: no data function
+    or page mutates it (tests/test_dashboard_data.py::test_no_page_function_mutates_the_shared_run)."""
     return data.load_run(run_dir)
 
 
