@@ -269,3 +269,38 @@ def render_sample_drilldown(run: data.RunData, sample_id: str, key_prefix: str) 
             chart(charts.positions_chart(sub, pos, sample_id), key=f"{key_prefix}_pos")
             st.caption(f"{method.upper()} of each modality's representation at epoch {last}; the star is this "
                        "sample, grey points are all other samples.")  # fmt: skip
+
+
+# ----- pieces repeated across pages ------------------------------------------------------------------------------
+
+
+def page(title: str, caption: str | None = None) -> tuple[data.RunData, float]:
+    """A run page's header: the title, the picked run (:func:`require_run`; the page stops when there is none),
+    the caption; returns ``(run, mtime of its run.json)``, the key of every cached table of the page."""
+    st.title(title)
+    run = require_run()
+    if caption:
+        st.caption(caption)
+    return run, mtime_of(run)
+
+
+def csv_download(label: str, table, file_name: str, key: str) -> None:
+    """A download button for ``table`` as CSV (:func:`dashboard.data.csv_bytes`)."""
+    st.download_button(label, data.csv_bytes(table), file_name=file_name, mime="text/csv", key=key)
+
+
+def open_picked_row(event, sample_ids) -> None:
+    """Open the sample of the row picked in a ``st.dataframe(on_select="rerun", selection_mode="single-row")``
+    (``sample_ids``: the shown table's sample_id column, in display order); nothing when none or unchanged."""
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        picked = str(sample_ids.iloc[rows[0]])
+        if picked != st.session_state.get(state.SAMPLE_ID):
+            state.set_sample(picked)
+
+
+def epoch_table(run: data.RunData, mt: float, key: str):
+    """The epoch slider ``key`` over the run's label epochs and the cached sample table at the picked epoch:
+    ``(epoch, table)``."""
+    epoch = epoch_slider(run, key=key)
+    return epoch, cache.sample_table(run.run_dir, mt, epoch)

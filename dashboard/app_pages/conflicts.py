@@ -2,18 +2,15 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, components, data, state
+from dashboard import charts, components, data, state
 
-st.title("Modality conflicts")
-run = components.require_run()
-mt = components.mtime_of(run)
-st.caption(
+run, mt = components.page(
+    "Modality conflicts",
     "A sample's conflict category lists the modalities whose 3-class polarity (bins at ±0.1) differs from "
     "the multimodal label M; 'strong' means an opposite polarity, 'weak' neutral against polar. Train split "
-    "(generated labels exist there only)."
+    "(generated labels exist there only).",
 )
-epoch = components.epoch_slider(run, key="conflicts_epoch")
-table = cache.sample_table(run.run_dir, mt, epoch)
+epoch, table = components.epoch_table(run, mt, "conflicts_epoch")
 counts = data.conflict_counts(table)
 c1, c2 = st.columns([3, 1])
 components.chart(charts.conflict_counts_chart(counts), key="conflicts_counts", where=c1)
@@ -60,10 +57,4 @@ if event is not None and event.selection.rows:
     st.page_link(
         "app_pages/samples.py", label=f"Open {st.session_state[state.SAMPLE_ID]} on the Samples page", icon="➡️"
     )
-st.download_button(
-    "Download these rows (CSV)",
-    data.csv_bytes(view),
-    file_name=f"{run.run_id}-conflicts.csv",
-    mime="text/csv",
-    key="conflicts_csv",
-)
+components.csv_download("Download these rows (CSV)", view, f"{run.run_id}-conflicts.csv", key="conflicts_csv")

@@ -5,12 +5,10 @@ import streamlit as st
 from dashboard import cache, charts, components, data, state
 from dashboard import weights as W
 
-st.title("Label dynamics")
-run = components.require_run()
-mt = components.mtime_of(run)
-st.caption(
+run, mt = components.page(
+    "Label dynamics",
     "Generated unimodal labels of the train split, from epoch 0 (every label initialised to y_m) to the last "
-    "committed epoch."
+    "committed epoch.",
 )
 
 q = cache.label_quantiles(run.run_dir, mt)
@@ -39,8 +37,7 @@ st.caption(
     "useful ULGM gives the first group more weight. Right: the weight against how far the generated label it was "
     "computed from (the end of the previous epoch) is from the human one."
 )
-w_epoch = components.epoch_slider(run, key="dynamics_weight_epoch")
-w_table = cache.sample_table(run.run_dir, mt, w_epoch)
+w_epoch, w_table = components.epoch_table(run, mt, "dynamics_weight_epoch")
 wc = st.columns(3)
 components.chart(W.weight_distribution_chart(W.weight_quantiles(run), modality), key="dynamics_w_dist", where=wc[0])
 components.chart(W.weight_vs_conflict_chart(w_table, modality), key="dynamics_w_conflict", where=wc[1])

@@ -5,14 +5,12 @@ import streamlit as st
 from dashboard import cache, charts, components, data, state
 from dashboard.text import md_escape
 
-st.title("Embeddings")
-run = components.require_run()
-mt = components.mtime_of(run)
-st.caption(
+run, mt = components.page(
+    "Embeddings",
     "Each point is a sample's representation (the ULGM features F_M, F_T, F_A, F_V; 'all' = the four "
     "concatenated), projected to 2-D. The projection is fitted once (on the last recorded epoch) and the "
     "other epochs are pushed through the same map, so positions are comparable across epochs. Click a point to "
-    "open that sample (a star marks it); box or lasso (mode bar, top right) selects many for the table below."
+    "open that sample (a star marks it); box or lasso (mode bar, top right) selects many for the table below.",
 )
 st.caption(
     "Where the representations come from: **train** samples from the training pass of that epoch (train mode, "
@@ -98,13 +96,7 @@ if shown:
     part = table[table["sample_id"].isin(shown)]
     st.markdown(f"**{len(part)}** selected samples (the Samples page filters to them too).")
     st.dataframe(part.drop(columns=["index"]), hide_index=True, width="stretch", height=260, key="embeddings_table")
-    st.download_button(
-        "Download the selection (CSV)",
-        data.csv_bytes(part),
-        file_name=f"{run.run_id}-selection.csv",
-        mime="text/csv",
-        key="embeddings_csv",
-    )
+    components.csv_download("Download the selection (CSV)", part, f"{run.run_id}-selection.csv", key="embeddings_csv")
 sid = st.session_state.get(state.SAMPLE_ID)
 if sid:
     st.divider()

@@ -137,11 +137,7 @@ else:
         table, hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
         key="generators_table",
     )  # fmt: skip
-    picked_rows = event.selection.rows if event is not None else []
-    if picked_rows:
-        sid = str(table["sample_id"].iloc[picked_rows[0]])
-        if sid != st.session_state.get(state.SAMPLE_ID):
-            state.set_sample(sid)
+    components.open_picked_row(event, table["sample_id"])
 
 sid = st.session_state.get(state.SAMPLE_ID)
 if sid:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dashboard.data.labels import (
     cartography,
+    epoch_quantiles,
     gen_vs_human_by_epoch,
     heads_vs_human_by_epoch,
     label_drift,
@@ -120,6 +121,7 @@ __all__ = [
     "conflict_outcomes",
     "COLOR_CHOICES",
     "color_choices",
+    "epoch_quantiles",
     "label_quantiles",
     "label_drift",
     "cartography",

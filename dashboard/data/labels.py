@@ -18,20 +18,28 @@ from selfmm.config import UNIMODAL
 # label dynamics
 
 
-def label_quantiles(run: RunData) -> pd.DataFrame:
-    """Distribution of generated labels per modality and epoch: ``modality, epoch, min, q25, median, q75, max,
-    mean, std`` (train split). Precomputed, so a box chart does not ship N×E points to the browser."""
+def epoch_quantiles(arrays: dict[str, np.ndarray], epochs: np.ndarray, std: bool = True) -> pd.DataFrame:
+    """``modality, epoch, min, q25, median, q75, max, mean[, std]`` over the rows of each ``(N, E)`` array of
+    ``arrays`` (modality -> values per sample and epoch, NaN ignored), one row per modality and epoch."""
+    cols = ["modality", "epoch", "min", "q25", "median", "q75", "max", "mean"] + (["std"] if std else [])
     rows = []
     for m in UNIMODAL:
-        a = run.gen[m]
+        a = arrays[m]
         if a.shape[1] == 0:
             continue
         q = np.nanpercentile(a, [0, 25, 50, 75, 100], axis=0)
-        rows.append(pd.DataFrame({"modality": m, "epoch": run.label_epochs.astype(int), "min": q[0], "q25": q[1],
-                                  "median": q[2], "q75": q[3], "max": q[4], "mean": np.nanmean(a, axis=0),
-                                  "std": np.nanstd(a, axis=0)}))  # fmt: skip
-    cols = ["modality", "epoch", "min", "q25", "median", "q75", "max", "mean", "std"]
+        stats = {"modality": m, "epoch": epochs.astype(int), "min": q[0], "q25": q[1], "median": q[2], "q75": q[3],
+                 "max": q[4], "mean": np.nanmean(a, axis=0)}  # fmt: skip
+        if std:
+            stats["std"] = np.nanstd(a, axis=0)
+        rows.append(pd.DataFrame(stats))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+def label_quantiles(run: RunData) -> pd.DataFrame:
+    """Distribution of generated labels per modality and epoch: ``modality, epoch, min, q25, median, q75, max,
+    mean, std`` (train split). Precomputed, so a box chart does not ship N×E points to the browser."""
+    return epoch_quantiles(run.gen, run.label_epochs)
 
 
 def label_drift(run: RunData) -> pd.DataFrame:
