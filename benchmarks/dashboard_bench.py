@@ -27,6 +27,9 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+# the dashboard is not an installed package (pyproject installs selfmm only): import it from this checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 SIZES = {
     # name: dataset, (train, valid, test), epochs, human unimodal labels, representation epochs
     "demo": ("sims", (1368, 456, 457), 15, True, (1, 15)),

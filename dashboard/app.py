@@ -7,9 +7,14 @@ Pages live in ``dashboard/app_pages/`` and read the picked run from session stat
 import sys
 from pathlib import Path
 
-import streamlit as st
+# The app runs from the checkout: Streamlit puts dashboard/ itself (not the repo root) on sys.path, and pyproject
+# installs selfmm only (a top-level "dashboard" would collide with other installed packages of that name), so the
+# repo root goes first here: this checkout's dashboard/ is the one imported, never another installed "dashboard".
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import components, state
+import streamlit as st  # noqa: E402
+
+from dashboard import components, state  # noqa: E402
 
 st.set_page_config(page_title="Self-MM runs", page_icon="📈", layout="wide")
 state.init_state(sys.argv[1:])
