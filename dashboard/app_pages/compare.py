@@ -1,7 +1,8 @@
 """Compare runs: metric table, overlaid curves, generated labels of run A vs run B, the experiment's results, a sweep.
 
-UI only: every computation lives in ``dashboard/compare.py``. Disk reads are cached on (run folder, mtime of
-run.json); run.json is rewritten atomically at every committed epoch, so a live run's new epoch invalidates them.
+UI only: every computation lives in ``dashboard/compare/``, every cached read in ``dashboard/cache.py``. Disk reads
+are cached on (run folder, mtime of run.json); run.json is rewritten atomically at every committed epoch, so a live
+run's new epoch invalidates them.
 """
 
 from __future__ import annotations
