@@ -100,7 +100,7 @@ if has_human:
     for lab in sel["label"]:
         try:
             table_lab = cache.sample_table(run_dir[lab], data.run_mtime(run_dir[lab]), None)
-        except RunError as exc:  # one unreadable run must not take the page down
+        except (RunError, data.DashboardDataError) as exc:  # one unreadable run must not take the page down
             st.warning(md_escape(f"{lab}: {exc}"))
             continue
         per_run[lab] = SS.recovery_counts(data.conflict_outcomes(table_lab))
