@@ -7,9 +7,14 @@ Pages live in ``dashboard/app_pages/`` and read the picked run from session stat
 import sys
 from pathlib import Path
 
-import streamlit as st
+# The app runs from the checkout: Streamlit puts dashboard/ itself (not the repo root) on sys.path, and pyproject
+# installs selfmm only (a top-level "dashboard" would collide with other installed packages of that name), so the
+# repo root goes first here: this checkout's dashboard/ is the one imported, never another installed "dashboard".
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import state
+import streamlit as st  # noqa: E402
+
+from dashboard import components, state  # noqa: E402
 
 st.set_page_config(page_title="Self-MM runs", page_icon="📈", layout="wide")
 state.init_state(sys.argv[1:])
@@ -40,9 +45,9 @@ page = st.navigation(pages)
 if page is home:
     # keep ?run=...&sample=... (a deep link to "/"); switch_page would clear them otherwise
     st.switch_page(overview, query_params=st.query_params.to_dict())
-slot = state.run_picker()
+slot = components.run_picker()
 try:
     page.run()
 finally:  # also after st.stop(): the sidebar shows what the page selected in this same run, the URL this view
-    state.selection_panel(slot)
+    components.selection_panel(slot)
     state.write_url(page.url_path)

@@ -1,4 +1,4 @@
-"""Thin ``st.cache_data`` wrappers over :mod:`dashboard.data`.
+"""Every ``st.cache_*`` of the dashboard: thin wrappers over :mod:`dashboard.data`, ``compare`` and ``sweeps``.
 
 Every loader is keyed on ``(run_dir, mtime)`` where mtime is that of run.json (rewritten atomically at each
 committed epoch), so a live run's new epoch invalidates the entry by itself; projections are keyed on the mtime
@@ -11,13 +11,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import compare, data, sweeps
 
 _N = 8  # bound every cache: a few runs x a few epochs
 
 
-@st.cache_data(max_entries=4, show_spinner="Loading run…")
+@st.cache_resource(max_entries=4, show_spinner="Loading run…")
 def run_data(run_dir: str, mtime: float) -> data.RunData:
+    """The loaded run, one object shared by every page, rerun and session (st.cache_resource: no copy per hit;
+    st.cache_data unpickled a fresh ~35 MB copy per hit at MOSEI size). Read-only by contract: no data function
+    or page mutates it (tests/test_dashboard_data.py::test_no_page_function_mutates_the_shared_run)."""
     return data.load_run(run_dir)
 
 
@@ -103,3 +106,35 @@ def runs(root: str, mtime: float, current_mtime: float = 0.0) -> pd.DataFrame:
     ``current_mtime`` is the picked run's run.json, so its own status change (running -> finished) shows at once;
     other runs nested deeper (experiments) and their status changes show up within the 5 s ttl."""
     return data.list_runs(root)
+
+
+# the Compare page: several runs, an experiment's results, a sweep
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def manifest_and_metrics(run_dir: str, mtime: float) -> tuple[dict, str, list[int], pd.DataFrame]:
+    """(run.json, status, committed epochs, metrics table) of a run: what the Compare page's metric table reads."""
+    from selfmm.runs.reader import RunReader
+
+    r = RunReader(run_dir)
+    return r.manifest, r.status, list(r.epochs), r.metrics()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def final_labels(run_dir: str, mtime: float) -> pd.DataFrame:
+    """:func:`dashboard.compare.final_labels` of the run."""
+    from selfmm.runs.reader import RunReader
+
+    return compare.final_labels(RunReader(run_dir))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def experiment_results(exp_dir: str, mtime: float) -> pd.DataFrame | None:
+    """An experiment folder's results table (``mtime`` is that of its results file, 0.0 when absent)."""
+    return compare.load_results(exp_dir)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sweep(sweep_dir: str, mtimes: tuple[float, float, float]) -> sweeps.Sweep:
+    """A sweep folder, keyed on the mtimes of its files (:func:`dashboard.sweeps.files_mtime`)."""
+    return sweeps.load_sweep(sweep_dir)

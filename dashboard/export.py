@@ -1,5 +1,5 @@
 """Figure export: a chart as SVG or PDF (Plotly's static export through kaleido, which drives a headless
-Chromium) and the data behind it as CSV. Pure (no Streamlit); :func:`dashboard.state.chart` offers both next to
+Chromium) and the data behind it as CSV. Pure (no Streamlit); :func:`dashboard.components.chart` offers both next to
 every chart of the app.
 
 Kaleido needs a Chromium: Debian's ``/usr/bin/chromium`` (the one the browser tests use) is taken when

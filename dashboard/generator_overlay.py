@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, data, state
+from dashboard import cache, components, data, state
 from dashboard import generator_charts as GC
 from dashboard import generators as G
 from selfmm.runs.reader import RunError
@@ -17,7 +17,7 @@ from selfmm.runs.reader import RunError
 
 def readable_runs() -> tuple[pd.DataFrame, dict[str, str]]:
     """(:func:`dashboard.generators.run_rows` of every readable run in the runs folder, {run label: run_dir})."""
-    runs = state.runs_table()
+    runs = components.runs_table()
     ok = runs[runs["status"].astype(str) != "broken"] if len(runs) else runs
     run_dir = dict(zip(ok["key"], ok["run_dir"], strict=True)) if len(ok) else {}
     manifests = {}
@@ -44,7 +44,7 @@ def render_sample_overlay(info: dict, sample_id: str, key_prefix: str) -> None:
         return
     human = {m: info.get(f"y_{m}") for m in G.UNIMODAL}
     fig = GC.overlay_grid(traj, info.get("y_m"), human, current=st.session_state.get(state.RUN_ID))
-    state.chart(fig, key=f"{key_prefix}_generators")
+    components.chart(fig, key=f"{key_prefix}_generators")
     n_gen = traj["generator"].nunique()
     st.caption(f"The same sample in {traj['label'].nunique()} runs on this dataset file (same sha256), "
                f"{n_gen} generator(s); the thick line is the run open in the sidebar. Compare them on the "

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import charts
-from dashboard.data import RunData
+from dashboard.data import RunData, epoch_quantiles
 
 UNIMODAL = ("T", "A", "V")
 
@@ -20,16 +20,7 @@ UNIMODAL = ("T", "A", "V")
 def weight_quantiles(run: RunData) -> pd.DataFrame:
     """``modality, epoch, min, q25, median, q75, max, mean`` of the subtask weights of the train split per label
     epoch (epoch 0: every weight is 0, labels start at y_m)."""
-    rows = []
-    for m in UNIMODAL:
-        a = run.weight[m]
-        if a.shape[1] == 0:
-            continue
-        q = np.nanpercentile(a, [0, 25, 50, 75, 100], axis=0)
-        rows.append(pd.DataFrame({"modality": m, "epoch": run.label_epochs.astype(int), "min": q[0], "q25": q[1],
-                                  "median": q[2], "q75": q[3], "max": q[4], "mean": np.nanmean(a, axis=0)}))  # fmt: skip
-    cols = ["modality", "epoch", "min", "q25", "median", "q75", "max", "mean"]
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+    return epoch_quantiles(run.weight, run.label_epochs, std=False)
 
 
 def weight_by_conflict(table: pd.DataFrame, modality: str) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Run comparison: pure functions in dashboard/compare.py (hand-computed values) and the compare page (AppTest)."""
+"""Run comparison: pure functions in dashboard/compare/ (hand-computed values) and the compare page (AppTest)."""
 
 from __future__ import annotations
 

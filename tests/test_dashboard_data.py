@@ -347,3 +347,54 @@ def test_weight_vs_error_pairs_each_weight_with_the_labels_it_came_from():
     assert np.abs(np.tanh(np.abs(tr3["gen_T"].to_numpy(float) - y_m)) - w).max() > 0.1  # same-epoch: wrong pairing
     x = np.asarray(W.weight_vs_error_chart(t3, "T", t2).data[0].x, float)
     assert np.allclose(x, np.abs(prev - tr3["y_T"].to_numpy(float)))
+
+
+def _fingerprint(run: data.RunData) -> list:
+    """Every array, frame and dict of a RunData, copied: what a shared (st.cache_resource) run must keep."""
+    import copy
+
+    return [copy.deepcopy(getattr(run, f)) for f in ("manifest", "metrics", "samples", "label_epochs", "gen",
+                                                       "weight", "pred_epochs", "pred", "warnings", "epochs")]  # fmt: skip
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, pd.DataFrame):
+        return a.equals(b)
+    return a == b
+
+
+def test_no_page_function_mutates_the_shared_run(tmp_path):
+    """cache.run_data hands every page the same RunData (st.cache_resource, no copy): every data function the
+    pages call on it, and the table functions they apply to its sample table, leave it as loaded."""
+    run = data.load_run(build_small_run(tmp_path / "r"))
+    before = _fingerprint(run)
+    for fn in (
+        data.manifest_summary,
+        data.config_table,
+        data.test_metrics_table,
+        data.no_test_metrics_message,
+        data.no_representations_message,
+        data.label_quantiles,
+        data.label_drift,
+        data.gen_vs_human_by_epoch,
+    ):
+        fn(run)  # fmt: skip
+    for split in data.SPLITS:
+        data.heads_vs_human_by_epoch(run, split)
+        data.ym_vs_human(run, split)
+    for m in ("T", "A", "V"):
+        data.cartography(run, m)
+    for epoch in (None, *map(int, run.label_epochs)):
+        t = data.sample_table(run, epoch)
+        t = data.filter_samples(t, data.SampleFilter(min_gen_ym=0.0))
+        data.sort_samples(t, "gen_T", descending=True)
+        data.conflict_counts(t), data.conflict_confusion(t), data.conflict_outcomes(t), data.csv_bytes(t)
+        t.loc[:, "gen_T"] = 99.0  # a page that edits its (cached) table copy must not reach the run
+    for sid in run.samples.index:
+        data.sample_detail(run, sid)
+    after = _fingerprint(run)
+    assert all(_same(a, b) for a, b in zip(before, after, strict=True))

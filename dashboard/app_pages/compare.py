@@ -1,7 +1,8 @@
 """Compare runs: metric table, overlaid curves, generated labels of run A vs run B, the experiment's results, a sweep.
 
-UI only: every computation lives in ``dashboard/compare.py``. Disk reads are cached on (run folder, mtime of
-run.json); run.json is rewritten atomically at every committed epoch, so a live run's new epoch invalidates them.
+UI only: every computation lives in ``dashboard/compare/``, every cached read in ``dashboard/cache.py``. Disk reads
+are cached on (run folder, mtime of run.json); run.json is rewritten atomically at every committed epoch, so a live
+run's new epoch invalidates them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dashboard import cache, components, data, state
 from dashboard import compare as C
-from dashboard import data, state
 from dashboard import sweeps as S
 from dashboard.text import md_escape
-from selfmm.runs.reader import RunError, RunReader
+from selfmm.runs.reader import RunError
 
 
 def _runs_root() -> str:
@@ -24,27 +25,6 @@ def _runs_root() -> str:
 
 
 _mtime = data.run_mtime
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _manifest_and_metrics(run_dir: str, mtime: float) -> tuple[dict, str, list[int], pd.DataFrame]:
-    r = RunReader(run_dir)
-    return r.manifest, r.status, list(r.epochs), r.metrics()
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _final_labels(run_dir: str, mtime: float) -> pd.DataFrame:
-    return C.final_labels(RunReader(run_dir))
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _results(exp_dir: str, mtime: float) -> pd.DataFrame | None:
-    return C.load_results(exp_dir)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _sweep(sweep_dir: str, mtimes: tuple[float, float, float]) -> S.Sweep:
-    return S.load_sweep(sweep_dir)
 
 
 class _Snapshot:
@@ -74,10 +54,10 @@ def _current_run_dir(runs: pd.DataFrame) -> str | None:
 
 st.title("Compare runs")
 root = _runs_root()
-runs = C.runs_frame(state.runs_table())  # the sidebar's cached discovery, not a second walk
+runs = C.runs_frame(components.runs_table())  # the sidebar's cached discovery, not a second walk
 ok = runs[runs["error"].isna()] if not runs.empty else runs
 if ok.empty:
-    state.no_runs_hint(root)
+    components.no_runs_hint(root)
     st.stop()
 
 labels = ok["label"].tolist()
@@ -102,7 +82,7 @@ run_dir = dict(zip(ok["label"], ok["run_dir"]))
 snaps: dict[str, _Snapshot] = {}
 for lab in selected:
     try:
-        snaps[lab] = _Snapshot(*_manifest_and_metrics(run_dir[lab], _mtime(run_dir[lab])))
+        snaps[lab] = _Snapshot(*cache.manifest_and_metrics(run_dir[lab], _mtime(run_dir[lab])))
     except RunError as exc:
         st.warning(md_escape(f"{lab}: {exc}"))
 if not snaps:
@@ -125,7 +105,7 @@ best = {lab: (s.manifest.get("best") or {}).get("epoch") for lab, s in snaps.ite
 cols = st.columns(2)
 with cols[0]:
     cur = C.curves_long(metrics, "loss", "valid")
-    state.chart(C.overlay_curves(cur, "validation loss (L1 of ŷ_m)", "loss", best), key="compare_loss_chart")
+    components.chart(C.overlay_curves(cur, "validation loss (L1 of ŷ_m)", "loss", best), key="compare_loss_chart")
 with cols[1]:
     options = [c for c in C.metric_columns(metrics.values()) if c != "loss"] or ["loss"]
     # valid "loss" is the L1 of ŷ_m, i.e. pred_M/MAE: default to a metric the left chart does not already show
@@ -136,7 +116,7 @@ with cols[1]:
     if cur.empty:
         st.info(f"No {md_escape(pick)} on the {split} split in the selected runs.")
     else:
-        state.chart(C.overlay_curves(cur, f"{pick} ({split})", pick, best), key="compare_metric_chart")
+        components.chart(C.overlay_curves(cur, f"{pick} ({split})", pick, best), key="compare_metric_chart")
 
 # ---- generated labels, run A vs run B ---------------------------------------------------------------------------
 st.subheader("Generated labels: run A vs run B")
@@ -155,8 +135,8 @@ else:
     try:
         if not same_data:  # refused: the warning above says why
             raise C.CompareError("")
-        la = _final_labels(run_dir[a], _mtime(run_dir[a]))
-        lb = _final_labels(run_dir[b], _mtime(run_dir[b]))
+        la = cache.final_labels(run_dir[a], _mtime(run_dir[a]))
+        lb = cache.final_labels(run_dir[b], _mtime(run_dir[b]))
         pairs = C.label_pairs(la, lb)
     except (C.CompareError, RunError) as exc:
         if str(exc):
@@ -168,7 +148,7 @@ else:
             f"{lb.attrs.get('epoch')}; {len(pairs)} samples matched by sample_id. Points on the dotted line mean "
             "both runs generated the same label."
         )
-        state.chart(C.label_scatter(pairs, a, b, stats), key="compare_label_scatter")
+        components.chart(C.label_scatter(pairs, a, b, stats), key="compare_label_scatter")
         st.dataframe(stats, hide_index=True)
         # opt-in: reads every selected run's labels (one file each); the matrix itself is a few matrix products
         if len(snaps) > 2 and st.toggle("Pearson r between every pair of selected runs", key="compare_pairwise"):
@@ -176,7 +156,7 @@ else:
             try:
                 # only runs trained on run A's file: ids of another file name other samples
                 mates = [n for n in names if C.pair_data_check(snaps[a].manifest, snaps[n].manifest)[0]]
-                allp = {n: _final_labels(run_dir[n], _mtime(run_dir[n])) for n in mates}
+                allp = {n: cache.final_labels(run_dir[n], _mtime(run_dir[n])) for n in mates}
                 st.dataframe(C.pairwise_agreement(allp, mod).style.format("{:.3f}"))
             except (C.CompareError, RunError) as exc:
                 st.warning(md_escape(exc))
@@ -192,7 +172,7 @@ if exp_dirs:
     for d, name in exp_dirs.items():
         path = Path(d) / C.RESULTS_CSV
         try:
-            res = _results(d, os.stat(path).st_mtime if path.exists() else 0.0)
+            res = cache.experiment_results(d, os.stat(path).st_mtime if path.exists() else 0.0)
         except C.CompareError as exc:
             st.warning(md_escape(exc))
             continue
@@ -215,7 +195,7 @@ if not sweeps.empty:
     lab = st.selectbox("Sweep folder", sweeps["label"].tolist(), index=i, key="compare_sweep")
     sdir = dict(zip(sweeps["label"], sweeps["sweep_dir"]))[lab]
     try:
-        sw = _sweep(sdir, S.files_mtime(sdir))
+        sw = cache.sweep(sdir, S.files_mtime(sdir))
         best = S.best_seeds(sw)
     except S.SweepError as exc:
         st.warning(md_escape(exc))
@@ -230,7 +210,7 @@ if not sweeps.empty:
         st.dataframe(S.ranked_table(sw), hide_index=True, width="stretch")
         st.caption("Ranked by the mean over seeds of each run's best validation loss (never the test split); "
                    "test/…: means over seeds, shown only.")  # fmt: skip
-        state.chart(S.parallel_coordinates(sw), key="compare_sweep_parcoords")
+        components.chart(S.parallel_coordinates(sw), key="compare_sweep_parcoords")
         if best is not None:
             st.markdown(f"**Best configuration {best[0]}**: test metrics ×100, mean ± std over its seeds and per seed")
             st.dataframe(best[1], hide_index=True, width="stretch")

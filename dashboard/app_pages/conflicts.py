@@ -2,21 +2,18 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, data, state
+from dashboard import charts, components, data, state
 
-st.title("Modality conflicts")
-run = state.require_run()
-mt = state.mtime_of(run)
-st.caption(
+run, mt = components.page(
+    "Modality conflicts",
     "A sample's conflict category lists the modalities whose 3-class polarity (bins at ±0.1) differs from "
     "the multimodal label M; 'strong' means an opposite polarity, 'weak' neutral against polar. Train split "
-    "(generated labels exist there only)."
+    "(generated labels exist there only).",
 )
-epoch = state.epoch_slider(run, key="conflicts_epoch")
-table = cache.sample_table(run.run_dir, mt, epoch)
+epoch, table = components.epoch_table(run, mt, "conflicts_epoch")
 counts = data.conflict_counts(table)
 c1, c2 = st.columns([3, 1])
-state.chart(charts.conflict_counts_chart(counts), key="conflicts_counts", where=c1)
+components.chart(charts.conflict_counts_chart(counts), key="conflicts_counts", where=c1)
 c2.markdown("**How strongly** (train samples)")
 c2.dataframe(data.conflict_strength_counts(table), hide_index=True, width="stretch")
 c2.caption("strong: some modality has the opposite polarity to M; weak: only neutral-vs-polar disagreements.")
@@ -27,7 +24,7 @@ if not run.has_human:
 cm = data.conflict_confusion(table)
 st.subheader("Human vs generated categories")
 st.caption("Rows: the human labels' category; columns: the generated labels' category; cells count train samples.")
-state.chart(
+components.chart(
     charts.confusion_heatmap(cm, f"Conflict categories at epoch {epoch}", "generated category", "human category"),
     key="conflicts_confusion",
 )
@@ -60,10 +57,4 @@ if event is not None and event.selection.rows:
     st.page_link(
         "app_pages/samples.py", label=f"Open {st.session_state[state.SAMPLE_ID]} on the Samples page", icon="➡️"
     )
-st.download_button(
-    "Download these rows (CSV)",
-    data.csv_bytes(view),
-    file_name=f"{run.run_id}-conflicts.csv",
-    mime="text/csv",
-    key="conflicts_csv",
-)
+components.csv_download("Download these rows (CSV)", view, f"{run.run_id}-conflicts.csv", key="conflicts_csv")

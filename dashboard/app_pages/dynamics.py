@@ -2,15 +2,13 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, data, state
+from dashboard import cache, charts, components, data, state
 from dashboard import weights as W
 
-st.title("Label dynamics")
-run = state.require_run()
-mt = state.mtime_of(run)
-st.caption(
+run, mt = components.page(
+    "Label dynamics",
     "Generated unimodal labels of the train split, from epoch 0 (every label initialised to y_m) to the last "
-    "committed epoch."
+    "committed epoch.",
 )
 
 q = cache.label_quantiles(run.run_dir, mt)
@@ -20,13 +18,13 @@ modality = st.radio(
 )
 c1, c2 = st.columns(2)
 with c1:
-    state.chart(charts.label_distribution(q, modality), key="dynamics_dist")
+    components.chart(charts.label_distribution(q, modality), key="dynamics_dist")
     st.caption(
         "Each box summarises all train samples' generated labels at that epoch: the box spans the middle "
         "half, the line is the median, whiskers reach the extremes."
     )
 with c2:
-    state.chart(charts.drift_chart(drift), key="dynamics_drift")
+    components.chart(charts.drift_chart(drift), key="dynamics_drift")
     st.caption(
         "Mean distance between the generated unimodal label and y_m. It starts at 0 and grows as the ULGM "
         "finds modality-specific evidence; the subtask weights are tanh of this distance."
@@ -39,14 +37,13 @@ st.caption(
     "useful ULGM gives the first group more weight. Right: the weight against how far the generated label it was "
     "computed from (the end of the previous epoch) is from the human one."
 )
-w_epoch = state.epoch_slider(run, key="dynamics_weight_epoch")
-w_table = cache.sample_table(run.run_dir, mt, w_epoch)
+w_epoch, w_table = components.epoch_table(run, mt, "dynamics_weight_epoch")
 wc = st.columns(3)
-state.chart(W.weight_distribution_chart(W.weight_quantiles(run), modality), key="dynamics_w_dist", where=wc[0])
-state.chart(W.weight_vs_conflict_chart(w_table, modality), key="dynamics_w_conflict", where=wc[1])
+components.chart(W.weight_distribution_chart(W.weight_quantiles(run), modality), key="dynamics_w_dist", where=wc[0])
+components.chart(W.weight_vs_conflict_chart(w_table, modality), key="dynamics_w_conflict", where=wc[1])
 # w of epoch e came from the labels at the end of epoch e − 1: pair it with their error
 prev_table = cache.sample_table(run.run_dir, mt, w_epoch - 1) if w_epoch and w_epoch >= 1 else None
-state.chart(W.weight_vs_error_chart(w_table, modality, prev_table), key="dynamics_w_error", where=wc[2])
+components.chart(W.weight_vs_error_chart(w_table, modality, prev_table), key="dynamics_w_error", where=wc[2])
 if run.has_human:
     st.dataframe(W.weight_by_conflict(w_table, modality), hide_index=True, width="stretch",
                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean_w", "median_w")})  # fmt: skip
@@ -69,7 +66,7 @@ color = st.selectbox(
     }[c],
 )
 carto = cache.cartography(run.run_dir, mt, modality)
-event = state.chart(
+event = components.chart(
     charts.cartography_chart(carto, modality, color),
     key=f"dynamics_carto_{modality}",
     on_select="rerun",

@@ -2,17 +2,15 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, data, state
+from dashboard import cache, charts, components, data, state
 from dashboard.text import md_escape
 
-st.title("Embeddings")
-run = state.require_run()
-mt = state.mtime_of(run)
-st.caption(
+run, mt = components.page(
+    "Embeddings",
     "Each point is a sample's representation (the ULGM features F_M, F_T, F_A, F_V; 'all' = the four "
     "concatenated), projected to 2-D. The projection is fitted once (on the last recorded epoch) and the "
     "other epochs are pushed through the same map, so positions are comparable across epochs. Click a point to "
-    "open that sample (a star marks it); box or lasso (mode bar, top right) selects many for the table below."
+    "open that sample (a star marks it); box or lasso (mode bar, top right) selects many for the table below.",
 )
 st.caption(
     "Where the representations come from: **train** samples from the training pass of that epoch (train mode, "
@@ -69,7 +67,7 @@ color = c3.selectbox(
 )
 sub = proj[proj["method"] == method]
 epochs = sorted(int(e) for e in sub["epoch"].unique())
-epoch = state.epoch_slider(
+epoch = components.epoch_slider(
     run,
     key="embeddings_epoch",
     label="Representation epoch",
@@ -81,7 +79,7 @@ epoch = state.epoch_slider(
 table = cache.sample_table(run.run_dir, mt, epoch)
 view = data.projection_view(sub, table, epoch, modality, color)
 state.take_chart_selection("embeddings_scatter")  # before drawing: the star marks a clicked point at once
-state.chart(
+components.chart(
     charts.embedding_scatter(
         view,
         color,
@@ -98,14 +96,8 @@ if shown:
     part = table[table["sample_id"].isin(shown)]
     st.markdown(f"**{len(part)}** selected samples (the Samples page filters to them too).")
     st.dataframe(part.drop(columns=["index"]), hide_index=True, width="stretch", height=260, key="embeddings_table")
-    st.download_button(
-        "Download the selection (CSV)",
-        data.csv_bytes(part),
-        file_name=f"{run.run_id}-selection.csv",
-        mime="text/csv",
-        key="embeddings_csv",
-    )
+    components.csv_download("Download the selection (CSV)", part, f"{run.run_id}-selection.csv", key="embeddings_csv")
 sid = st.session_state.get(state.SAMPLE_ID)
 if sid:
     st.divider()
-    state.render_sample_drilldown(run, sid, key_prefix="embeddings")
+    components.render_sample_drilldown(run, sid, key_prefix="embeddings")

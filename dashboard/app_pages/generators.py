@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import cache, data, state
+from dashboard import cache, components, data, state
 from dashboard import generator_charts as GC
 from dashboard import generators as G
 from dashboard import seed_summary as SS
@@ -38,7 +38,7 @@ st.caption(
 )
 rows, run_dir = readable_runs()
 if len(rows) == 0:
-    state.no_runs_hint(st.session_state[state.RUNS_ROOT])
+    components.no_runs_hint(st.session_state[state.RUNS_ROOT])
     st.stop()
 current = st.session_state.get(state.RUN_ID)
 default = G.same_data_labels(rows, current) if current in run_dir else []
@@ -80,7 +80,7 @@ for col, m in zip(cols, G.UNIMODAL, strict=True):
     fig = GC.generator_r_chart(bands, m, base.get(m))
     fig.update_layout(title=f"{METRICS[metric]}, {GC.MOD_NAMES[m]}")
     fig.update_yaxes(title_text=METRICS[metric])
-    state.chart(fig, key=f"generators_chart_{m}", where=col)
+    components.chart(fig, key=f"generators_chart_{m}", where=col)
 
 alarms = label_health.inversion_alarms(health.drop(columns=["label", "generator"]))
 raised = alarms[alarms["alarm"]] if len(alarms) else alarms
@@ -137,11 +137,7 @@ else:
         table, hide_index=True, width="stretch", height=320, on_select="rerun", selection_mode="single-row",
         key="generators_table",
     )  # fmt: skip
-    picked_rows = event.selection.rows if event is not None else []
-    if picked_rows:
-        sid = str(table["sample_id"].iloc[picked_rows[0]])
-        if sid != st.session_state.get(state.SAMPLE_ID):
-            state.set_sample(sid)
+    components.open_picked_row(event, table["sample_id"])
 
 sid = st.session_state.get(state.SAMPLE_ID)
 if sid:
@@ -151,6 +147,6 @@ if sid:
     else:
         hit = samples[samples["sample_id"] == sid].iloc[0]
         human = hit.get(f"y_{mod}")
-        state.chart(GC.trajectory_overlay(traj, mod, float(hit["y_m"]), human), key="generators_traj")
+        components.chart(GC.trajectory_overlay(traj, mod, float(hit["y_m"]), human), key="generators_traj")
         st.text(f"Sample: {sid}")
         st.page_link("app_pages/samples.py", label="Open this sample in the Samples drill-down")

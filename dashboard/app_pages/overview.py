@@ -2,17 +2,17 @@
 
 import streamlit as st
 
-from dashboard import cache, charts, data, progress, state
+from dashboard import cache, charts, components, data, progress, state
 from dashboard.metric_help import metric_help
 from dashboard.text import md_escape
 from selfmm import label_health
 from selfmm.runs.reader import RunError
 
 st.title("Run overview")
-run = state.require_run()
+run = components.require_run()
 alarm = None
 try:
-    alarm = label_health.run_alarm(cache.label_health(run.run_dir, state.mtime_of(run)))
+    alarm = label_health.run_alarm(cache.label_health(run.run_dir, components.mtime_of(run)))
 except (RunError, ValueError) as exc:  # the health check must never take the Overview down
     st.warning(md_escape(f"Label health could not be computed: {exc}"))
 if alarm:
@@ -89,7 +89,7 @@ def _curves() -> None:
         # the sidebar's status and the curves all move together; the cache key (run.json's mtime) has moved too
         st.rerun(scope="app")
     curves = data.curves_frame(run.metrics, metric)
-    state.chart(charts.training_curves(curves, metric, run.best_epoch), key="overview_curves")
+    components.chart(charts.training_curves(curves, metric, run.best_epoch), key="overview_curves")
     if run.status == "running":
         done = len([e for e in run.epochs if e > 0])
         st.caption(

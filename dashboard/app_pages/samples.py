@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from dashboard import cache, data, state
+from dashboard import components, data, state
 
-st.title("Samples")
-run = state.require_run()
-mt = state.mtime_of(run)
+run, mt = components.page("Samples")
 
 st.caption(
     "One row per sample at the chosen epoch. Generated labels (`gen_T|A|V`) and subtask weights (`w_T|A|V`) exist "
@@ -15,8 +13,7 @@ st.caption(
     "by clicking a column header, click a row to open the sample. Conflict = the modalities whose 3-class "
     "polarity (bins at ±0.1) differs from M."
 )
-epoch = state.epoch_slider(run, key="samples_epoch")
-table = cache.sample_table(run.run_dir, mt, epoch)
+epoch, table = components.epoch_table(run, mt, "samples_epoch")
 
 with st.sidebar:
     st.subheader("Filters")
@@ -69,23 +66,13 @@ event = st.dataframe(
     key="samples_table",
     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in cols if c.startswith(("y_", "gen_", "w_", "pred_", "err_", "abs_err_")) and c not in ("gen_conflict", "gen_strength")},
 )  # fmt: skip
-rows = event.selection.rows if event is not None else []
-if rows:
-    picked = str(view["sample_id"].iloc[rows[0]])
-    if picked != st.session_state.get(state.SAMPLE_ID):
-        state.set_sample(picked)
-st.download_button(
-    "Download the filtered table (CSV)",
-    data.csv_bytes(view),
-    file_name=f"{run.run_id}-samples.csv",
-    mime="text/csv",
-    key="samples_csv",
-)
+components.open_picked_row(event, view["sample_id"])
+components.csv_download("Download the filtered table (CSV)", view, f"{run.run_id}-samples.csv", key="samples_csv")
 
 sid = st.session_state.get(state.SAMPLE_ID)
 with detail:
     if sid:
-        state.render_sample_drilldown(run, sid, key_prefix="samples")
+        components.render_sample_drilldown(run, sid, key_prefix="samples")
         st.divider()
     else:
         st.info("Select a row to see the sample's labels, weights and predictions across epochs.")
