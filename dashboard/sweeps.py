@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.data.runs import read_csv_checked
 from selfmm.sweep.results import RESULTS_CSV, SWEEP_JSON, TRIALS_CSV, TRIALS_DIR
 from selfmm.sweep.spaces import searched_keys
 
@@ -103,16 +104,7 @@ def files_mtime(sweep_dir: str | os.PathLike) -> tuple[float, float, float]:
 
 
 def _read_csv(path: Path, needed: tuple[str, ...]) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise SweepError(f"{path}: unreadable ({str(exc).splitlines()[0]}); {RERUN}") from None
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise SweepError(f"{path}: missing columns {missing}; {RERUN}")
-    return df
+    return read_csv_checked(path, needed, SweepError, RERUN)
 
 
 def load_sweep(sweep_dir: str | os.PathLike) -> Sweep:

@@ -14,6 +14,7 @@ from dashboard.compare.runs import (
     RESULTS_CSV,
     CompareError,
 )
+from dashboard.data.runs import read_csv_checked
 
 # ----------------------------------------------------------------------------------------------------------------
 # the experiment's results table
@@ -24,20 +25,8 @@ def load_results(exp_dir: str | os.PathLike) -> pd.DataFrame | None:
 
     Raises :class:`CompareError` naming the file when it exists but lacks those columns.
     """
-    path = Path(exp_dir) / RESULTS_CSV
-    if not path.is_file():
-        return None
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise CompareError(f"{path}: unreadable ({exc}); re-run `python -m selfmm experiment` to rewrite it") from exc
-    missing = {"variant", "metric", "mean", "std"} - set(df.columns)
-    if missing:
-        raise CompareError(
-            f"{path}: missing columns {sorted(missing)} (expected variant, metric, mean, std, n); "
-            "re-run `python -m selfmm experiment` to rewrite it"
-        )
-    return df
+    return read_csv_checked(Path(exp_dir) / RESULTS_CSV, ("variant", "metric", "mean", "std"), CompareError,
+                            "re-run `python -m selfmm experiment` to rewrite it")  # fmt: skip
 
 
 def results_wide(results: pd.DataFrame, digits: int = 4) -> pd.DataFrame:

@@ -112,3 +112,23 @@ def projections_mtime(run_dir: Path | str) -> float:
     if not d.is_dir():
         return 0.0
     return max([_mtime(p) for p in d.glob("*.parquet")] + [_mtime(d)])
+
+
+def read_csv_checked(path: Path, needed, error: type[Exception], fix: str) -> pd.DataFrame | None:
+    """A CSV table the runs folder holds (an experiment's or a sweep's results), or None when the file is absent.
+
+    Raises ``error`` naming ``path`` and ``fix`` (what to run to rewrite it) when the file cannot be parsed or
+    lacks one of the ``needed`` columns.
+    """
+    if not path.is_file():
+        return None
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise error(
+            f"{path}: unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); {fix}"
+        ) from None
+    missing = sorted(set(needed) - set(df.columns))
+    if missing:
+        raise error(f"{path}: missing columns {missing}; {fix}")
+    return df
