@@ -217,6 +217,20 @@ def test_matches_mmsa_model_forward_and_optimizer_groups(data_paths, reference_a
     assert [sorted(g) for g in our_groups] == [sorted(g) for g in ref_groups]
 
 
+def _ragged_case(B: int, T: int, D: int, H: int, seed: int):
+    """An nn.LSTM(D, H) (global-RNG init, as nn.LSTM does), a (B, T, D) input and ragged lengths that include T,
+    1 and (B > 3) a tie, drawn from a generator seeded with ``seed``; the generator is returned so a test can draw
+    more from it in the same order."""
+    g = torch.Generator().manual_seed(seed)
+    rnn = torch.nn.LSTM(D, H, batch_first=True)
+    x = torch.randn(B, T, D, generator=g)
+    lens = torch.randint(1, T + 1, (B,), generator=g)
+    lens[0], lens[-1] = T, 1
+    if B > 3:
+        lens[2] = lens[1]
+    return g, rnn, x, lens
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_packed_lstm_is_bitwise_nn_lstm(threads):
     """The audio/vision LSTM's faster path (selfmm.model.packed_lstm_h_n) gives bitwise the h_n and parameter
@@ -229,13 +243,7 @@ def test_packed_lstm_is_bitwise_nn_lstm(threads):
     torch.set_num_threads(threads)
     try:
         for B, T, D, H, seed in [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (8, 55, 70, 64, 4)]:
-            g = torch.Generator().manual_seed(seed)
-            rnn = torch.nn.LSTM(D, H, batch_first=True)
-            x = torch.randn(B, T, D, generator=g)
-            lens = torch.randint(1, T + 1, (B,), generator=g)
-            lens[0], lens[-1] = T, 1
-            if B > 3:
-                lens[2] = lens[1]
+            g, rnn, x, lens = _ragged_case(B, T, D, H, seed)
             res = []
             for fast in (False, True):
                 rnn.zero_grad()
@@ -281,13 +289,7 @@ def test_fused_lstm_forward_bitwise_and_gradients_as_close_to_float64(threads, s
     use_torchscript(script)
     try:
         for B, T, D, H, seed in [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (32, 55, 709, 64, 4)]:
-            g = torch.Generator().manual_seed(seed)
-            rnn = torch.nn.LSTM(D, H, batch_first=True)
-            x = torch.randn(B, T, D, generator=g)
-            lens = torch.randint(1, T + 1, (B,), generator=g)
-            lens[0], lens[-1] = T, 1
-            if B > 3:
-                lens[2] = lens[1]
+            g, rnn, x, lens = _ragged_case(B, T, D, H, seed)
             weights = torch.randn(1, B, H, generator=g)
             res = {}
             for name, dtype in (("native", torch.float32), ("fused", torch.float32), ("f64", torch.float64)):
@@ -349,13 +351,7 @@ def test_exact_lstm_is_bitwise_nn_lstm(threads, script):
     try:
         cases = [(32, 400, 33, 16, 0), (5, 7, 3, 4, 2), (2, 9, 3, 4, 3), (32, 55, 709, 64, 4), (16, 500, 74, 16, 6)]
         for B, T, D, H, seed in cases:
-            g = torch.Generator().manual_seed(seed)
-            rnn = torch.nn.LSTM(D, H, batch_first=True)
-            x = torch.randn(B, T, D, generator=g)
-            lens = torch.randint(1, T + 1, (B,), generator=g)
-            lens[0], lens[-1] = T, 1
-            if B > 3:
-                lens[2] = lens[1]
+            g, rnn, x, lens = _ragged_case(B, T, D, H, seed)
             weights = torch.randn(1, B, H, generator=g)
             res = []
             for exact in (False, True):
