@@ -22,14 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("MAE", "Corr", "Mult_acc_2", "F1_score")
 
 
-def prepare(work: Path) -> tuple[Path, Path]:
+def prepare(work: Path, scale: float = 1.0, hidden: int = 768, layers: int = 12) -> tuple[Path, Path]:
+    """The synthetic SIMS pickle (``scale`` x the real sizes) and a random BERT of ``hidden`` x ``layers``."""
     work.mkdir(parents=True, exist_ok=True)
-    pkl = work / "sims.pkl"
+    pkl = work / f"sims_x{scale:g}.pkl"
     if not pkl.exists():
         cmd = [sys.executable, "-m", "selfmm", "synth", "--profile", "sims", "--seed", "0", "--text-dim", "8",
-               "--out", str(pkl)]  # fmt: skip
+               "--scale", str(scale), "--out", str(pkl)]  # fmt: skip
         subprocess.run(cmd, check=True, cwd=ROOT)
-    bert = work / "bert_zh_768x12"
+    bert = work / f"bert_zh_{hidden}x{layers}"
     if not (bert / "config.json").exists():
         import shutil
 
@@ -39,7 +40,9 @@ def prepare(work: Path) -> tuple[Path, Path]:
         from selfmm.model import TINY_VOCAB
 
         torch.manual_seed(0)
-        BertModel(BertConfig(vocab_size=TINY_VOCAB["sims"])).save_pretrained(bert)  # BERT-base shape, random
+        shape = {"hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": max(1, hidden // 64),
+                 "intermediate_size": 4 * hidden}  # fmt: skip
+        BertModel(BertConfig(vocab_size=TINY_VOCAB["sims"], **shape)).save_pretrained(bert)  # random weights
         shutil.copy(ROOT / "selfmm" / "vocab" / "bert-base-chinese" / "vocab.txt", bert / "vocab.txt")
     return pkl, bert
 
@@ -74,12 +77,15 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1111, 1112, 1113])
     p.add_argument("--device", default="cuda")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--scale", type=float, default=1.0, help="SIMS split sizes x this (smoke tests: 0.05)")
+    p.add_argument("--text-hidden", type=int, default=768, help="random BERT hidden size (default BERT-base)")
+    p.add_argument("--text-layers", type=int, default=12, help="random BERT layers (default BERT-base)")
     a = p.parse_args()
     import torch
 
     t0 = time.perf_counter()
-    pkl, bert = prepare(a.work)
-    print(f"data {pkl}, BERT-base-shaped random model {bert}, prepared in {time.perf_counter() - t0:.0f} s", flush=True)
+    pkl, bert = prepare(a.work, a.scale, a.text_hidden, a.text_layers)
+    print(f"data {pkl}, random BERT {bert}, prepared in {time.perf_counter() - t0:.0f} s", flush=True)
     rows = []
     for seed in a.seeds:
         for amp in ("none", "bf16"):
@@ -97,7 +103,7 @@ def main() -> None:
     for amp in ("none", "bf16"):
         e = [r["epoch_s"] for r in rows if r["amp"] == amp]
         if e:
-            print(f"selfmm sims preset, BERT-base shape, amp={amp}: {statistics.median(e):.2f} s per training epoch "
+            print(f"selfmm sims preset, BERT {a.text_hidden}x{a.text_layers}, amp={amp}: {statistics.median(e):.2f} s per training epoch "
                   f"(median of {len(e)} runs)")  # fmt: skip
     pairs = [(f, b) for f in rows for b in rows if f["seed"] == b["seed"] and f["amp"] == "none" != b["amp"]]
     if pairs:
