@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +94,7 @@ def main() -> None:
                 r = one_run(pkl, bert, a.work, amp, seed, a.epochs, a.device)
             except Exception as err:  # report and go on: bf16 may be unsupported by some kernel
                 print(f"amp={amp} seed={seed}: FAILED {type(err).__name__}: {err}", flush=True)
+                traceback.print_exc(limit=-6)
                 continue
             rows.append(r)
             t = r["test"]

@@ -76,7 +76,10 @@ def prepare(work: Path, shape: str, scale: float, hidden: int, layers: int) -> t
 
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
+    """The children's environment: the repository first, then the caller's PYTHONPATH (where a machine without
+    MMSA installed carries it, e.g. benchmarks/gpu_check.sh's .gpu_site)."""
+    extra = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *([extra] if extra else [])])}
 
 
 def _peak_rss_mib() -> float:

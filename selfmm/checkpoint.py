@@ -60,23 +60,53 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _save_module(module: torch.nn.Module, path: Path, epoch: int | None = None) -> None:
-    """safetensors, atomically (``*.tmp`` then ``os.replace``); ``save_model`` handles shared tensors.
-    ``epoch`` is stamped into the file's metadata (:func:`selfmm.runs.weights.stamp_of` reads it back)."""
-    from safetensors.torch import save_model
+def _storage_key(t: torch.Tensor) -> tuple:
+    return (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
 
+
+def save_module(module: torch.nn.Module, path: Path, epoch: int | None = None) -> None:
+    """``module.state_dict()`` as safetensors, atomically (``*.tmp`` then ``os.replace``).
+
+    Every tensor is written from storage of its own: on CUDA, cuDNN flattens an LSTM's weights into one buffer and
+    each weight is a view of it, which ``safetensors.torch.save_model`` refuses ("None is covering the entire
+    storage"). A tensor registered under two names (tied weights) is written once; the file's metadata maps each
+    dropped name to the kept one, as ``save_model`` does, so files of either writer load with :func:`load_module`.
+    ``epoch`` is stamped into the metadata (:func:`selfmm.runs.weights.stamp_of` reads it back).
+    """
+    from safetensors.torch import save_file
+
+    metadata = {} if epoch is None else stamp_metadata(epoch)
+    tensors: dict[str, torch.Tensor] = {}
+    kept: dict[tuple, str] = {}
+    for name, t in sorted(module.state_dict().items()):
+        key = _storage_key(t)
+        if key in kept:
+            metadata[name] = kept[key]
+            continue
+        kept[key] = name
+        whole = t.is_contiguous() and t.untyped_storage().nbytes() == t.numel() * t.element_size()
+        tensors[name] = t.detach() if whole else t.detach().clone(memory_format=torch.contiguous_format)
     tmp = path.with_name(path.name + layout.TMP_SUFFIX)
-    save_model(module, str(tmp), metadata=None if epoch is None else stamp_metadata(epoch))
+    save_file(tensors, str(tmp), metadata=metadata or None)
     os.replace(tmp, path)
 
 
 def load_module(module: torch.nn.Module, path: Path) -> None:
-    """Load safetensors written by :func:`_save_module` into ``module`` (strict: every key, no extra)."""
-    from safetensors.torch import load_model
+    """Load safetensors written by :func:`save_module` (or ``save_model``) into ``module``, strictly: every key,
+    no extra. Copies into the module's own tensors, so cuDNN's flattened LSTM weights stay flattened."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
 
-    missing, unexpected = load_model(module, str(path), strict=True)
-    if missing or unexpected:  # pragma: no cover - strict=True raises first
-        raise RunError(f"{path}: missing {missing} / unexpected {unexpected}; the weights do not match")
+    state = load_file(str(path))
+    with safe_open(str(path), framework="pt") as f:
+        aliases = f.metadata() or {}
+    for name in module.state_dict():
+        if name not in state and aliases.get(name) in state:
+            state[name] = state[aliases[name]]  # a tied tensor written once
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise RunError(f"{path}: the weights do not match this model ({str(err).splitlines()[-1].strip()})") from None
 
 
 def _torch_save(obj, path: Path) -> None:
@@ -99,8 +129,8 @@ class LastState:
 
     def save(self, model, labels, optimizer, gen, state: dict) -> None:
         new = self.slot.stage()
-        _save_module(model, new / layout.MODEL_FILE, state["epoch"])
-        _save_module(labels, new / _generator_file(labels), state["epoch"])
+        save_module(model, new / layout.MODEL_FILE, state["epoch"])
+        save_module(labels, new / _generator_file(labels), state["epoch"])
         _torch_save(optimizer.state_dict(), new / layout.OPTIMIZER_FILE)
         _torch_save(_rng_state(gen), new / layout.RNG_FILE)
         write_json_atomic(new / layout.STATE_FILE, state)
@@ -124,8 +154,8 @@ class LastState:
 def save_best(slot: WeightSlot, model, labels, epoch: int) -> None:
     """Stage weights/best.new for ``epoch``; the caller swaps it in with weights/last, before the commit."""
     new = slot.stage()
-    _save_module(model, new / layout.MODEL_FILE, epoch)
-    _save_module(labels, new / _generator_file(labels), epoch)
+    save_module(model, new / layout.MODEL_FILE, epoch)
+    save_module(labels, new / _generator_file(labels), epoch)
 
 
 def recover_best(slot: WeightSlot, best_epoch: int, out_dir: Path) -> None:

@@ -70,7 +70,7 @@ def _assert_same_snapshot(a: LabelSnapshot, b: LabelSnapshot) -> None:
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_contract_shapes_and_resume_from_saved_state(name, tmp_path):
-    from safetensors.torch import load_model, save_model
+    from selfmm.checkpoint import load_module, save_module
 
     cfg = preset("tiny", label_source=name)
     g, y_m, human = _inputs(0)
@@ -85,9 +85,9 @@ def test_contract_shapes_and_resume_from_saved_state(name, tmp_path):
         gen.update(*batch)
     # targets are copies: an update after the call does not change them
     before = gen.targets(torch.arange(N))
-    save_model(gen, str(tmp_path / "gen.safetensors"))  # what weights/last holds
+    save_module(gen, tmp_path / "gen.safetensors")  # what weights/last holds
     fresh = build_generator(cfg, N, y_m, human, DIMS)
-    load_model(fresh, str(tmp_path / "gen.safetensors"), strict=True)
+    load_module(fresh, tmp_path / "gen.safetensors")
     _assert_same_snapshot(gen.snapshot(), fresh.snapshot())
     for idx, feat, pred, epoch in _batches(g, y_m, range(3, 5)):
         for x in (gen, fresh):

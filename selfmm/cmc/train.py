@@ -335,11 +335,11 @@ class CMCTrainer(RunRecording):
             test = {"loss": float(sum(rec.mean_loss().values()))}
             test.update(classification_metrics(self.cfg.dataset, rec.logits["M"].numpy(), self.y_cls["test"].numpy(),
                                                self.cfg.fix_non0_metrics))  # fmt: skip
-            from safetensors.torch import save_model
+            from selfmm.checkpoint import save_module
 
             wdir = self.out_dir / "weights" / "best"
             wdir.mkdir(parents=True, exist_ok=True)
-            save_model(model, str(wdir / "model.safetensors"))
+            save_module(model, wdir / "model.safetensors")
             w.update_manifest(
                 cmc={"phase1": self.phase1_info, "epoch_seconds": [round(s, 3) for s in self.epoch_seconds]}
             )
