@@ -104,10 +104,13 @@ class SelfMMConfig:
     eval_test_every_epoch: bool = True  # record test predictions each epoch (reference only tests the best model)
     record_representations: str = "first_last"  # all | first_last | none | every:N
     projection: str = "umap"  # umap | pca | none : computed at the end of training
-    # --- speed switches (docs/speed.md); the defaults keep training bitwise equal to MMSA's ----------------------
+    # --- speed switches (docs/speed.md); with bert_last_layer=full the defaults train bitwise equal to MMSA -------
     # exact: the audio/vision LSTM's gradients bitwise nn.LSTM's; fused: a hand-written backward (selfmm/lstm.py),
     # about 2x faster on the CPU, gradients within float32 rounding of nn.LSTM's (forward still bitwise)
     lstm_backward: str = "exact"
+    # cls: BERT's last layer computes only the [CLS] row Self-MM reads (same dropout draws; float32 rounding from
+    # the full layer; CPU training, selfmm/bert_cls.py); full: the whole layer, bitwise MMSA's training
+    bert_last_layer: str = "cls"
     amp: str = "none"  # none | bf16: forward under torch.autocast(bfloat16) (CUDA; on the CPU too, but slow there)
 
     def __post_init__(self) -> None:
@@ -188,6 +191,7 @@ _CHOICES = {
     "unimodal_weighting": ("auto", "tanh", "none"),
     "projection": ("umap", "pca", "none"),
     "lstm_backward": ("exact", "fused"),
+    "bert_last_layer": ("cls", "full"),
     "amp": ("none", "bf16"),
 }
 _NON_NEGATIVE = (lambda v: v >= 0, ">= 0")

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from selfmm.bert_cls import use_cls_only
 from selfmm.config import MODALITIES, SelfMMConfig
 from selfmm.errors import UserError
 from selfmm.lstm import LSTM_PATHS, packed_lstm_h_n
@@ -113,12 +114,16 @@ def tiny_bert(cfg: SelfMMConfig) -> nn.Module:
 
 
 class BertTextEncoder(nn.Module):
-    """(B, 3, L) float rows (input_ids, attention_mask, token_type_ids) -> last-layer [CLS] (B, hidden)."""
+    """(B, 3, L) float rows (input_ids, attention_mask, token_type_ids) -> last-layer [CLS] (B, hidden).
 
-    def __init__(self, model: nn.Module, finetune: bool):
+    ``cls_only``: the last layer computes the [CLS] row alone where :mod:`selfmm.bert_cls` supports the model
+    (``cls_only`` then reads True), else the full layer (``cls_only`` False)."""
+
+    def __init__(self, model: nn.Module, finetune: bool, cls_only: bool = False):
         super().__init__()
         self.model = model
         self.finetune = finetune
+        self.cls_only = cls_only and use_cls_only(model)
         self.out_dim = int(model.config.hidden_size)
         self.vocab_size = int(model.config.vocab_size)
 
@@ -225,7 +230,7 @@ class SelfMM(nn.Module):
             self.text_model = LSTMTextEncoder(int(feature_dims["text"]), cfg.text_lstm_hidden)
         else:
             bert = tiny_bert(cfg) if name == "tiny" else load_text_model(name)
-            self.text_model = BertTextEncoder(bert, cfg.finetune_bert)
+            self.text_model = BertTextEncoder(bert, cfg.finetune_bert, cls_only=cfg.bert_last_layer == "cls")
         text_dim = self.text_model.out_dim
         self.audio_model = AuViSubNet(
             int(feature_dims["audio"]), cfg.a_lstm_hidden_size, cfg.audio_out, cfg.a_lstm_dropout,

@@ -74,7 +74,8 @@ def train_header(cfg: SelfMMConfig, data: MMSAData, data_path: Path, out_dir: Pa
         f"train: {out_dir} ({start})\n"
         f"  data {data_path} ({cfg.dataset}): {n} samples\n"
         f"  device {device}, {torch.get_num_threads()} torch thread(s) (--threads), {limit}, early stop after "
-        f"{cfg.early_stop} epochs without a better valid loss; lstm_backward={cfg.lstm_backward} amp={cfg.amp}"
+        f"{cfg.early_stop} epochs without a better valid loss; lstm_backward={cfg.lstm_backward} "
+        f"bert_last_layer={cfg.bert_last_layer} amp={cfg.amp}"
     )
 
 

@@ -81,6 +81,7 @@ BAD = {
     "record_representations": "every:0",
     "projection": "tsne",
     "lstm_backward": "fast",
+    "bert_last_layer": "first",
     "amp": "fp16",
 }
 

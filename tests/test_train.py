@@ -449,7 +449,9 @@ class _RefLoader:
 @pytest.mark.timeout(120)
 def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path, reference_args):
     """The authors' trainer and model, run on the same batches from the same seed and initial weights, reach
-    bitwise-equal generated labels, validation losses, best epoch, final weights and test predictions."""
+    bitwise-equal generated labels, validation losses, best epoch, final weights and test predictions.
+    bert_last_layer="full" (the rest are defaults): the default [CLS]-only last layer is the same computation to
+    float32 rounding only (test_cls_only_last_layer_trains_like_the_full_layer)."""
     import logging
 
     from safetensors.torch import load_file
@@ -463,7 +465,7 @@ def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path, reference_args):
     logging.getLogger("MMSA").setLevel(logging.ERROR)
     trainer_cls = load_reference()[0]  # fails with the fix if MMSA is absent
     SELF_MM = load_reference_model()
-    cfg = small_cfg(max_epochs=0, early_stop=4, update_epochs=2, seed=5)
+    cfg = small_cfg(max_epochs=0, early_stop=4, update_epochs=2, seed=5, bert_last_layer="full")
     out = tmp_path / "ours"
     fit(cfg, pkl["human"], out, verbose=False)
     ours = RunReader(out)
@@ -559,3 +561,25 @@ def test_threads_default_is_one_for_train_and_seeds():
     p = train_parser("x")
     assert p.parse_args(["--data", "d.pkl", "--out", "o"]).threads == 1
     assert p.parse_args(["--data", "d.pkl", "--out", "o", "--threads", "3"]).threads == 3
+
+
+def test_cls_only_last_layer_trains_like_the_full_layer(pkl, tmp_path):
+    """The default bert_last_layer="cls" against "full" (bitwise MMSA's): the same epochs, and per-sample training
+    predictions and generated labels that agree to float32 rounding after 3 epochs (same dropout draws)."""
+    runs = {}
+    for mode in ("cls", "full"):
+        fit(small_cfg(max_epochs=3, seed=7, bert_last_layer=mode), pkl["human"], tmp_path / mode, verbose=False)
+        runs[mode] = RunReader(tmp_path / mode)
+    a, b = runs["cls"], runs["full"]
+    assert a.epochs_completed == b.epochs_completed == 3
+    for e in (1, 3):
+        pa, pb = a.predictions(e), b.predictions(e)
+        cols = [c for c in pa.columns if c.startswith("pred_")]
+        assert cols and pa.shape == pb.shape
+        np.testing.assert_allclose(pa[cols].to_numpy(), pb[cols].to_numpy(), rtol=0, atol=1e-6)  # seen: 3e-8
+        la, lb = a.labels(e), b.labels(e)
+        gen = [c for c in la.columns if c.startswith(("gen_", "label_"))]
+        assert gen
+        np.testing.assert_allclose(la[gen].to_numpy(), lb[gen].to_numpy(), rtol=0, atol=1e-4)  # seen: 4e-6
+    ma, mb = a.metrics(), b.metrics()
+    np.testing.assert_allclose(ma["loss"].to_numpy(), mb["loss"].to_numpy(), rtol=1e-4)
