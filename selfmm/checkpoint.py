@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selfmm.config import ConfigError, SelfMMConfig
+from selfmm.config import LEGACY_DEFAULTS, ConfigError, SelfMMConfig
 from selfmm.labels import LabelGenerator
 from selfmm.runs import layout
 from selfmm.runs.io import write_json_atomic
@@ -229,7 +229,7 @@ def check_resume_config(out_dir: Path, saved: dict, cfg: SelfMMConfig) -> None:
             "new run folder"
         ) from None
     bad = [k for k in changed if k not in RESUMABLE_KEYS]
-    old = {k: saved[k] if k in saved else getattr(SelfMMConfig(), k) for k in bad}  # absent: the default applied
+    old = {k: saved[k] if k in saved else LEGACY_DEFAULTS.get(k, getattr(SelfMMConfig(), k)) for k in bad}
     if saved and bad:
         raise ConfigError(
             f"{out_dir}: resuming with a different configuration ({', '.join(f'{k}: {old[k]!r} -> {now.get(k)!r}' for k in bad)}); "

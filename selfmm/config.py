@@ -170,8 +170,14 @@ class SelfMMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SelfMMConfig:
-        """Build from a saved manifest; unknown keys are ignored with a warning (older/newer runs)."""
-        return known_fields(cls, d, "config")
+        """Build from a saved manifest; unknown keys are ignored with a warning (older/newer runs). A key the
+        saved dict lacks takes :data:`LEGACY_DEFAULTS`' value where it has one (what runs written before the field
+        existed did), else the field's default."""
+        return known_fields(cls, {**LEGACY_DEFAULTS, **d}, "config")
+
+
+# Fields whose default changed when they were added: the value a run saved without the key was trained with.
+LEGACY_DEFAULTS = {"bert_last_layer": "full"}
 
 
 def known_fields(cls, d: dict, what: str):

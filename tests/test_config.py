@@ -156,6 +156,21 @@ def test_config_changes_through_the_dataclass():
         config_changes(older | {"unimodal_weighting": "tahn"}, now)
 
 
+def test_run_saved_before_bert_last_layer_resumes_only_with_the_full_layer(tmp_path):
+    """Runs written before bert_last_layer existed computed BERT's whole last layer: their saved config reads as
+    "full", so resuming one under the new default (cls) is refused with the fix named, and "full" resumes."""
+    from selfmm.checkpoint import check_resume_config
+
+    now = preset("tiny")
+    older = now.to_dict()
+    del older["bert_last_layer"]
+    assert SelfMMConfig.from_dict(older).bert_last_layer == "full"
+    assert config_changes(older, now) == ["bert_last_layer"]
+    with pytest.raises(ConfigError, match="bert_last_layer: 'full' -> 'cls'"):
+        check_resume_config(tmp_path, older, now)
+    check_resume_config(tmp_path, older, apply_overrides(now, ["bert_last_layer=full"]))
+
+
 def test_label_range():
     assert [label_range(d) for d in ("sims", "simsv2", "mosi", "mosei")] == [1.0, 1.0, 3.0, 3.0]
     with pytest.raises(ConfigError, match="dataset='iemocap'"):
