@@ -140,7 +140,7 @@ def page_steps(run, run_dir: Path, runs_root: Path) -> dict[str, Callable[[], ob
         "conflicts": conflicts,
         "embeddings": embeddings,
         "compare": compare,
-        "generators": generators_page(runs_root, run_dir.name, ColdReads(run), [first_train_id(run)]),
+        "generators": generators_page(runs_root, run_dir.name, ColdReads(), [first_train_id(run)]),
     }
 
 
@@ -169,11 +169,7 @@ def sample_switch(run, proj_by_id, sample_ids: list[str]) -> Callable[[], object
 
 class ColdReads:
     """The Label generators page's disk reads with nothing cached (its first draw): what ``dashboard.cache``
-    computes on a miss. ``run``: the RunData of the run open in the sidebar, shared with the other pages through
-    ``cache.run_data`` (the other runs are loaded on the page, as their ``cache.sample_table`` miss does)."""
-
-    def __init__(self, run=None):
-        self.shared = {str(Path(run.run_dir).resolve()): run} if run is not None else {}
+    computes on a miss (the page reads run folders, never the loaded run of ``cache.run_data``)."""
 
     def runs(self, root: Path):
         from dashboard import data
@@ -191,11 +187,11 @@ class ColdReads:
 
         return run_health(RunReader(d))
 
-    def table(self, d: str):
-        from dashboard import data
+    def recovery(self, d: str):
+        from dashboard.seed_summary import run_recovery
+        from selfmm.runs.reader import RunReader
 
-        run = self.shared.get(str(Path(d).resolve())) or data.load_run(d)
-        return data.sample_table(run, None)
+        return run_recovery(RunReader(d))
 
     def labels(self, d: str):
         from selfmm.runs.reader import RunReader
@@ -228,10 +224,10 @@ class CachedReads:
 
         return cache.label_health(d, data.run_mtime(d))
 
-    def table(self, d: str):
+    def recovery(self, d: str):
         from dashboard import cache, data
 
-        return cache.sample_table(d, data.run_mtime(d), None)
+        return cache.recovery_counts(d, data.run_mtime(d))
 
     def labels(self, d: str):
         from dashboard import cache, data
@@ -251,7 +247,6 @@ def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str])
     the conflict recovery per run and over seeds (with human labels), the disagreements table (modality T) and
     the trajectory overlay of the open sample (the next of ``sample_ids`` at each call: a rerun after clicking a
     row). ``reads``: :class:`ColdReads` or :class:`CachedReads`. Returns (runs selected, tables, figures)."""
-    from dashboard import data
     from dashboard import generator_charts as GC
     from dashboard import generators as G
     from dashboard import seed_summary as SS
@@ -279,8 +274,7 @@ def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str])
             figs.append(fig.update_yaxes(title_text=metric))
         tables = [label_health.inversion_alarms(health.drop(columns=["label", "generator"]))]
         if has_human:
-            per_run = {lab: SS.recovery_counts(data.conflict_outcomes(reads.table(run_dir[lab])))
-                       for lab in sel["label"]}  # fmt: skip
+            per_run = {lab: reads.recovery(run_dir[lab]) for lab in sel["label"]}
             tables.append(SS.recovery_over_seeds(per_run, generators))
         all_labels = {lab: reads.labels(run_dir[lab]) for lab in sel["label"]}
         final = {lab: df[df["epoch"] == df["epoch"].max()] for lab, df in all_labels.items() if len(df)}
@@ -521,7 +515,7 @@ def bench_experiment(name: str, root: Path) -> list[str]:
     lines.append(f"{'load_run (sidebar run)':<30}{first:>9.3f}{'':>9}{peak:>10.0f}  (shared by the pages)")
     tr = run.split_frame("train")["sample_id"]
     ids = [str(i) for i in tr.iloc[:: max(1, len(tr) // 20)]]
-    first, dt, peak, out = timed(generators_page(runs_root, current, ColdReads(run), ids), repeat=1)
+    first, dt, peak, out = timed(generators_page(runs_root, current, ColdReads(), ids), repeat=1)
     flag = "" if first < PAGE_TARGET_S else "  <-- over target"
     lines.append(f"{'generators page (cold)':<30}{first:>9.3f}{dt:>9.3f}{peak:>10.0f}  < {PAGE_TARGET_S:g} s "
                  f"({out[0]} runs selected){flag}")  # fmt: skip
