@@ -7,12 +7,17 @@
     python benchmarks/dashboard_bench.py --sizes experiment   # 5 label generators x 3 seeds on one dataset file
 
 Each page's work is replayed with the dashboard's pure functions (``dashboard.data``, ``dashboard.charts``,
-``dashboard.compare``, ``dashboard.generators``) in the order the page calls them, figure building included, with a cold cache: nothing is
-reused between pages except the loaded run (``load_run``), exactly like ``cache.run_data`` shares it in the app;
-``load_run`` is timed on its own. "sample switch" is what a rerun after clicking another sample costs once the
-page's tables are cached: ``sample_detail`` + the drill-down charts + the sample's projection positions. Peak
-memory is tracemalloc's peak of Python allocations (numpy/pandas/arrow buffers included) during that step, and the
-process's max RSS at the end. Targets: < 1 s per page and < 0.3 s per sample switch at MOSEI size.
+``dashboard.compare``, ``dashboard.generators``) in the order the page calls them, figure building included, with
+a cold cache: nothing is reused between pages except the loaded run (``load_run``), exactly like
+``cache.run_data`` shares it in the app; ``load_run`` is timed on its own. "sample switch" is what a rerun after
+clicking another sample costs once the page's tables are cached: ``sample_detail`` + the drill-down charts + the
+sample's projection positions. "generators rerun" is the Label generators page rerun after opening another sample
+(a row of its disagreements table): its reads through ``dashboard.cache`` (Streamlit's bare-mode in-memory
+caches, filled by one earlier draw; hits unpickle a copy) and everything it recomputes. ``--sizes experiment``
+adds an experiment of label generators x seeds on one dataset file: the Label generators page over all its runs,
+that rerun, the Samples drill-down's sample switch with the overlay of every generator, and the Compare page.
+Peak memory is tracemalloc's peak of Python allocations (numpy/pandas/arrow buffers included) during that step,
+and the process's max RSS at the end. Targets: < 1 s per page and < 0.3 s per sample switch at MOSEI size.
 """
 
 from __future__ import annotations
