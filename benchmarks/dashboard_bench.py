@@ -4,14 +4,20 @@
     python benchmarks/dashboard_bench.py --sizes demo    # only the demo-size run
     python benchmarks/dashboard_bench.py --keep DIR      # write the fake runs into DIR and keep them
     python benchmarks/dashboard_bench.py --sizes compare200   # the Compare page over one experiment of 200 runs
+    python benchmarks/dashboard_bench.py --sizes experiment   # 5 label generators x 3 seeds on one dataset file
 
 Each page's work is replayed with the dashboard's pure functions (``dashboard.data``, ``dashboard.charts``,
-``dashboard.compare``) in the order the page calls them, figure building included, with a cold cache: nothing is
-reused between pages except the loaded run (``load_run``), exactly like ``cache.run_data`` shares it in the app;
-``load_run`` is timed on its own. "sample switch" is what a rerun after clicking another sample costs once the
-page's tables are cached: ``sample_detail`` + the drill-down charts + the sample's projection positions. Peak
-memory is tracemalloc's peak of Python allocations (numpy/pandas/arrow buffers included) during that step, and the
-process's max RSS at the end. Targets: < 1 s per page and < 0.3 s per sample switch at MOSEI size.
+``dashboard.compare``, ``dashboard.generators``) in the order the page calls them, figure building included, with
+a cold cache: nothing is reused between pages except the loaded run (``load_run``), exactly like
+``cache.run_data`` shares it in the app; ``load_run`` is timed on its own. "sample switch" is what a rerun after
+clicking another sample costs once the page's tables are cached: ``sample_detail`` + the drill-down charts + the
+sample's projection positions. "generators rerun" is the Label generators page rerun after opening another sample
+(a row of its disagreements table): its reads through ``dashboard.cache`` (Streamlit's bare-mode in-memory
+caches, filled by one earlier draw; hits unpickle a copy) and everything it recomputes. ``--sizes experiment``
+adds an experiment of label generators x seeds on one dataset file: the Label generators page over all its runs,
+that rerun, the Samples drill-down's sample switch with the overlay of every generator, and the Compare page.
+Peak memory is tracemalloc's peak of Python allocations (numpy/pandas/arrow buffers included) during that step,
+and the process's max RSS at the end. Targets: < 1 s per page and < 0.3 s per sample switch at MOSEI size.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ SIZES = {
 PAGE_TARGET_S, SWITCH_TARGET_S = 1.0, 0.3
 # the Compare page over one experiment of many runs: (train, valid, test), epochs, variants x seeds
 COMPARE_RUNS = {"compare200": ((300, 100, 100), 5, 4, 50)}
+# the Label generators page over one experiment (``python -m selfmm experiment --variants ...``) on one dataset
+# file: dataset, (train, valid, test), epochs, variants, seeds
+EXPERIMENTS = {"experiment": ("sims", (1368, 456, 457), 15, ("ulgm", "plgm", "human", "multimodal", "cmc"), 3)}
+FAKE_SHA = "5e1f" * 16  # the one dataset file every run of a fake experiment was trained on
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, float, float, object]:
@@ -135,7 +145,12 @@ def page_steps(run, run_dir: Path, runs_root: Path) -> dict[str, Callable[[], ob
         "conflicts": conflicts,
         "embeddings": embeddings,
         "compare": compare,
+        "generators": generators_page(runs_root, run_dir.name, ColdReads(), [first_train_id(run)]),
     }
+
+
+def first_train_id(run) -> str:
+    return str(run.split_frame("train")["sample_id"].iloc[0])
 
 
 def sample_switch(run, proj_by_id, sample_ids: list[str]) -> Callable[[], object]:
@@ -155,6 +170,165 @@ def sample_switch(run, proj_by_id, sample_ids: list[str]) -> Callable[[], object
         return figs
 
     return step
+
+
+class ColdReads:
+    """The Label generators page's disk reads with nothing cached (its first draw): what ``dashboard.cache``
+    computes on a miss (the page reads run folders, never the loaded run of ``cache.run_data``)."""
+
+    def runs(self, root: Path):
+        from dashboard import data
+
+        return data.list_runs(root)
+
+    def manifest(self, d: str) -> dict:
+        from selfmm.runs.reader import RunReader
+
+        return RunReader(d).manifest
+
+    def health(self, d: str):
+        from selfmm.label_health import run_health
+        from selfmm.runs.reader import RunReader
+
+        return run_health(RunReader(d))
+
+    def recovery(self, d: str):
+        from dashboard.seed_summary import run_recovery
+        from selfmm.runs.reader import RunReader
+
+        return run_recovery(RunReader(d))
+
+    def labels(self, d: str):
+        from selfmm.runs.reader import RunReader
+
+        return RunReader(d).labels()
+
+    def samples(self, d: str):
+        from selfmm.runs.reader import RunReader
+
+        return RunReader(d).samples()
+
+
+class CachedReads:
+    """The same reads through ``dashboard.cache`` (Streamlit's bare-mode in-memory caches, as in a server): what
+    a rerun of the page pays once its first draw filled the caches (hits unpickle a copy; a bounded cache that
+    is too small for the selection misses again)."""
+
+    def runs(self, root: Path):
+        from dashboard import cache, data
+
+        return cache.runs(str(root), data.run_mtime(root), 0.0)  # components.runs_table: keyed on mtimes
+
+    def manifest(self, d: str) -> dict:
+        from dashboard import cache, data
+
+        return cache.manifest(d, data.run_mtime(d))
+
+    def health(self, d: str):
+        from dashboard import cache, data
+
+        return cache.label_health(d, data.run_mtime(d))
+
+    def recovery(self, d: str):
+        from dashboard import cache, data
+
+        return cache.recovery_counts(d, data.run_mtime(d))
+
+    def labels(self, d: str):
+        from dashboard import cache, data
+
+        return cache.labels(d, data.run_mtime(d))
+
+    def samples(self, d: str):
+        from dashboard import cache, data
+
+        return cache.samples(d, data.run_mtime(d))
+
+
+def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str]) -> Callable[[], object]:
+    """dashboard/app_pages/generators.py's work in its order, figures included: every readable run's run.json,
+    the default selection (every run on the same dataset file as ``current``, the sidebar's run), each run's
+    label health, the default figure's seed bands and y_m baseline with its three charts, the inversion alarms,
+    the conflict recovery per run and over seeds (with human labels), the disagreements table (modality T) and
+    the trajectory overlay of the open sample (the next of ``sample_ids`` at each call: a rerun after clicking a
+    row). ``reads``: :class:`ColdReads` or :class:`CachedReads`. Returns (runs selected, tables, figures)."""
+    from dashboard import generator_charts as GC
+    from dashboard import generators as G
+    from dashboard import seed_summary as SS
+    from selfmm import label_health
+
+    it = iter(sample_ids * 1000)
+
+    def step():
+        runs = reads.runs(runs_root)
+        ok = runs[runs["status"].astype(str) != "broken"]
+        run_dir = dict(zip(ok["key"], ok["run_dir"], strict=True))
+        rows = G.run_rows({k: reads.manifest(d) for k, d in run_dir.items()})
+        sel = rows[rows["label"].isin(G.same_data_labels(rows, current))]
+        G.same_data(sel)
+        generators = dict(zip(sel["label"], sel["generator"], strict=True))
+        health = G.health_long({lab: reads.health(run_dir[lab]) for lab in sel["label"]}, generators)
+        has_human = bool(health["r_gen_human"].notna().any()) if len(health) else False
+        metric = "r_gen_human" if has_human else "r_gen_ym"  # the page's default figure
+        bands = G.seed_bands(health, metric)
+        base = G.ym_baseline(health) if metric == "r_gen_human" else {}
+        figs = []
+        for m in G.UNIMODAL:
+            fig = GC.generator_r_chart(bands, m, base.get(m))
+            fig.update_layout(title=f"{metric}, {GC.MOD_NAMES[m]}")
+            figs.append(fig.update_yaxes(title_text=metric))
+        tables = [label_health.inversion_alarms(health.drop(columns=["label", "generator"]))]
+        if has_human:
+            per_run = {lab: reads.recovery(run_dir[lab]) for lab in sel["label"]}
+            tables.append(SS.recovery_over_seeds(per_run, generators))
+        all_labels = {lab: reads.labels(run_dir[lab]) for lab in sel["label"]}
+        final = {lab: df[df["epoch"] == df["epoch"].max()] for lab, df in all_labels.items() if len(df)}
+        samples = reads.samples(run_dir[sel["label"].iloc[0]])
+        tables.append(G.disagreements(G.generator_labels(final, generators), samples, "T", top=25))
+        sid = next(it)
+        traj = G.sample_trajectories(all_labels, sel, sid, "T")
+        if len(traj):
+            hit = samples[samples["sample_id"] == sid].iloc[0]
+            figs.append(GC.trajectory_overlay(traj, "T", float(hit["y_m"]), hit.get("y_T")))
+        return len(sel), tables, figs
+
+    return step
+
+
+def overlay_switch(runs_root: Path, current: str, sample_ids: list[str]) -> Callable[[], object]:
+    """What the sample drill-down adds to a sample switch when other runs share the open run's dataset file
+    (generator_overlay.render_sample_overlay): the runs table and their labels from the caches, the overlay of
+    every generator. Cached reads (:class:`CachedReads`), as a rerun pays them."""
+    from dashboard import generator_charts as GC
+    from dashboard import generators as G
+
+    reads, it = CachedReads(), iter(sample_ids * 1000)
+
+    def step():
+        runs = reads.runs(runs_root)
+        ok = runs[runs["status"].astype(str) != "broken"]
+        run_dir = dict(zip(ok["key"], ok["run_dir"], strict=True))
+        rows = G.run_rows({k: reads.manifest(d) for k, d in run_dir.items()})
+        same = G.same_data_labels(rows, current)
+        if len(same) < 2:
+            return None
+        labels = {lab: reads.labels(run_dir[lab]) for lab in same}
+        traj = G.sample_overlay(labels, rows[rows["label"].isin(same)], next(it))
+        return GC.overlay_grid(traj, 0.0, {}, current=current) if len(traj) else None
+
+    return step
+
+
+def switch_times(step: Callable[[], object], n: int) -> tuple[float, float, float]:
+    """(max s, median s, tracemalloc peak MiB) of ``n`` calls of ``step`` after one warm-up call (its first draw)."""
+    step()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    _, _, peak, _ = timed(step, repeat=0)
+    return max(times), sorted(times)[len(times) // 2], peak
 
 
 def cache_hit_line(run_dir: Path) -> str:
@@ -177,6 +351,7 @@ def bench(name: str, root: Path) -> list[str]:
     from selfmm.testing import write_fake_run
 
     dataset, n, epochs, human, rep = SIZES[name]
+    quiet_cache()
     runs_root = root / name
     run_dir = runs_root / f"{name}-s1"
     t = time.perf_counter()
@@ -215,7 +390,31 @@ def bench(name: str, root: Path) -> list[str]:
     flag = "" if worst < SWITCH_TARGET_S else "  <-- over target"
     lines.append(f"{'sample switch (max)':<22}{worst:>9.3f}{sorted(times)[len(times) // 2]:>9.3f}{peak:>10.0f}  "
                  f"< {SWITCH_TARGET_S:g} s (max / median of {len(ids)} samples){flag}")  # fmt: skip
+    train_ids = [i for i in ids if i in set(run.split_frame("train")["sample_id"])]
+    lines.append(switch_line("generators rerun (max)", generators_page(runs_root, run_dir.name, CachedReads(), train_ids),
+                             len(train_ids), "Label generators page, cached reads, another sample"))  # fmt: skip
     return lines
+
+
+def switch_line(label: str, step: Callable[[], object], n: int, what: str, width: int = 22) -> str:
+    """One table line for a rerun after a sample switch: max / median of ``n`` calls, flagged over the target."""
+    worst, median, peak = switch_times(step, n)
+    flag = "" if worst < SWITCH_TARGET_S else "  <-- over target"
+    return (f"{label:<{width}}{worst:>9.3f}{median:>9.3f}{peak:>10.0f}  < {SWITCH_TARGET_S:g} s ({what}; max / median "
+            f"of {n}){flag}")  # fmt: skip
+
+
+def quiet_cache() -> None:
+    """Empty Streamlit's bare-mode caches (each size starts cold) and silence their once-per-call warning."""
+    import logging
+
+    import streamlit as st
+
+    for name in ["streamlit", *logging.root.manager.loggerDict]:  # streamlit sets a level on each of its loggers
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def compare_page(runs_root: Path, current: str, pairwise: bool, select_all: bool = False) -> Callable[[], object]:
@@ -271,6 +470,74 @@ def bench_compare(name: str, root: Path) -> list[str]:
     return lines
 
 
+def write_experiment(runs_root: Path, name: str) -> tuple[int, float]:
+    """Fake runs laid out as ``python -m selfmm experiment`` writes them (``<exp>/<variant>/seed_<n>``), every one
+    on the same dataset file (run.json dataset.sha256 ``FAKE_SHA``, one samples.parquet); each variant's run.json
+    says its generator (config.label_source; model "cmc" with label_source "plgm" for cmc, as selfmm.cmc
+    records). The labels are write_fake_run's Self-MM-like dynamics for every variant (a different draw per run):
+    the page's work does not depend on their values. Returns (runs, seconds); reuses a complete --keep folder."""
+    import json
+    import shutil as sh
+
+    from selfmm.testing import write_fake_run
+
+    dataset, n, epochs, variants, seeds = EXPERIMENTS[name]
+    dirs = [(v, s, runs_root / "exp" / v / f"seed_{s}") for v in variants for s in range(1, seeds + 1)]
+    t = time.perf_counter()
+    if all((d / "run.json").is_file() for _, _, d in dirs):
+        return len(dirs), 0.0
+    for i, (variant, seed, d) in enumerate(dirs):
+        write_fake_run(d, dataset=dataset, n=n, epochs=epochs, human=dataset in ("sims", "simsv2"),
+                        representation_epochs=(), seed=100 + i)  # fmt: skip
+        m = json.loads((d / "run.json").read_text())
+        m["config"].update(label_source="plgm" if variant == "cmc" else variant, seed=seed)
+        m["dataset"]["sha256"] = FAKE_SHA
+        m["experiment"] = {"name": "exp", "variant": variant, "seed": seed}
+        if variant == "cmc":
+            m.update(model="cmc", label_source="plgm")
+        (d / "run.json").write_text(json.dumps(m))
+        if i:
+            sh.copyfile(dirs[0][2] / "samples.parquet", d / "samples.parquet")  # one dataset file: same samples
+    return len(dirs), time.perf_counter() - t
+
+
+def bench_experiment(name: str, root: Path) -> list[str]:
+    """Time the Label generators page, a sample switch and the Compare page over one experiment of label
+    generators x seeds on one dataset file (``EXPERIMENTS``), the sidebar on the first variant's first seed."""
+    from dashboard import data
+
+    dataset, n, epochs, variants, seeds = EXPERIMENTS[name]
+    runs_root = root / name
+    n_runs, dt = write_experiment(runs_root, name)
+    current = f"exp/{variants[0]}/seed_1"
+    quiet_cache()
+    lines = [
+        f"## {name}: {len(variants)} generators ({', '.join(variants)}) x {seeds} seeds = {n_runs} runs on one "
+        f"dataset file, {dataset} {n[0]}/{n[1]}/{n[2]} x {epochs} epochs; " + (f"written in {dt:.0f} s" if dt else "reused"),
+        f"{'step':<30}{'first s':>9}{'repeat s':>9}{'peak MiB':>10}  target",
+    ]  # fmt: skip
+    first, _, peak, run = timed(lambda: data.load_run(runs_root / current), repeat=0)
+    lines.append(f"{'load_run (sidebar run)':<30}{first:>9.3f}{'':>9}{peak:>10.0f}  (shared by the pages)")
+    tr = run.split_frame("train")["sample_id"]
+    ids = [str(i) for i in tr.iloc[:: max(1, len(tr) // 20)]]
+    first, dt, peak, out = timed(generators_page(runs_root, current, ColdReads(), ids), repeat=1)
+    flag = "" if first < PAGE_TARGET_S else "  <-- over target"
+    lines.append(f"{'generators page (cold)':<30}{first:>9.3f}{dt:>9.3f}{peak:>10.0f}  < {PAGE_TARGET_S:g} s "
+                 f"({out[0]} runs selected){flag}")  # fmt: skip
+    lines.append(switch_line("generators rerun (max)", generators_page(runs_root, current, CachedReads(), ids),
+                             len(ids), "cached reads, another sample", width=30))  # fmt: skip
+    proj = data.load_projections(run.run_dir)
+    by_id = data.index_projections(proj) if proj is not None else None
+    drill, overlay = sample_switch(run, by_id, ids), overlay_switch(runs_root, current, ids)
+    lines.append(switch_line("sample switch + overlay (max)", lambda: (drill(), overlay()), len(ids),
+                             "Samples drill-down with every generator's overlay", width=30))  # fmt: skip
+    first, dt, peak, out = timed(compare_page(runs_root, current, False), repeat=1)
+    flag = "" if first < PAGE_TARGET_S else "  <-- over target"
+    lines.append(f"{'compare page (default)':<30}{first:>9.3f}{dt:>9.3f}{peak:>10.0f}  < {PAGE_TARGET_S:g} s "
+                 f"({out[0]} runs selected){flag}")  # fmt: skip
+    return lines
+
+
 def _tag(run_dir: Path, name: str, variant: str, seed: int) -> None:
     """Make a fake run look like one of an experiment's (run.json ``experiment``), as the experiment runner does."""
     import json
@@ -282,18 +549,19 @@ def _tag(run_dir: Path, name: str, variant: str, seed: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="demo,mosei", help="comma-separated: demo, mosei, compare200")
+    ap.add_argument("--sizes", default="demo,mosei", help="comma-separated: demo, mosei, compare200, experiment")
     ap.add_argument("--keep", type=Path, default=None, help="write the fake runs here and keep them")
     args = ap.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    bad = [s for s in sizes if s not in SIZES and s not in COMPARE_RUNS]
+    bad = [s for s in sizes if s not in SIZES and s not in COMPARE_RUNS and s not in EXPERIMENTS]
     if bad:
-        ap.error(f"unknown size(s) {bad}; choose from {', '.join([*SIZES, *COMPARE_RUNS])}")
+        ap.error(f"unknown size(s) {bad}; choose from {', '.join([*SIZES, *COMPARE_RUNS, *EXPERIMENTS])}")
     root = args.keep or Path(tempfile.mkdtemp(prefix="selfmm-dash-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
         for s in sizes:
-            print("\n".join(bench_compare(s, root) if s in COMPARE_RUNS else bench(s, root)), flush=True)
+            run = bench_compare if s in COMPARE_RUNS else bench_experiment if s in EXPERIMENTS else bench
+            print("\n".join(run(s, root)), flush=True)
             print(flush=True)
     finally:
         if args.keep is None:

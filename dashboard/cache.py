@@ -92,6 +92,17 @@ def labels(run_dir: str, mtime: float) -> pd.DataFrame:
     return RunReader(run_dir).labels()
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def recovery_counts(run_dir: str, mtime: float) -> pd.DataFrame:
+    """:func:`dashboard.seed_summary.run_recovery` at the run's last committed epoch: a 3-row frame per run, so
+    the Label generators page keeps every selected run's (it read each run's whole sample table before, through
+    an 8-entry cache that a selection of more runs emptied at every rerun)."""
+    from dashboard.seed_summary import run_recovery
+    from selfmm.runs.reader import RunReader
+
+    return run_recovery(RunReader(run_dir))
+
+
 @st.cache_data(max_entries=_N, show_spinner=False)
 def samples(run_dir: str, mtime: float) -> pd.DataFrame:
     """samples.parquet of the run (``RunReader.samples()``)."""

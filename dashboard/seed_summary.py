@@ -9,6 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from selfmm.analysis import conflict_recovery
+
 UNIMODAL = ("T", "A", "V")
 OUTCOMES = ("recovered", "partial", "missed", "spurious")
 
@@ -24,6 +26,26 @@ def recovery_counts(outcomes: pd.DataFrame) -> pd.DataFrame:
     out["recovery"] = np.where(seen.to_numpy() > 0, counts["recovered"].to_numpy() / np.maximum(seen.to_numpy(), 1),
                                np.nan)  # fmt: skip
     return out
+
+
+def recovery_from_frames(labels: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """:func:`recovery_counts` of one run from its run-folder frames, without loading the run: ``labels`` is the
+    last epoch's ``reader.labels(epoch)`` (sample_id, label_T/A/V), ``samples`` is ``reader.samples()``
+    (sample_id, split, y_m, y_T/A/V). Train samples joined on sample_id (a train sample without a label counts
+    as NaN, as in the sample table). The same counts as
+    ``recovery_counts(data.conflict_outcomes(data.sample_table(run)))`` at the run's last label epoch."""
+    human = [f"y_{m}" for m in UNIMODAL if f"y_{m}" in samples.columns]
+    gen = [f"label_{m}" for m in UNIMODAL if f"label_{m}" in labels.columns]
+    train = samples.loc[samples["split"] == "train", ["sample_id", "y_m", *human]]
+    table = train.merge(labels[["sample_id", *gen]], on="sample_id", how="left")
+    return recovery_counts(conflict_recovery(table, gen_prefix="label_"))
+
+
+def run_recovery(reader) -> pd.DataFrame:
+    """:func:`recovery_from_frames` of a run at its last committed epoch; ``reader``: a ``RunReader`` (read
+    errors are its RunError). Reads one labels file and samples.parquet, never the predictions."""
+    labels = reader.labels(reader.epochs[-1]) if reader.epochs else reader.labels()
+    return recovery_from_frames(labels, reader.samples())
 
 
 def recovery_over_seeds(per_run: Mapping[str, pd.DataFrame], generators: Mapping[str, str]) -> pd.DataFrame:

@@ -217,3 +217,41 @@ def test_overlay_grid_escapes_run_labels_in_hover_text():
                       "modality": ["T", "T"], "epoch": [0, 1], "value": [0.0, 1.0]})  # fmt: skip
     hover = GC.overlay_grid(t, 0.1, {"T": None}).data[0].hovertemplate
     assert "<img" not in hover and "&lt;img src=http://evil.example/x&gt;" in hover
+
+
+# ---- conflict recovery per run from the run folder (issue 13 item 4: no sample table, no predictions) ----------
+
+
+def test_recovery_from_frames_joins_on_sample_id_hand_computed():
+    from dashboard import seed_summary as SS
+
+    samples = pd.DataFrame({"sample_id": ["a", "b", "c", "v"], "split": ["train"] * 3 + ["valid"],
+                            "y_m": [0.8, 0.8, -0.6, 0.8], "y_T": [-0.6, -0.6, -0.6, -0.6],
+                            "y_A": [0.8, 0.8, -0.6, 0.8], "y_V": [0.8, 0.8, 0.6, 0.8]})  # fmt: skip
+    # rows in another order than samples: a row's label belongs to its sample_id, not to its position
+    labels = pd.DataFrame({"sample_id": ["c", "b", "a"], "label_T": [-0.5, 0.0, -0.4],
+                           "label_A": [-0.5, 0.5, 0.5], "label_V": [-0.5, 0.7, 0.7]})  # fmt: skip
+    got = SS.recovery_from_frames(labels, samples).set_index("modality")
+    # T: a recovered (human and generated negative against M positive), b partial (neutral), c no conflict
+    assert got.loc["T", ["recovered", "partial", "missed", "spurious"]].tolist() == [1, 1, 0, 0]
+    assert got.loc["T", "recovery"] == pytest.approx(0.5)
+    # A: no conflict anywhere, so no recovery figure
+    assert got.loc["A", ["recovered", "partial", "missed", "spurious"]].tolist() == [0, 0, 0, 0]
+    assert np.isnan(got.loc["A", "recovery"])
+    # V: c's human label is positive against M negative, its generated label stays negative: missed (joined by
+    # position, a would get c's -0.5, a spurious conflict, and c a's 0.7, a recovery)
+    assert got.loc["V", ["recovered", "partial", "missed", "spurious"]].tolist() == [0, 0, 1, 0]
+    assert got.loc["V", "recovery"] == 0.0
+
+
+def test_run_recovery_equals_the_sample_table_path(tmp_path):
+    from dashboard import data
+    from dashboard import seed_summary as SS
+    from selfmm.runs.reader import RunReader
+    from selfmm.testing import write_fake_run
+
+    d = write_fake_run(tmp_path / "r", n=(80, 10, 10), epochs=4, seed=3, representation_epochs=())
+    expected = SS.recovery_counts(data.conflict_outcomes(data.sample_table(data.load_run(d), None)))
+    got = SS.run_recovery(RunReader(d))
+    pd.testing.assert_frame_equal(got, expected)
+    assert expected[["recovered", "missed", "spurious"]].to_numpy().sum() > 0  # the fake run has conflicts

@@ -308,6 +308,23 @@ def test_health_frame_rejects_unknown_sample_and_empty():
     assert empty.empty and list(empty.columns) == list(lh.HEALTH_COLUMNS)
 
 
+def test_health_frame_rejects_a_sample_twice_in_one_epoch():
+    # a corrupt label file: sample b twice in epoch 0 (before: no error at epoch 0, pandas' reindex error later)
+    bad = pd.concat([_labels(), _labels().query("epoch == 0 and sample_id == 'b'")], ignore_index=True)
+    with pytest.raises(ValueError, match="sample twice in one epoch"):
+        lh.health_frame(bad, _samples(), H=1.0, label_range=1.0)
+
+
+def test_health_frame_flips_align_by_sample_when_an_epoch_lacks_one():
+    # d has no label at epoch 1: no flip counted for it at epoch 2, the others compared with their own epoch 1
+    rows = [(0, "a", -1.0), (0, "b", -1.0), (0, "c", 1.0), (0, "d", 1.0), (1, "c", -1.0), (1, "b", 1.0),
+            (1, "a", -1.0), (2, "d", -1.0), (2, "b", -1.0), (2, "a", 1.0), (2, "c", -1.0)]  # fmt: skip
+    labels = pd.DataFrame(rows, columns=["epoch", "sample_id", "label_T"])
+    f = lh.health_frame(labels, _samples(), H=3.0, label_range=3.0).set_index("epoch")
+    assert f.loc[1, "flips"] == 2 and f.loc[1, "flip_share"] == pytest.approx(2 / 3)  # b and c, of a, b, c
+    assert f.loc[2, "flips"] == 2 and f.loc[2, "flip_share"] == pytest.approx(2 / 3)  # a and b; d had no epoch 1
+
+
 def test_run_health_on_fake_run_matches_analysis(tmp_path):
     from selfmm.metrics import pearson, sims_bins
     from selfmm.runs.reader import RunReader

@@ -99,11 +99,9 @@ if has_human:
     per_run = {}
     for lab in sel["label"]:
         try:
-            table_lab = cache.sample_table(run_dir[lab], data.run_mtime(run_dir[lab]), None)
-        except (RunError, data.DashboardDataError) as exc:  # one unreadable run must not take the page down
+            per_run[lab] = cache.recovery_counts(run_dir[lab], data.run_mtime(run_dir[lab]))
+        except RunError as exc:  # one unreadable run must not take the page down
             st.warning(md_escape(f"{lab}: {exc}"))
-            continue
-        per_run[lab] = SS.recovery_counts(data.conflict_outcomes(table_lab))
     st.dataframe(SS.recovery_over_seeds(per_run, generators), hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in ("recovery_mean", "recovery_std", "recovered_mean", "missed_mean", "spurious_mean")})  # fmt: skip
