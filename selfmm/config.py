@@ -104,12 +104,13 @@ class SelfMMConfig:
     eval_test_every_epoch: bool = True  # record test predictions each epoch (reference only tests the best model)
     record_representations: str = "first_last"  # all | first_last | none | every:N
     projection: str = "umap"  # umap | pca | none : computed at the end of training
-    # --- speed switches (docs/speed.md); with bert_last_layer=full the defaults train bitwise equal to MMSA -------
-    # exact: the audio/vision LSTM's gradients bitwise nn.LSTM's; fused: a hand-written backward (selfmm/lstm.py),
-    # about 2x faster on the CPU, gradients within float32 rounding of nn.LSTM's (forward still bitwise)
-    lstm_backward: str = "exact"
+    # --- speed switches (docs/speed.md): the defaults compute what MMSA's trainer does, to float32 rounding; ------
+    # --- lstm_backward=exact with bert_last_layer=full trains bitwise equal to MMSA 2.2.1 --------------------------
+    # fused: the audio/vision LSTM's forward without autograd and a hand-written backward (selfmm/lstm.py), gradients
+    # within float32 rounding of nn.LSTM's; exact: a backward replaying autograd's kernels, bitwise nn.LSTM's
+    lstm_backward: str = "fused"
     # cls: BERT's last layer computes only the [CLS] row Self-MM reads (same dropout draws; float32 rounding from
-    # the full layer; CPU training, selfmm/bert_cls.py); full: the whole layer, bitwise MMSA's training
+    # the full layer; CPU training, selfmm/bert_cls.py); full: the whole layer, as MMSA
     bert_last_layer: str = "cls"
     amp: str = "none"  # none | bf16: forward under torch.autocast(bfloat16) (CUDA; on the CPU too, but slow there)
 
@@ -177,7 +178,7 @@ class SelfMMConfig:
 
 
 # Fields whose default changed when they were added: the value a run saved without the key was trained with.
-LEGACY_DEFAULTS = {"bert_last_layer": "full"}
+LEGACY_DEFAULTS = {"bert_last_layer": "full", "lstm_backward": "exact"}
 
 
 def known_fields(cls, d: dict, what: str):

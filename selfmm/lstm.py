@@ -6,11 +6,11 @@ Each takes a ``PackedSequence`` built with ``enforce_sorted=False`` and ragged l
 - :func:`packed_lstm_h_n`: the very operations of PyTorch's CPU packed LSTM, recorded by autograd, with the input
   projection cut by one ``split`` (``nn.LSTM``'s per-step ``narrow`` costs O(T^2) in its backward). Forward values
   and gradients bitwise ``nn.LSTM``'s. The reference the two others are tested against.
-- :func:`exact_lstm_h_n` (``lstm_backward="exact"``, the default): the same forward operations run without
+- :func:`exact_lstm_h_n` (``lstm_backward="exact"``, bitwise MMSA): the same forward operations run without
   autograd into preallocated buffers, and a backward that calls, step by step, the kernels autograd would call on
   operands of the same shapes and strides, summing in autograd's order: bitwise ``nn.LSTM``'s gradients too, minus
   autograd's per-node bookkeeping, zero-filled slice gradients and per-step concatenations.
-- :func:`fused_lstm_h_n` (``lstm_backward="fused"``, opt-in): the same forward; a hand-written backward with only
+- :func:`fused_lstm_h_n` (``lstm_backward="fused"``, the default): the same forward; a hand-written backward with only
   the recurrence per time step (one matmul, four elementwise ops) and the weight and bias gradients as one matmul
   over all steps. ``nn.LSTM``'s backward is per-step operator overhead (SIMS audio: 400 steps of a 16-wide LSTM);
   this one runs about 2-2.5x faster. Gradients differ from ``nn.LSTM``'s by float32 summation order only:

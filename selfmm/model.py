@@ -163,10 +163,10 @@ class LSTMTextEncoder(nn.Module):
 class AuViSubNet(nn.Module):
     """(B, T, D) padded at the end + lengths (B,) -> packed 1-layer LSTM -> h_n -> Dropout -> Linear (B, out)."""
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float, fast: bool = True, lstm="exact"):
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float, fast: bool = True, lstm="fused"):
         super().__init__()
         # fast: when training on the CPU with ragged lengths, selfmm.lstm's path named by `lstm` (cfg.lstm_backward:
-        # "exact" = packed_lstm_h_n, bitwise nn.LSTM; "fused" = fused_lstm_h_n); False: always nn.LSTM
+        # "exact" = exact_lstm_h_n, bitwise nn.LSTM; "fused" = fused_lstm_h_n); False: always nn.LSTM
         self.fast = fast
         self.lstm = lstm
         # nn.LSTM's own dropout only acts between layers; with 1 layer it is a no-op (as in the reference).

@@ -257,7 +257,7 @@ def test_packed_lstm_is_bitwise_nn_lstm(threads):
                 assert torch.equal(a, b), (B, T)
             assert res[0][1][0].abs().sum() > 0  # gradients did flow
         # the subnet: the fast path and nn.LSTM (fast=False) agree bitwise; equal lengths take nn.LSTM's path
-        sub = AuViSubNet(6, 8, 4, 0.0)
+        sub = AuViSubNet(6, 8, 4, 0.0, lstm="exact")
         x = torch.randn(4, 10, 6, generator=torch.Generator().manual_seed(9))
         for lens in (torch.tensor([10, 3, 7, 1]), torch.tensor([5, 5, 5, 5])):
             outs = []
@@ -328,16 +328,16 @@ def test_lstm_backward_switch_reaches_the_subnets():
     from selfmm.config import ConfigError
 
     torch.manual_seed(0)
-    assert preset("sims").lstm_backward == "exact"  # default: bitwise MMSA (tests/test_train.py)
-    model = SelfMM(small_cfg(lstm_backward="fused"), {"audio": 5, "vision": 6})
-    assert model.audio_model.lstm == model.video_model.lstm == "fused"
+    assert preset("sims").lstm_backward == "fused"  # default; "exact" is bitwise MMSA (tests/test_train.py)
+    model = SelfMM(small_cfg(lstm_backward="exact"), {"audio": 5, "vision": 6})
+    assert model.audio_model.lstm == model.video_model.lstm == "exact"
     with pytest.raises(ConfigError, match="lstm_backward"):
         small_cfg(lstm_backward="fast")
 
 
 @pytest.mark.parametrize("threads,script", [(1, True), (2, True), (1, False)])
 def test_exact_lstm_is_bitwise_nn_lstm(threads, script):
-    """lstm_backward="exact" (selfmm.lstm.exact_lstm_h_n, the default training path): h_n and the gradients of
+    """lstm_backward="exact" (selfmm.lstm.exact_lstm_h_n, the bitwise-MMSA training path): h_n and the gradients of
     every parameter and of the input bitwise those of nn.LSTM on packed input (ragged lengths incl. 1 and ties,
     SIMS audio and vision sizes, MOSEI-like audio, 1 and 2 threads), also when gradients accumulate over two
     backward passes (update_epochs > 1); with the loops TorchScript-compiled (the default) and in plain Python."""

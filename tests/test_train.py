@@ -450,8 +450,9 @@ class _RefLoader:
 def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path, reference_args):
     """The authors' trainer and model, run on the same batches from the same seed and initial weights, reach
     bitwise-equal generated labels, validation losses, best epoch, final weights and test predictions.
-    bert_last_layer="full" (the rest are defaults): the default [CLS]-only last layer is the same computation to
-    float32 rounding only (test_cls_only_last_layer_trains_like_the_full_layer)."""
+    bert_last_layer="full" and lstm_backward="exact" (the rest are defaults): the default [CLS]-only last layer
+    and fused LSTM backward are the same computation to float32 rounding only
+    (test_cls_only_last_layer_trains_like_the_full_layer, tests/test_model.py)."""
     import logging
 
     from safetensors.torch import load_file
@@ -465,7 +466,7 @@ def test_fit_matches_mmsa_trainer_bit_for_bit(pkl, tmp_path, reference_args):
     logging.getLogger("MMSA").setLevel(logging.ERROR)
     trainer_cls = load_reference()[0]  # fails with the fix if MMSA is absent
     SELF_MM = load_reference_model()
-    cfg = small_cfg(max_epochs=0, early_stop=4, update_epochs=2, seed=5, bert_last_layer="full")
+    cfg = small_cfg(max_epochs=0, early_stop=4, update_epochs=2, seed=5, bert_last_layer="full", lstm_backward="exact")
     out = tmp_path / "ours"
     fit(cfg, pkl["human"], out, verbose=False)
     ours = RunReader(out)
