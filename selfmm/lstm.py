@@ -151,18 +151,22 @@ def _exact_backward_loop(dh: Tensor, dc: Tensor, dg: Tensor, gates: Tensor, cs: 
 
 
 def _fused_backward_loop(dh: Tensor, dc: Tensor, dg3: Tensor, dg_o: Tensor, dg: Tensor, f: Tensor, k3: Tensor,
-                         k_o: Tensor, dc_from_h: Tensor, w_hh: Tensor, bsz: list[int], off: list[int]) -> None:  # fmt: skip
+                         k_o: Tensor, dc_from_h: Tensor, w_hh: Tensor, bsz: list[int]) -> None:  # fmt: skip
     """The recurrence of :class:`_FusedPackedLSTM`'s backward, last step first: fills dh, dc and dg (N, 4H)."""
+    # per-step row blocks, cut once: step t + 1's block is exactly the rows that continue from step t, so only
+    # the two in-place targets need a slice per step (slicing was a tenth of a training epoch's CPU time)
+    dh_, dc_, dg3_, dgo_, dg_ = dh.split(bsz), dc.split(bsz), dg3.split(bsz), dg_o.split(bsz), dg.split(bsz)
+    f_, k3_, ko_, dch_ = f.split(bsz), k3.split(bsz), k_o.split(bsz), dc_from_h.split(bsz)
     for t in range(len(bsz) - 1, -1, -1):
-        a, b = off[t], off[t + 1]
         nb = bsz[t + 1] if t + 1 < len(bsz) else 0  # rows that continue to step t + 1
+        dh_t, dc_t = dh_[t], dc_[t]
         if nb > 0:
-            dh[a : a + nb].addmm_(dg[b : b + nb], w_hh)  # through h_t -> gates_{t+1}
-        torch.mul(dh[a:b], dc_from_h[a:b], out=dc[a:b])
+            dh_t[:nb].addmm_(dg_[t + 1], w_hh)  # through h_t -> gates_{t+1}
+        torch.mul(dh_t, dch_[t], out=dc_t)
         if nb > 0:
-            dc[a : a + nb].addcmul_(dc[b : b + nb], f[b : b + nb])  # through c_t -> c_{t+1}
-        torch.mul(dc[a:b].unsqueeze(1), k3[a:b], out=dg3[a:b])
-        torch.mul(dh[a:b], k_o[a:b], out=dg_o[a:b])
+            dc_t[:nb].addcmul_(dc_[t + 1], f_[t + 1])  # through c_t -> c_{t+1}
+        torch.mul(dc_t.unsqueeze(1), k3_[t], out=dg3_[t])
+        torch.mul(dh_t, ko_[t], out=dgo_[t])
 
 
 @functools.cache
@@ -200,14 +204,14 @@ class _FusedPackedLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, data, w_ih, w_hh, b_ih, b_hh, batch_sizes):
-        off, last, prev = _layout(batch_sizes)
+        _, last, prev = _layout(batch_sizes)
         n, hid = data.shape[0], w_hh.shape[1]
         gates = data.new_empty(n, 4 * hid)  # post-activation i, f, g, o of every row
         cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
         xw = torch.nn.functional.linear(data, w_ih, b_ih)  # the native pre_compute_input
         _run("forward", xw, w_hh, b_hh, batch_sizes, gates, cs, tcs, hs)
         ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
-        ctx.off, ctx.batch_sizes = off, batch_sizes
+        ctx.batch_sizes = batch_sizes
         return hs.index_select(0, last)
 
     @staticmethod
@@ -222,7 +226,7 @@ class _FusedPackedLSTM(torch.autograd.Function):
         dc = torch.empty_like(dh)
         dg = dh.new_empty(n, 4, hid)
         _run("fused", dh, dc, dg[:, :3], dg[:, 3], dg.view(n, 4 * hid), f, k[:, :3], k[:, 3],
-                                 o * (1 - tcs * tcs), w_hh, ctx.batch_sizes, ctx.off)  # fmt: skip
+                                 o * (1 - tcs * tcs), w_hh, ctx.batch_sizes)  # fmt: skip
         dg = dg.view(n, 4 * hid)
         h_prev = torch.cat([hs, hs.new_zeros(1, hid)]).index_select(0, prev)
         d_bias = dg.sum(0)
