@@ -111,6 +111,32 @@ def _forward_loop(xw: Tensor, w_hh: Tensor, b_hh: Tensor, bsz: list[int], gates:
         h = torch.mul(o, torch.tanh(c, out=tcs_[t]), out=hs_[t])
 
 
+def _fast_forward_loop(xwb: Tensor, w_hh: Tensor, bsz: list[int], gates: Tensor, cs: Tensor, tcs: Tensor,
+                       hs: Tensor) -> None:  # fmt: skip
+    """The fused path's forward, fewer operations per step than :func:`_forward_loop`: ``xwb`` holds both biases
+    and the gate columns are ordered i, f, o, g, so one ``addmm`` makes the pre-activations, one ``sigmoid_`` and
+    one ``tanh_`` activate them, and ``addcmul_`` adds i * g. Fills ``gates`` (post-activation, i f o g order),
+    ``cs``, ``tcs`` and ``hs`` in packed row order; the same values as the reference to float32 rounding."""
+    hid = w_hh.shape[1]
+    wt = w_hh.t()
+    gates_, xwb_, cs_, tcs_, hs_ = gates.split(bsz), xwb.split(bsz), cs.split(bsz), tcs.split(bsz), hs.split(bsz)
+    sig_, tnh_ = gates[:, : 3 * hid].split(bsz), gates[:, 3 * hid :].split(bsz)
+    i_, f_, o_ = gates[:, :hid].split(bsz), gates[:, hid : 2 * hid].split(bsz), gates[:, 2 * hid : 3 * hid].split(bsz)
+    for t in range(len(bsz)):
+        bs = bsz[t]
+        if t == 0:  # h = c = 0 before step 0
+            gates_[t].copy_(xwb_[t])
+        else:
+            torch.addmm(xwb_[t], hs_[t - 1][:bs], wt, out=gates_[t])
+        sig_[t].sigmoid_()
+        tnh_[t].tanh_()
+        if t == 0:
+            torch.mul(i_[t], tnh_[t], out=cs_[t])
+        else:
+            torch.mul(f_[t], cs_[t - 1][:bs], out=cs_[t]).addcmul_(i_[t], tnh_[t])
+        torch.mul(o_[t], torch.tanh(cs_[t], out=tcs_[t]), out=hs_[t])
+
+
 def _exact_backward_loop(dh: Tensor, dc: Tensor, dg: Tensor, gates: Tensor, cs: Tensor, tcs: Tensor, hs: Tensor,
                          w_hh: Tensor, bsz: list[int]) -> tuple[Tensor, Tensor]:  # fmt: skip
     """The kernels autograd runs for packed_lstm_h_n's graph, step by step, last step first (see
@@ -172,7 +198,8 @@ def _fused_backward_loop(dh: Tensor, dc: Tensor, dg3: Tensor, dg_o: Tensor, dg: 
 @functools.cache
 def _loops(script: bool) -> dict:
     """The loop functions, TorchScript-compiled when ``script`` and possible (else the Python ones)."""
-    fns = {"forward": _forward_loop, "exact": _exact_backward_loop, "fused": _fused_backward_loop}
+    fns = {"forward": _forward_loop, "fast_forward": _fast_forward_loop, "exact": _exact_backward_loop,
+           "fused": _fused_backward_loop}  # fmt: skip
     if not script:
         return fns
     try:
@@ -199,8 +226,60 @@ def use_torchscript(on: bool) -> None:
 _SCRIPT = True
 
 
+def _ifog(hid: int, device) -> Tensor:
+    """Row order of the four gate blocks i, f, o, g in PyTorch's i, f, g, o weight layout."""
+    blocks = [torch.arange(k * hid, (k + 1) * hid, device=device) for k in (0, 1, 3, 2)]
+    return torch.cat(blocks)
+
+
 class _FusedPackedLSTM(torch.autograd.Function):
-    """(data (N, D), w_ih, w_hh, b_ih, b_hh, batch_sizes list) -> h_n (B, hidden) in length-sorted order."""
+    """(data (N, D), w_ih, w_hh, b_ih, b_hh, batch_sizes list) -> h_n (B, hidden) in length-sorted order.
+
+    Forward: :func:`_fast_forward_loop` on the gate blocks reordered to i, f, o, g (weights and biases permuted
+    once per call, both biases added to the input projection once). Backward: the recurrence per step, the weight
+    and bias gradients as matmuls over all steps, in PyTorch's i, f, g, o order."""
+
+    @staticmethod
+    def forward(ctx, data, w_ih, w_hh, b_ih, b_hh, batch_sizes):
+        _, last, prev = _layout(batch_sizes)
+        n, hid = data.shape[0], w_hh.shape[1]
+        perm = _ifog(hid, data.device)
+        gates = data.new_empty(n, 4 * hid)  # post-activation i, f, o, g of every row
+        cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
+        xwb = torch.addmm((b_ih + b_hh)[perm], data, w_ih[perm].t())  # (N, 4H): x W_ih^T + b_ih + b_hh
+        _run("fast_forward", xwb, w_hh[perm], batch_sizes, gates, cs, tcs, hs)
+        ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
+        ctx.batch_sizes = batch_sizes
+        return hs.index_select(0, last)
+
+    @staticmethod
+    def backward(ctx, grad_hn):
+        data, w_ih, w_hh, gates, cs, tcs, hs, last, prev = ctx.saved_tensors
+        n, hid = hs.shape
+        i, f, o, g = gates.unsafe_chunk(4, 1)
+        c_prev = torch.cat([cs, cs.new_zeros(1, hid)]).index_select(0, prev)  # (N, hid); zero at step 0
+        # d gates = [dc * k_i, dc * k_f, dc * k_g, dh * k_o] with the pre-activation derivatives folded in
+        k = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tcs * o * (1 - o)], 1)  # (N,4,h)
+        dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
+        dc = torch.empty_like(dh)
+        dg = dh.new_empty(n, 4, hid)  # PyTorch's i, f, g, o order: the weights' own layout
+        _run("fused", dh, dc, dg[:, :3], dg[:, 3], dg.view(n, 4 * hid), f, k[:, :3], k[:, 3],
+                                 o * (1 - tcs * tcs), w_hh, ctx.batch_sizes)  # fmt: skip
+        dg = dg.view(n, 4 * hid)
+        h_prev = torch.cat([hs, hs.new_zeros(1, hid)]).index_select(0, prev)
+        d_bias = dg.sum(0)
+        d_data = dg.mm(w_ih) if ctx.needs_input_grad[0] else None
+        return d_data, dg.t().mm(data), dg.t().mm(h_prev), d_bias, d_bias.clone(), None
+
+
+class _ExactPackedLSTM(torch.autograd.Function):
+    """A forward running :func:`packed_lstm_h_n`'s operations without autograd (:func:`_forward_loop`, bitwise
+    ``nn.LSTM``'s); a backward that replays, step by step, the very kernels autograd
+    runs for :func:`packed_lstm_h_n`'s graph (``derivatives.yaml``: ``mul``, ``sigmoid_backward``, ``tanh_backward``,
+    ``mm_mat1/mat2_backward``, ``sum_to`` for the broadcast bias), on operands of the same shapes and strides, with
+    the per-step weight and bias gradients summed in the engine's order (last step first). So the gradients are
+    bitwise those of ``nn.LSTM`` (tests/test_model.py), without autograd's per-node bookkeeping, the zero-filled
+    slice gradients and the per-step concatenation of the four gate gradients."""
 
     @staticmethod
     def forward(ctx, data, w_ih, w_hh, b_ih, b_hh, batch_sizes):
@@ -213,34 +292,6 @@ class _FusedPackedLSTM(torch.autograd.Function):
         ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
         ctx.batch_sizes = batch_sizes
         return hs.index_select(0, last)
-
-    @staticmethod
-    def backward(ctx, grad_hn):
-        data, w_ih, w_hh, gates, cs, tcs, hs, last, prev = ctx.saved_tensors
-        n, hid = hs.shape
-        i, f, g, o = gates.unsafe_chunk(4, 1)
-        c_prev = torch.cat([cs, cs.new_zeros(1, hid)]).index_select(0, prev)  # (N, hid); zero at step 0
-        # d gates = [dc * k_i, dc * k_f, dc * k_g, dh * k_o] with the pre-activation derivatives folded in
-        k = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tcs * o * (1 - o)], 1)  # (N,4,h)
-        dh = grad_hn.new_zeros(n, hid).index_copy_(0, last, grad_hn.contiguous())  # only h_n gets outside grads
-        dc = torch.empty_like(dh)
-        dg = dh.new_empty(n, 4, hid)
-        _run("fused", dh, dc, dg[:, :3], dg[:, 3], dg.view(n, 4 * hid), f, k[:, :3], k[:, 3],
-                                 o * (1 - tcs * tcs), w_hh, ctx.batch_sizes)  # fmt: skip
-        dg = dg.view(n, 4 * hid)
-        h_prev = torch.cat([hs, hs.new_zeros(1, hid)]).index_select(0, prev)
-        d_bias = dg.sum(0)
-        d_data = dg.mm(w_ih) if ctx.needs_input_grad[0] else None
-        return d_data, dg.t().mm(data), dg.t().mm(h_prev), d_bias, d_bias.clone(), None
-
-
-class _ExactPackedLSTM(_FusedPackedLSTM):
-    """The forward of :class:`_FusedPackedLSTM`; a backward that replays, step by step, the very kernels autograd
-    runs for :func:`packed_lstm_h_n`'s graph (``derivatives.yaml``: ``mul``, ``sigmoid_backward``, ``tanh_backward``,
-    ``mm_mat1/mat2_backward``, ``sum_to`` for the broadcast bias), on operands of the same shapes and strides, with
-    the per-step weight and bias gradients summed in the engine's order (last step first). So the gradients are
-    bitwise those of ``nn.LSTM`` (tests/test_model.py), without autograd's per-node bookkeeping, the zero-filled
-    slice gradients and the per-step concatenation of the four gate gradients."""
 
     @staticmethod
     def backward(ctx, grad_hn):
