@@ -172,43 +172,6 @@ def sample_switch(run, proj_by_id, sample_ids: list[str]) -> Callable[[], object
     return step
 
 
-class ColdReads:
-    """The Label generators page's disk reads with nothing cached (its first draw): what ``dashboard.cache``
-    computes on a miss (the page reads run folders, never the loaded run of ``cache.run_data``)."""
-
-    def runs(self, root: Path):
-        from dashboard import data
-
-        return data.list_runs(root)
-
-    def manifest(self, d: str) -> dict:
-        from selfmm.runs.reader import RunReader
-
-        return RunReader(d).manifest
-
-    def health(self, d: str):
-        from selfmm.label_health import run_health
-        from selfmm.runs.reader import RunReader
-
-        return run_health(RunReader(d))
-
-    def recovery(self, d: str):
-        from dashboard.seed_summary import run_recovery
-        from selfmm.runs.reader import RunReader
-
-        return run_recovery(RunReader(d))
-
-    def labels(self, d: str):
-        from selfmm.runs.reader import RunReader
-
-        return RunReader(d).labels()
-
-    def samples(self, d: str):
-        from selfmm.runs.reader import RunReader
-
-        return RunReader(d).samples()
-
-
 class CachedReads:
     """The same reads through ``dashboard.cache`` (Streamlit's bare-mode in-memory caches, as in a server): what
     a rerun of the page pays once its first draw filled the caches (hits unpickle a copy; a bounded cache that
@@ -243,6 +206,18 @@ class CachedReads:
         from dashboard import cache, data
 
         return cache.samples(d, data.run_mtime(d))
+
+
+class ColdReads(CachedReads):
+    """The Label generators page's reads with nothing cached (its first draw): :class:`CachedReads` after
+    emptying the Streamlit data caches, at the page's first read (the runs table). Through the caches, as the page
+    reads: label health and conflict recovery share each run's cached labels and samples."""
+
+    def runs(self, root: Path):
+        import streamlit as st
+
+        st.cache_data.clear()  # the page reads no cache_resource (cache.run_data)
+        return super().runs(root)
 
 
 def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str]) -> Callable[[], object]:
