@@ -202,21 +202,22 @@ def disagreements(gen_labels: pd.DataFrame, samples: pd.DataFrame, modality: str
     return out.head(int(top)).reset_index(drop=True)
 
 
-def sample_trajectories(
-    labels: Mapping[str, pd.DataFrame], rows: pd.DataFrame, sample_id: str, modality: str
-) -> pd.DataFrame:
-    """One train sample's generated ``modality`` label across epochs in every run.
+def _sample_hits(labels: Mapping[str, pd.DataFrame], sample_id: str) -> dict[str, pd.DataFrame]:
+    """{run label: that run's rows of ``sample_id``} for the runs that have some (one scan of each run's frame,
+    shared by every modality)."""
+    hits = {}
+    for lab, df in labels.items():
+        hit = df.loc[df["sample_id"].to_numpy() == sample_id]
+        if len(hit):
+            hits[lab] = hit
+    return hits
 
-    labels: {run label: ``reader.labels()`` (all epochs)}; rows: :func:`run_rows` (generator and seed per run).
-    Returns long: label (run), generator, seed, epoch, value; sorted by generator, seed, label, epoch. Runs in
-    which the sample has no label (e.g. a valid/test sample) contribute nothing.
-    """
-    info = rows.set_index("label")
+
+def _trajectories(hits: Mapping[str, pd.DataFrame], info: pd.DataFrame, modality: str) -> pd.DataFrame:
     parts = []
     col = f"label_{modality}"
-    for lab, df in labels.items():
-        hit = df.loc[df["sample_id"] == sample_id, ["epoch", col]] if col in df.columns else df.iloc[:0]
-        if hit.empty:
+    for lab, hit in hits.items():
+        if col not in hit.columns:
             continue
         parts.append(
             pd.DataFrame(
@@ -236,6 +237,18 @@ def sample_trajectories(
     return out.sort_values(["generator", "seed", "label", "epoch"], kind="stable").reset_index(drop=True)[cols]
 
 
+def sample_trajectories(
+    labels: Mapping[str, pd.DataFrame], rows: pd.DataFrame, sample_id: str, modality: str
+) -> pd.DataFrame:
+    """One train sample's generated ``modality`` label across epochs in every run.
+
+    labels: {run label: ``reader.labels()`` (all epochs)}; rows: :func:`run_rows` (generator and seed per run).
+    Returns long: label (run), generator, seed, epoch, value; sorted by generator, seed, label, epoch. Runs in
+    which the sample has no label (e.g. a valid/test sample) contribute nothing.
+    """
+    return _trajectories(_sample_hits(labels, sample_id), rows.set_index("label"), modality)
+
+
 def sample_overlay(labels: Mapping[str, pd.DataFrame], rows: pd.DataFrame, sample_id: str) -> pd.DataFrame:
     """:func:`sample_trajectories` of every unimodal head: one train sample's generated labels across epochs in
     every run of ``labels`` (the runs on one dataset file, see :func:`same_data_labels`).
@@ -244,7 +257,8 @@ def sample_overlay(labels: Mapping[str, pd.DataFrame], rows: pd.DataFrame, sampl
     :func:`sample_trajectories`. Empty (with those columns) when no run has a label for the sample.
     """
     cols = ["label", "generator", "seed", "modality", "epoch", "value"]
-    parts = [sample_trajectories(labels, rows, sample_id, m).assign(modality=m) for m in UNIMODAL]
+    hits, info = _sample_hits(labels, sample_id), rows.set_index("label")  # each run scanned once, not per modality
+    parts = [_trajectories(hits, info, m).assign(modality=m) for m in UNIMODAL]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=cols)
