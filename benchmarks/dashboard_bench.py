@@ -227,6 +227,7 @@ def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str])
     the conflict recovery per run and over seeds (with human labels), the disagreements table (modality T) and
     the trajectory overlay of the open sample (the next of ``sample_ids`` at each call: a rerun after clicking a
     row). ``reads``: :class:`ColdReads` or :class:`CachedReads`. Returns (runs selected, tables, figures)."""
+    from dashboard import cache, data
     from dashboard import generator_charts as GC
     from dashboard import generators as G
     from dashboard import seed_summary as SS
@@ -257,9 +258,9 @@ def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str])
             per_run = {lab: reads.recovery(run_dir[lab]) for lab in sel["label"]}
             tables.append(SS.recovery_over_seeds(per_run, generators))
         all_labels = {lab: reads.labels(run_dir[lab]) for lab in sel["label"]}
-        final = {lab: df[df["epoch"] == df["epoch"].max()] for lab, df in all_labels.items() if len(df)}
+        readable = tuple((lab, run_dir[lab], data.run_mtime(run_dir[lab]), generators[lab]) for lab in all_labels)
         samples = reads.samples(run_dir[sel["label"].iloc[0]])
-        tables.append(G.disagreements(G.generator_labels(final, generators), samples, "T", top=25))
+        tables.append(G.disagreements(cache.generator_labels(readable), samples, "T", top=25))
         sid = next(it)
         traj = G.sample_trajectories(all_labels, sel, sid, "T")
         if len(traj):

@@ -95,6 +95,21 @@ def labels(run_dir: str, mtime: float) -> pd.DataFrame:
     return RunReader(run_dir).labels()
 
 
+@st.cache_data(max_entries=_N, show_spinner=False)
+def generator_labels(runs: tuple[tuple[str, str, float, str], ...]) -> pd.DataFrame:
+    """:func:`dashboard.generators.generator_labels` of ``runs`` = ((run label, run_dir, mtime, generator), ...)
+    at each run's last committed epoch (from the cached :func:`labels`; runs without labels left out). Cached, so
+    a rerun of the Label generators page that only changes the sample or the modality does not recompute it."""
+    from dashboard import generators
+
+    final = {}
+    for lab, run_dir, mtime, _ in runs:
+        df = labels(run_dir, mtime)
+        if len(df):
+            final[lab] = df[df["epoch"] == df["epoch"].max()]
+    return generators.generator_labels(final, {lab: gen for lab, _, _, gen in runs})
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def recovery_counts(run_dir: str, mtime: float) -> pd.DataFrame:
     """:func:`dashboard.seed_summary.run_recovery` at the run's last committed epoch, from the cached
