@@ -214,26 +214,26 @@ def _sample_hits(labels: Mapping[str, pd.DataFrame], sample_id: str) -> dict[str
 
 
 def _trajectories(hits: Mapping[str, pd.DataFrame], info: pd.DataFrame, modality: str) -> pd.DataFrame:
-    parts = []
-    col = f"label_{modality}"
+    # one frame from concatenated columns, not one per run then concat; the seed column is a list so it infers
+    # as a concat of per-run frames did (int64, object when a run has no seed)
+    cols, col = ["label", "generator", "seed", "epoch", "value"], f"label_{modality}"
+    labs: list = []
+    gens: list = []
+    seeds: list = []
+    epochs, values = [], []
     for lab, hit in hits.items():
         if col not in hit.columns:
             continue
-        parts.append(
-            pd.DataFrame(
-                {
-                    "label": lab,
-                    "generator": info.loc[lab, "generator"],
-                    "seed": info.loc[lab, "seed"],
-                    "epoch": hit["epoch"].to_numpy(np.int64),
-                    "value": hit[col].to_numpy(np.float64),
-                }
-            )
-        )
-    cols = ["label", "generator", "seed", "epoch", "value"]
-    if not parts:
+        n = len(hit)
+        labs += [lab] * n
+        gens += [info.loc[lab, "generator"]] * n
+        seeds += [info.loc[lab, "seed"]] * n
+        epochs.append(hit["epoch"].to_numpy(np.int64))
+        values.append(hit[col].to_numpy(np.float64))
+    if not epochs:
         return pd.DataFrame(columns=cols)
-    out = pd.concat(parts, ignore_index=True)
+    out = pd.DataFrame({"label": labs, "generator": gens, "seed": seeds, "epoch": np.concatenate(epochs),
+                        "value": np.concatenate(values)})  # fmt: skip
     return out.sort_values(["generator", "seed", "label", "epoch"], kind="stable").reset_index(drop=True)[cols]
 
 

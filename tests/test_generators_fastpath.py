@@ -24,7 +24,7 @@ from selfmm.label_health import run_health
 from selfmm.runs.reader import RunReader
 from selfmm.testing import write_fake_run
 
-RUNS = (("ulgm", 1, 0), ("ulgm", 2, 1), ("plgm", 1, 2), ("cmc", 1, 3))  # generator, seed, fake-data seed
+RUNS = (("ulgm", 1, 0), ("ulgm", 2, 1), ("plgm", 1, 2), ("cmc", 1, 3), ("human", None, 4))  # generator, seed, data seed
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,7 @@ def runs(tmp_path_factory):
         (d / "run.json").write_text(json.dumps(m))
         dirs[d.name] = str(d)
     rows = G.run_rows({lab: RunReader(d).manifest for lab, d in dirs.items()})
+    assert rows["seed"].isna().sum() == 1  # a run without a seed: the overlay frames' seed column is then object
     labels = {lab: RunReader(d).labels() for lab, d in dirs.items()}
     return dirs, rows, labels
 
