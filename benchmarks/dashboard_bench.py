@@ -172,43 +172,6 @@ def sample_switch(run, proj_by_id, sample_ids: list[str]) -> Callable[[], object
     return step
 
 
-class ColdReads:
-    """The Label generators page's disk reads with nothing cached (its first draw): what ``dashboard.cache``
-    computes on a miss (the page reads run folders, never the loaded run of ``cache.run_data``)."""
-
-    def runs(self, root: Path):
-        from dashboard import data
-
-        return data.list_runs(root)
-
-    def manifest(self, d: str) -> dict:
-        from selfmm.runs.reader import RunReader
-
-        return RunReader(d).manifest
-
-    def health(self, d: str):
-        from selfmm.label_health import run_health
-        from selfmm.runs.reader import RunReader
-
-        return run_health(RunReader(d))
-
-    def recovery(self, d: str):
-        from dashboard.seed_summary import run_recovery
-        from selfmm.runs.reader import RunReader
-
-        return run_recovery(RunReader(d))
-
-    def labels(self, d: str):
-        from selfmm.runs.reader import RunReader
-
-        return RunReader(d).labels()
-
-    def samples(self, d: str):
-        from selfmm.runs.reader import RunReader
-
-        return RunReader(d).samples()
-
-
 class CachedReads:
     """The same reads through ``dashboard.cache`` (Streamlit's bare-mode in-memory caches, as in a server): what
     a rerun of the page pays once its first draw filled the caches (hits unpickle a copy; a bounded cache that
@@ -245,6 +208,18 @@ class CachedReads:
         return cache.samples(d, data.run_mtime(d))
 
 
+class ColdReads(CachedReads):
+    """The Label generators page's reads with nothing cached (its first draw): :class:`CachedReads` after
+    emptying the Streamlit data caches, at the page's first read (the runs table). Through the caches, as the page
+    reads: label health and conflict recovery share each run's cached labels and samples."""
+
+    def runs(self, root: Path):
+        import streamlit as st
+
+        st.cache_data.clear()  # the page reads no cache_resource (cache.run_data)
+        return super().runs(root)
+
+
 def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str]) -> Callable[[], object]:
     """dashboard/app_pages/generators.py's work in its order, figures included: every readable run's run.json,
     the default selection (every run on the same dataset file as ``current``, the sidebar's run), each run's
@@ -252,6 +227,7 @@ def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str])
     the conflict recovery per run and over seeds (with human labels), the disagreements table (modality T) and
     the trajectory overlay of the open sample (the next of ``sample_ids`` at each call: a rerun after clicking a
     row). ``reads``: :class:`ColdReads` or :class:`CachedReads`. Returns (runs selected, tables, figures)."""
+    from dashboard import cache, data
     from dashboard import generator_charts as GC
     from dashboard import generators as G
     from dashboard import seed_summary as SS
@@ -282,9 +258,9 @@ def generators_page(runs_root: Path, current: str, reads, sample_ids: list[str])
             per_run = {lab: reads.recovery(run_dir[lab]) for lab in sel["label"]}
             tables.append(SS.recovery_over_seeds(per_run, generators))
         all_labels = {lab: reads.labels(run_dir[lab]) for lab in sel["label"]}
-        final = {lab: df[df["epoch"] == df["epoch"].max()] for lab, df in all_labels.items() if len(df)}
+        readable = tuple((lab, run_dir[lab], data.run_mtime(run_dir[lab]), generators[lab]) for lab in all_labels)
         samples = reads.samples(run_dir[sel["label"].iloc[0]])
-        tables.append(G.disagreements(G.generator_labels(final, generators), samples, "T", top=25))
+        tables.append(G.disagreements(cache.generator_labels(readable), samples, "T", top=25))
         sid = next(it)
         traj = G.sample_trajectories(all_labels, sel, sid, "T")
         if len(traj):

@@ -66,11 +66,14 @@ def projections_by_id(run_dir: str, pmtime: float) -> pd.DataFrame | None:
 
 @st.cache_data(max_entries=64, show_spinner="Computing label health…")
 def label_health(run_dir: str, mtime: float) -> pd.DataFrame:
-    """:func:`selfmm.label_health.run_health` of the run (every committed epoch, T/A/V)."""
-    from selfmm.label_health import run_health
+    """:func:`selfmm.label_health.run_health` of the run (every committed epoch, T/A/V), computed from the
+    cached :func:`labels` and :func:`samples`, so the Label generators page reads each run's labels once (its
+    disagreements, trajectories and conflict recovery use the same entries)."""
+    from selfmm.label_health import health_frame, run_info
     from selfmm.runs.reader import RunReader
 
-    return run_health(RunReader(run_dir))
+    info = run_info(manifest(run_dir, mtime), RunReader(run_dir).run_id)
+    return health_frame(labels(run_dir, mtime), samples(run_dir, mtime), **info)
 
 
 # raw run-folder reads for the pages that look at several runs at once (Label generators, the drill-down overlay)
@@ -92,20 +95,37 @@ def labels(run_dir: str, mtime: float) -> pd.DataFrame:
     return RunReader(run_dir).labels()
 
 
+@st.cache_data(max_entries=_N, show_spinner=False)
+def generator_labels(runs: tuple[tuple[str, str, float, str], ...]) -> pd.DataFrame:
+    """:func:`dashboard.generators.generator_labels` of ``runs`` = ((run label, run_dir, mtime, generator), ...)
+    at each run's last committed epoch (from the cached :func:`labels`; runs without labels left out). Cached, so
+    a rerun of the Label generators page that only changes the sample or the modality does not recompute it."""
+    from dashboard import generators
+
+    final = {}
+    for lab, run_dir, mtime, _ in runs:
+        df = labels(run_dir, mtime)
+        if len(df):
+            final[lab] = df[df["epoch"] == df["epoch"].max()]
+    return generators.generator_labels(final, {lab: gen for lab, _, _, gen in runs})
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def recovery_counts(run_dir: str, mtime: float) -> pd.DataFrame:
-    """:func:`dashboard.seed_summary.run_recovery` at the run's last committed epoch: a 3-row frame per run, so
-    the Label generators page keeps every selected run's (it read each run's whole sample table before, through
-    an 8-entry cache that a selection of more runs emptied at every rerun)."""
-    from dashboard.seed_summary import run_recovery
-    from selfmm.runs.reader import RunReader
+    """:func:`dashboard.seed_summary.run_recovery` at the run's last committed epoch, from the cached
+    :func:`labels` and :func:`samples` (the same counts as ``run_recovery(RunReader(run_dir))``): a 3-row frame
+    per run, so the Label generators page keeps every selected run's."""
+    from dashboard.seed_summary import recovery_from_frames
 
-    return run_recovery(RunReader(run_dir))
+    lab = labels(run_dir, mtime)
+    last = lab[lab["epoch"] == lab["epoch"].max()] if len(lab) else lab
+    return recovery_from_frames(last, samples(run_dir, mtime))
 
 
-@st.cache_data(max_entries=_N, show_spinner=False)
+@st.cache_data(max_entries=32, show_spinner=False)
 def samples(run_dir: str, mtime: float) -> pd.DataFrame:
-    """samples.parquet of the run (``RunReader.samples()``)."""
+    """samples.parquet of the run (``RunReader.samples()``); as many entries as :func:`labels`, since label
+    health and conflict recovery read both for every run the Label generators page selects."""
     from selfmm.runs.reader import RunReader
 
     return RunReader(run_dir).samples()

@@ -202,6 +202,41 @@ def disagreements(gen_labels: pd.DataFrame, samples: pd.DataFrame, modality: str
     return out.head(int(top)).reset_index(drop=True)
 
 
+def _sample_hits(labels: Mapping[str, pd.DataFrame], sample_id: str) -> dict[str, pd.DataFrame]:
+    """{run label: that run's rows of ``sample_id``} for the runs that have some (one scan of each run's frame,
+    shared by every modality)."""
+    hits = {}
+    for lab, df in labels.items():
+        hit = df.loc[df["sample_id"].to_numpy() == sample_id]
+        if len(hit):
+            hits[lab] = hit
+    return hits
+
+
+def _trajectories(hits: Mapping[str, pd.DataFrame], info: pd.DataFrame, modality: str) -> pd.DataFrame:
+    # one frame from concatenated columns, not one per run then concat; the seed column is a list so it infers
+    # as a concat of per-run frames did (int64, object when a run has no seed)
+    cols, col = ["label", "generator", "seed", "epoch", "value"], f"label_{modality}"
+    labs: list = []
+    gens: list = []
+    seeds: list = []
+    epochs, values = [], []
+    for lab, hit in hits.items():
+        if col not in hit.columns:
+            continue
+        n = len(hit)
+        labs += [lab] * n
+        gens += [info.loc[lab, "generator"]] * n
+        seeds += [info.loc[lab, "seed"]] * n
+        epochs.append(hit["epoch"].to_numpy(np.int64))
+        values.append(hit[col].to_numpy(np.float64))
+    if not epochs:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame({"label": labs, "generator": gens, "seed": seeds, "epoch": np.concatenate(epochs),
+                        "value": np.concatenate(values)})  # fmt: skip
+    return out.sort_values(["generator", "seed", "label", "epoch"], kind="stable").reset_index(drop=True)[cols]
+
+
 def sample_trajectories(
     labels: Mapping[str, pd.DataFrame], rows: pd.DataFrame, sample_id: str, modality: str
 ) -> pd.DataFrame:
@@ -211,29 +246,7 @@ def sample_trajectories(
     Returns long: label (run), generator, seed, epoch, value; sorted by generator, seed, label, epoch. Runs in
     which the sample has no label (e.g. a valid/test sample) contribute nothing.
     """
-    info = rows.set_index("label")
-    parts = []
-    col = f"label_{modality}"
-    for lab, df in labels.items():
-        hit = df.loc[df["sample_id"] == sample_id, ["epoch", col]] if col in df.columns else df.iloc[:0]
-        if hit.empty:
-            continue
-        parts.append(
-            pd.DataFrame(
-                {
-                    "label": lab,
-                    "generator": info.loc[lab, "generator"],
-                    "seed": info.loc[lab, "seed"],
-                    "epoch": hit["epoch"].to_numpy(np.int64),
-                    "value": hit[col].to_numpy(np.float64),
-                }
-            )
-        )
-    cols = ["label", "generator", "seed", "epoch", "value"]
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(["generator", "seed", "label", "epoch"], kind="stable").reset_index(drop=True)[cols]
+    return _trajectories(_sample_hits(labels, sample_id), rows.set_index("label"), modality)
 
 
 def sample_overlay(labels: Mapping[str, pd.DataFrame], rows: pd.DataFrame, sample_id: str) -> pd.DataFrame:
@@ -244,7 +257,8 @@ def sample_overlay(labels: Mapping[str, pd.DataFrame], rows: pd.DataFrame, sampl
     :func:`sample_trajectories`. Empty (with those columns) when no run has a label for the sample.
     """
     cols = ["label", "generator", "seed", "modality", "epoch", "value"]
-    parts = [sample_trajectories(labels, rows, sample_id, m).assign(modality=m) for m in UNIMODAL]
+    hits, info = _sample_hits(labels, sample_id), rows.set_index("label")  # each run scanned once, not per modality
+    parts = [_trajectories(hits, info, m).assign(modality=m) for m in UNIMODAL]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=cols)

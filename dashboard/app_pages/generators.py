@@ -108,22 +108,20 @@ if has_human:
 
 st.subheader("Samples the generators disagree on most")
 mod = st.radio("Modality", G.UNIMODAL, horizontal=True, key="generators_modality", format_func=GC.MOD_NAMES.get)
-final, all_labels = {}, {}
+all_labels = {}
 for lab in sel["label"]:
     try:
-        lab_df = all_labels[lab] = cache.labels(run_dir[lab], data.run_mtime(run_dir[lab]))
+        all_labels[lab] = cache.labels(run_dir[lab], data.run_mtime(run_dir[lab]))
     except RunError as exc:  # one unreadable run must not take the page down
         st.warning(md_escape(f"{lab}: {exc}"))
-        continue
-    if len(lab_df):
-        final[lab] = lab_df[lab_df["epoch"] == lab_df["epoch"].max()]
+readable = tuple((lab, run_dir[lab], data.run_mtime(run_dir[lab]), generators[lab]) for lab in all_labels)
 try:
     first = run_dir[sel["label"].iloc[0]] if len(sel) else None
     samples = cache.samples(first, data.run_mtime(first)) if first else None
 except RunError as exc:
     st.error(md_escape(exc))
     st.stop()
-table = G.disagreements(G.generator_labels(final, generators), samples, mod, top=25) if samples is not None else None
+table = G.disagreements(cache.generator_labels(readable), samples, mod, top=25) if samples is not None else None
 if table is None or table.empty:
     st.info("Pick runs of at least two generators to see where they disagree.")
 else:
