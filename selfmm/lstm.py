@@ -232,6 +232,19 @@ def _ifog(hid: int, device) -> Tensor:
     return torch.cat(blocks)
 
 
+def _record_forward(ctx, data: Tensor, w_ih: Tensor, w_hh: Tensor, batch_sizes: list[int], fill) -> Tensor:
+    """Allocate the per-row buffers, let ``fill(gates, cs, tcs, hs)`` run a forward loop into them and save what both
+    backwards read; returns h_n (B, hidden) in length-sorted order."""
+    _, last, prev = _layout(batch_sizes)
+    n, hid = data.shape[0], w_hh.shape[1]
+    gates = data.new_empty(n, 4 * hid)  # post-activation gates of every row (the loop's gate order)
+    cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
+    fill(gates, cs, tcs, hs)
+    ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
+    ctx.batch_sizes = batch_sizes
+    return hs.index_select(0, last)
+
+
 class _FusedPackedLSTM(torch.autograd.Function):
     """(data (N, D), w_ih, w_hh, b_ih, b_hh, batch_sizes list) -> h_n (B, hidden) in length-sorted order.
 
@@ -241,16 +254,12 @@ class _FusedPackedLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, data, w_ih, w_hh, b_ih, b_hh, batch_sizes):
-        _, last, prev = _layout(batch_sizes)
-        n, hid = data.shape[0], w_hh.shape[1]
-        perm = _ifog(hid, data.device)
-        gates = data.new_empty(n, 4 * hid)  # post-activation i, f, o, g of every row
-        cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
+        perm = _ifog(w_hh.shape[1], data.device)
         xwb = torch.addmm((b_ih + b_hh)[perm], data, w_ih[perm].t())  # (N, 4H): x W_ih^T + b_ih + b_hh
-        _run("fast_forward", xwb, w_hh[perm], batch_sizes, gates, cs, tcs, hs)
-        ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
-        ctx.batch_sizes = batch_sizes
-        return hs.index_select(0, last)
+        w_hh_p = w_hh[perm]
+        return _record_forward(
+            ctx, data, w_ih, w_hh, batch_sizes, lambda *buf: _run("fast_forward", xwb, w_hh_p, batch_sizes, *buf)
+        )  # i, f, o, g
 
     @staticmethod
     def backward(ctx, grad_hn):
@@ -283,15 +292,10 @@ class _ExactPackedLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, data, w_ih, w_hh, b_ih, b_hh, batch_sizes):
-        _, last, prev = _layout(batch_sizes)
-        n, hid = data.shape[0], w_hh.shape[1]
-        gates = data.new_empty(n, 4 * hid)  # post-activation i, f, g, o of every row
-        cs, tcs, hs = data.new_empty(n, hid), data.new_empty(n, hid), data.new_empty(n, hid)
         xw = torch.nn.functional.linear(data, w_ih, b_ih)  # the native pre_compute_input
-        _run("forward", xw, w_hh, b_hh, batch_sizes, gates, cs, tcs, hs)
-        ctx.save_for_backward(data, w_ih, w_hh, gates, cs, tcs, hs, last, prev)
-        ctx.batch_sizes = batch_sizes
-        return hs.index_select(0, last)
+        return _record_forward(
+            ctx, data, w_ih, w_hh, batch_sizes, lambda *buf: _run("forward", xw, w_hh, b_hh, batch_sizes, *buf)
+        )  # i, f, g, o
 
     @staticmethod
     def backward(ctx, grad_hn):
