@@ -61,12 +61,20 @@ generators = dict(zip(sel["label"], sel["generator"], strict=True))
 sha_text = f"dataset file sha256 {sha[: G.SHA_SHORT]}…" if sha else "dataset sha256 not recorded"
 st.caption(f"{len(sel)} run(s), {sel['generator'].nunique()} generator(s), {sha_text}")
 
-healths = {}
-for lab in sel["label"]:
-    try:
-        healths[lab] = cache.label_health(run_dir[lab], data.run_mtime(run_dir[lab]))
-    except (RunError, ValueError) as exc:
-        st.warning(md_escape(f"{lab}: {exc}"))
+
+def per_run(read, errors: tuple = (RunError,)) -> dict:
+    """``{label: read(run_dir, mtime)}`` over the selected runs; a run that cannot be read is a warning naming it,
+    not the page's end."""
+    out = {}
+    for lab in sel["label"]:
+        try:
+            out[lab] = read(run_dir[lab], data.run_mtime(run_dir[lab]))
+        except errors as exc:
+            st.warning(md_escape(f"{lab}: {exc}"))
+    return out
+
+
+healths = per_run(cache.label_health, (RunError, ValueError))
 health = G.health_long(healths, generators)
 has_human = health["r_gen_human"].notna().any() if len(health) else False
 options = [m for m in METRICS if has_human or m not in label_health.HUMAN_COLUMNS]
@@ -96,24 +104,13 @@ if has_human:
         "humans saw (modality against M) whose generated label took the human polarity; mean ± std over the "
         "generator's runs (seeds), counts as means. Definitions: the Conflicts page."
     )
-    per_run = {}
-    for lab in sel["label"]:
-        try:
-            per_run[lab] = cache.recovery_counts(run_dir[lab], data.run_mtime(run_dir[lab]))
-        except RunError as exc:  # one unreadable run must not take the page down
-            st.warning(md_escape(f"{lab}: {exc}"))
-    st.dataframe(SS.recovery_over_seeds(per_run, generators), hide_index=True, width="stretch",
+    st.dataframe(SS.recovery_over_seeds(per_run(cache.recovery_counts), generators), hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in ("recovery_mean", "recovery_std", "recovered_mean", "missed_mean", "spurious_mean")})  # fmt: skip
 
 st.subheader("Samples the generators disagree on most")
 mod = st.radio("Modality", G.UNIMODAL, horizontal=True, key="generators_modality", format_func=GC.MOD_NAMES.get)
-all_labels = {}
-for lab in sel["label"]:
-    try:
-        all_labels[lab] = cache.labels(run_dir[lab], data.run_mtime(run_dir[lab]))
-    except RunError as exc:  # one unreadable run must not take the page down
-        st.warning(md_escape(f"{lab}: {exc}"))
+all_labels = per_run(cache.labels)
 readable = tuple((lab, run_dir[lab], data.run_mtime(run_dir[lab]), generators[lab]) for lab in all_labels)
 try:
     first = run_dir[sel["label"].iloc[0]] if len(sel) else None
