@@ -95,11 +95,10 @@ def load_module(module: torch.nn.Module, path: Path) -> None:
     """Load safetensors written by :func:`save_module` (or ``save_model``) into ``module``, strictly: every key,
     no extra. Copies into the module's own tensors, so cuDNN's flattened LSTM weights stay flattened."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
-    state = load_file(str(path))
-    with safe_open(str(path), framework="pt") as f:
+    with safe_open(str(path), framework="pt") as f:  # tensors and metadata from one open
         aliases = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}
     for name in module.state_dict():
         if name not in state and aliases.get(name) in state:
             state[name] = state[aliases[name]]  # a tied tensor written once
