@@ -13,39 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("MAE", "Corr", "Mult_acc_2", "F1_score")
 
 
 def prepare(work: Path, scale: float = 1.0, hidden: int = 768, layers: int = 12) -> tuple[Path, Path]:
-    """The synthetic SIMS pickle (``scale`` x the real sizes) and a random BERT of ``hidden`` x ``layers``."""
-    work.mkdir(parents=True, exist_ok=True)
-    pkl = work / f"sims_x{scale:g}.pkl"
-    if not pkl.exists():
-        cmd = [sys.executable, "-m", "selfmm", "synth", "--profile", "sims", "--seed", "0", "--text-dim", "8",
-               "--scale", str(scale), "--out", str(pkl)]  # fmt: skip
-        subprocess.run(cmd, check=True, cwd=ROOT)
-    bert = work / f"bert_zh_{hidden}x{layers}"
-    if not (bert / "config.json").exists():
-        import shutil
+    """The synthetic SIMS pickle (``scale`` x the real sizes) and a random BERT of ``hidden`` x ``layers``:
+    :func:`vs_mmsa.prepare`'s files, so the two GPU stages share one cache folder's layout."""
+    from vs_mmsa import prepare as prepare_shape  # benchmarks/ is on sys.path when this script runs
 
-        import torch
-        from transformers import BertConfig, BertModel
-
-        from selfmm.model import TINY_VOCAB
-
-        torch.manual_seed(0)
-        shape = {"hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": max(1, hidden // 64),
-                 "intermediate_size": 4 * hidden}  # fmt: skip
-        BertModel(BertConfig(vocab_size=TINY_VOCAB["sims"], **shape)).save_pretrained(bert)  # random weights
-        shutil.copy(ROOT / "selfmm" / "vocab" / "bert-base-chinese" / "vocab.txt", bert / "vocab.txt")
-    return pkl, bert
+    return prepare_shape(work, "sims", scale, hidden, layers)
 
 
 def one_run(pkl: Path, bert: Path, work: Path, amp: str, seed: int, epochs: int, device: str) -> dict:
